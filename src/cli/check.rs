@@ -1,0 +1,129 @@
+//! `pagent check FILE... [--strict] [--match DIRECTION LOCAL REMOTE [--job J] [--user U]
+//! [--primary DIRECTION LOCAL REMOTE]] [--json]`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::{Map, Value, json};
+
+use super::{USAGE, load_and_report, summary};
+use crate::policy::{ConnDirection, Connection, LoadOptions, MapType, Primary, RuleTable, map_with_primary};
+use crate::search::{rule_json, settings_text};
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Policy files, loaded in order into one namespace.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Portability warnings (z/OS-only, not applied, rustls limits, duplicates, quirks) become errors.
+    #[arg(long)]
+    strict: bool,
+    /// Show the rule a connection maps to: inbound|outbound LOCAL REMOTE (e.g. 10.1.1.2:21 [2001:db8::9]:40000).
+    #[arg(long = "match", num_args = 3, value_names = ["DIRECTION", "LOCAL", "REMOTE"])]
+    match_: Option<Vec<String>>,
+    /// Job name of the connection (without it, only rules with no Jobname or `*` match).
+    #[arg(long, value_name = "NAME", requires = "match_")]
+    job: Option<String>,
+    /// User ID of the connection (without it, only rules with no Userid or `*` match).
+    #[arg(long, value_name = "NAME", requires = "match_")]
+    user: Option<String>,
+    /// An open primary connection of the same listener and job (SecondaryMap test).
+    #[arg(long, num_args = 3, value_names = ["DIRECTION", "LOCAL", "REMOTE"], requires = "match_")]
+    primary: Option<Vec<String>>,
+    /// Print the --match result as one JSON object.
+    #[arg(long, requires = "match_")]
+    json: bool,
+}
+
+struct Probe {
+    direction: ConnDirection,
+    local: SocketAddr,
+    remote: SocketAddr,
+}
+
+fn probe(v: &[String]) -> Result<Probe, String> {
+    let direction = match v[0].to_ascii_lowercase().as_str() {
+        "inbound" => ConnDirection::Inbound,
+        "outbound" => ConnDirection::Outbound,
+        other => return Err(format!("direction `{other}` must be inbound or outbound")),
+    };
+    let addr =
+        |s: &str| s.parse::<SocketAddr>().map_err(|_| format!("`{s}` is not IP:PORT (IPv6 as [addr]:port)"));
+    Ok(Probe { direction, local: addr(&v[1])?, remote: addr(&v[2])? })
+}
+
+pub fn run(a: CheckArgs) -> ExitCode {
+    let probes = a
+        .match_
+        .as_deref()
+        .map(probe)
+        .transpose()
+        .and_then(|m| Ok((m, a.primary.as_deref().map(probe).transpose()?)));
+    let (probe, primary) = match probes {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let loaded = load_and_report(&a.files, LoadOptions { strict: a.strict, warn_keyrings: true });
+    eprintln!("{}", summary(&loaded));
+    let Some(table) = &loaded.table else { return ExitCode::from(1) };
+    if let Some(p) = probe {
+        let out = match_report(table, &p, primary.as_ref(), a.job.as_deref(), a.user.as_deref(), a.json);
+        print!("{out}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn match_report(
+    table: &RuleTable,
+    p: &Probe,
+    primary: Option<&Probe>,
+    job: Option<&str>,
+    user: Option<&str>,
+    json: bool,
+) -> String {
+    let conn = |p: &Probe| Connection {
+        direction: p.direction,
+        local: p.local,
+        remote: p.remote,
+        jobname: job,
+        userid: user,
+    };
+    let own = table.lookup(&conn(p));
+    let primary_rule = primary.and_then(|pp| {
+        table.lookup(&conn(pp)).map(|rule| Primary {
+            rule,
+            local_ip: pp.local.ip(),
+            remote_ip: pp.remote.ip(),
+        })
+    });
+    let (rule, map) = map_with_primary(own, primary_rule, p.local.ip(), p.remote.ip());
+    let status = rule.map_or("NO_POLICY", |r| r.settings.status().word());
+    let maptype = map.map_or("none", MapType::word);
+    if json {
+        let settings = rule.map_or(Value::Null, |r| {
+            let mut m: Map<String, Value> = match rule_json(r) {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            m.remove("name");
+            Value::Object(m)
+        });
+        let v = json!({ "rule": rule.map(|r| r.name.as_str()), "status": status, "maptype": maptype, "settings": settings });
+        return format!("{}\n", serde_json::to_string_pretty(&v).expect("JSON of plain values"));
+    }
+    let mut out =
+        format!("rule: {}\nstatus: {status}\nmaptype: {maptype}\n", rule.map_or("none", |r| r.name.as_str()));
+    if let Some(r) = rule {
+        if map == Some(MapType::Secondary) {
+            out.push_str("secondary_of: the --primary connection\n");
+        }
+        out.push_str("settings:\n");
+        settings_text(&mut out, &r.settings, "  ");
+    }
+    out
+}

@@ -1,0 +1,63 @@
+//! The `pagent` command line: clap definitions and dispatch, one module per subcommand. Diagnostics
+//! and summaries go to stderr; reports to stdout. Exit 0 = valid, 1 = invalid policy, 2 = usage.
+
+mod check;
+mod search;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::policy::{LoadOptions, Loaded, load_files};
+
+#[derive(Debug, Parser)]
+#[command(name = "pagent", version, about = "attls policy agent: z/OS AT-TLS policies for Linux")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate policy files; with --match, show the rule one connection would get.
+    Check(check::CheckArgs),
+    /// Every rule in evaluation order with its conditions and resolved actions (like pasearch -t).
+    Search(search::SearchArgs),
+}
+
+/// Exit code for a usage error found after clap (e.g. a bad address in --match).
+pub const USAGE: u8 = 2;
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check(a) => check::run(a),
+        Command::Search(a) => search::run(a),
+    }
+}
+
+/// Loads the files and prints every diagnostic to stderr.
+fn load_and_report(files: &[PathBuf], opts: LoadOptions) -> Loaded {
+    let loaded = load_files(files, opts);
+    eprint!("{}", loaded.diagnostics.render(&loaded.sources));
+    loaded
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") }
+}
+
+/// The one-line summary printed to stderr after a load.
+fn summary(loaded: &Loaded) -> String {
+    let c = loaded.counts();
+    if c.errors > 0 {
+        format!("policy invalid: {}, {}", plural(c.errors, "error"), plural(c.warnings, "warning"))
+    } else {
+        format!(
+            "policy valid: {}, {}, {}",
+            plural(c.rules, "rule"),
+            plural(c.actions, "action"),
+            plural(c.warnings, "warning")
+        )
+    }
+}

@@ -1,0 +1,592 @@
+//! The catalog of statements and parameters: which statement may hold which parameters and inline
+//! blocks, each parameter's value type, and how attls supports it on Linux (the ATTLS.md §2 tags).
+
+use std::fmt;
+
+/// A statement type of the policy language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Rule,
+    GroupAction,
+    EnvironmentAction,
+    ConnectionAction,
+    KeyringParms,
+    CipherParms,
+    SignatureParms,
+    EnvironmentAdvancedParms,
+    ConnectionAdvancedParms,
+    GroupAdvancedParms,
+    GskAdvancedParms,
+    GskLdapParms,
+    GskOcspParms,
+    GskHttpCdpParms,
+    IpAddr,
+    IpAddrSet,
+    IpAddrGroup,
+    PortRange,
+    PortGroup,
+    IpTimeCondition,
+}
+
+pub const ALL_KINDS: [Kind; 20] = [
+    Kind::Rule,
+    Kind::GroupAction,
+    Kind::EnvironmentAction,
+    Kind::ConnectionAction,
+    Kind::KeyringParms,
+    Kind::CipherParms,
+    Kind::SignatureParms,
+    Kind::EnvironmentAdvancedParms,
+    Kind::ConnectionAdvancedParms,
+    Kind::GroupAdvancedParms,
+    Kind::GskAdvancedParms,
+    Kind::GskLdapParms,
+    Kind::GskOcspParms,
+    Kind::GskHttpCdpParms,
+    Kind::IpAddr,
+    Kind::IpAddrSet,
+    Kind::IpAddrGroup,
+    Kind::PortRange,
+    Kind::PortGroup,
+    Kind::IpTimeCondition,
+];
+
+impl Kind {
+    /// The statement keyword as IBM spells it.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Kind::Rule => "TTLSRule",
+            Kind::GroupAction => "TTLSGroupAction",
+            Kind::EnvironmentAction => "TTLSEnvironmentAction",
+            Kind::ConnectionAction => "TTLSConnectionAction",
+            Kind::KeyringParms => "TTLSKeyringParms",
+            Kind::CipherParms => "TTLSCipherParms",
+            Kind::SignatureParms => "TTLSSignatureParms",
+            Kind::EnvironmentAdvancedParms => "TTLSEnvironmentAdvancedParms",
+            Kind::ConnectionAdvancedParms => "TTLSConnectionAdvancedParms",
+            Kind::GroupAdvancedParms => "TTLSGroupAdvancedParms",
+            Kind::GskAdvancedParms => "TTLSGskAdvancedParms",
+            Kind::GskLdapParms => "TTLSGskLdapParms",
+            Kind::GskOcspParms => "TTLSGskOcspParms",
+            Kind::GskHttpCdpParms => "TTLSGskHttpCdpParms",
+            Kind::IpAddr => "IpAddr",
+            Kind::IpAddrSet => "IpAddrSet",
+            Kind::IpAddrGroup => "IpAddrGroup",
+            Kind::PortRange => "PortRange",
+            Kind::PortGroup => "PortGroup",
+            Kind::IpTimeCondition => "IpTimeCondition",
+        }
+    }
+
+    pub fn from_keyword(word: &str) -> Option<Kind> {
+        ALL_KINDS.into_iter().find(|k| k.keyword().eq_ignore_ascii_case(word))
+    }
+
+    /// Inline blocks this statement may hold, with the keyword of the `…Ref` that fills the same slot.
+    pub fn children(self) -> &'static [(Kind, &'static str)] {
+        use Kind::*;
+        match self {
+            Rule => &[(IpTimeCondition, "IpTimeConditionRef")],
+            GroupAction => &[(GroupAdvancedParms, "TTLSGroupAdvancedParmsRef")],
+            EnvironmentAction => &[
+                (KeyringParms, "TTLSKeyringParmsRef"),
+                (CipherParms, "TTLSCipherParmsRef"),
+                (SignatureParms, "TTLSSignatureParmsRef"),
+                (EnvironmentAdvancedParms, "TTLSEnvironmentAdvancedParmsRef"),
+                (GskAdvancedParms, "TTLSGskAdvancedParmsRef"),
+            ],
+            ConnectionAction => &[
+                (CipherParms, "TTLSCipherParmsRef"),
+                (SignatureParms, "TTLSSignatureParmsRef"),
+                (ConnectionAdvancedParms, "TTLSConnectionAdvancedParmsRef"),
+            ],
+            GskAdvancedParms => &[
+                (GskLdapParms, "TTLSGskLdapParmsRef"),
+                (GskOcspParms, "TTLSGskOcspParmsRef"),
+                (GskHttpCdpParms, "TTLSGskHttpCdpParmsRef"),
+            ],
+            IpAddrGroup => &[(IpAddr, "IpAddrRef"), (IpAddrSet, "IpAddrSetRef")],
+            PortGroup => &[(PortRange, "PortRangeRef")],
+            _ => &[],
+        }
+    }
+
+    /// Group statements hold a list of members; every other inline block fills one slot.
+    pub fn children_are_members(self) -> bool {
+        matches!(self, Kind::IpAddrGroup | Kind::PortGroup)
+    }
+
+    pub fn is_action(self) -> bool {
+        matches!(self, Kind::GroupAction | Kind::EnvironmentAction | Kind::ConnectionAction)
+    }
+
+    pub fn params(self) -> &'static [Param] {
+        use Kind::*;
+        match self {
+            Rule => RULE,
+            GroupAction => GROUP_ACTION,
+            EnvironmentAction => ENV_ACTION,
+            ConnectionAction => CONN_ACTION,
+            KeyringParms => KEYRING,
+            CipherParms => CIPHER,
+            SignatureParms => SIGNATURE,
+            EnvironmentAdvancedParms | ConnectionAdvancedParms => ADVANCED,
+            GroupAdvancedParms => GROUP_ADVANCED,
+            GskAdvancedParms => GSK_ADVANCED,
+            GskLdapParms => GSK_LDAP,
+            GskOcspParms => GSK_OCSP,
+            GskHttpCdpParms => GSK_HTTP_CDP,
+            IpAddr => IP_ADDR,
+            IpAddrSet => IP_ADDR_SET,
+            IpAddrGroup => IP_ADDR_GROUP,
+            PortRange => PORT_RANGE,
+            PortGroup => PORT_GROUP,
+            IpTimeCondition => IP_TIME,
+        }
+    }
+
+    pub fn param(self, word: &str) -> Option<&'static Param> {
+        self.params().iter().find(|p| p.name.eq_ignore_ascii_case(word))
+    }
+
+    /// The statement kinds (other than this one) in which a parameter of this name is valid.
+    pub fn homes_of(word: &str) -> Vec<Kind> {
+        ALL_KINDS.into_iter().filter(|k| k.param(word).is_some()).collect()
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.keyword())
+    }
+}
+
+/// How a parameter's value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    OnOff,
+    /// A decimal integer in an inclusive range.
+    Int(u64, u64),
+    /// One of the listed words (any case); the first spelling is canonical.
+    Enum(&'static [&'static str]),
+    /// The rest of the line (labels and paths may hold blanks).
+    Text,
+    /// One free-form token.
+    Token,
+    /// The name of a top-level statement of this kind.
+    Ref(Kind),
+    /// `All`, an address, `addr/len` or `addr-addr` (rule conditions).
+    AddrSpec,
+    /// One address (`IpAddr Addr`).
+    Addr,
+    /// `addr/len` (`IpAddrSet Prefix`).
+    Prefix,
+    /// `addr-addr` (`IpAddrSet Range`).
+    Range,
+    /// `n` or `n-m`, 0–65535.
+    Ports,
+    /// Job name or user ID: up to 32 characters, optional trailing `*`.
+    Jobname,
+    /// 2-character hex codes, or one suite name.
+    Cipher2,
+    /// 4-character hex codes, or one suite name.
+    Cipher4,
+    /// `Any` or a string of 4-digit decimal group numbers.
+    Groups,
+    /// A string of 4-hex-digit signature pairs.
+    HexPairs,
+}
+
+/// How attls supports a parameter (ATTLS.md tags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// A: applied.
+    Applied,
+    /// L: rustls cannot do it.
+    Rustls,
+    /// L, but only when the value is not `Off` (or the default).
+    RustlsUnlessOff,
+    /// Z: means nothing on Linux.
+    Zos,
+    /// Z, unless the value is `Off`.
+    ZosUnlessOff,
+    /// P: not applied yet.
+    Pending,
+    /// P, unless the value is `Off`.
+    PendingUnlessOff,
+}
+
+/// One parameter of one statement type.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    pub ty: ValueType,
+    pub support: Support,
+    /// Repeats concatenate (lists) instead of the last one winning.
+    pub multi: bool,
+    /// Parameters sharing a slot are two forms of one setting (D4: last written wins).
+    pub slot: Option<&'static str>,
+    /// Documented at environment level only (D16).
+    pub env_only: bool,
+}
+
+const fn p(name: &'static str, ty: ValueType) -> Param {
+    Param { name, ty, support: Support::Applied, multi: false, slot: None, env_only: false }
+}
+const fn sup(mut param: Param, support: Support) -> Param {
+    param.support = support;
+    param
+}
+const fn multi(mut param: Param) -> Param {
+    param.multi = true;
+    param
+}
+const fn slot(mut param: Param, slot: &'static str) -> Param {
+    param.slot = Some(slot);
+    param
+}
+const fn env_only(mut param: Param) -> Param {
+    param.env_only = true;
+    param
+}
+
+use Support::*;
+use ValueType::*;
+
+const ROLES: &[&str] = &["Client", "Server", "ServerWithClientAuth"];
+const REQ_OPT_OFF: &[&str] = &["Required", "Optional", "Off"];
+
+static RULE: &[Param] = &[
+    slot(p("LocalAddr", AddrSpec), "LocalAddr"),
+    slot(p("LocalAddrRef", Ref(Kind::IpAddr)), "LocalAddr"),
+    slot(p("LocalAddrSetRef", Ref(Kind::IpAddrSet)), "LocalAddr"),
+    slot(p("LocalAddrGroupRef", Ref(Kind::IpAddrGroup)), "LocalAddr"),
+    slot(p("RemoteAddr", AddrSpec), "RemoteAddr"),
+    slot(p("RemoteAddrRef", Ref(Kind::IpAddr)), "RemoteAddr"),
+    slot(p("RemoteAddrSetRef", Ref(Kind::IpAddrSet)), "RemoteAddr"),
+    slot(p("RemoteAddrGroupRef", Ref(Kind::IpAddrGroup)), "RemoteAddr"),
+    slot(p("LocalPortRange", Ports), "LocalPort"),
+    slot(p("LocalPortRangeRef", Ref(Kind::PortRange)), "LocalPort"),
+    slot(p("LocalPortGroupRef", Ref(Kind::PortGroup)), "LocalPort"),
+    slot(p("RemotePortRange", Ports), "RemotePort"),
+    slot(p("RemotePortRangeRef", Ref(Kind::PortRange)), "RemotePort"),
+    slot(p("RemotePortGroupRef", Ref(Kind::PortGroup)), "RemotePort"),
+    p("Jobname", Jobname),
+    p("Userid", Jobname),
+    p("Direction", Enum(&["Inbound", "Outbound", "Both"])),
+    p("Priority", Int(1, 2_000_000_000)),
+    p("TTLSGroupActionRef", Ref(Kind::GroupAction)),
+    p("TTLSEnvironmentActionRef", Ref(Kind::EnvironmentAction)),
+    p("TTLSConnectionActionRef", Ref(Kind::ConnectionAction)),
+    slot(sup(p("IpTimeConditionRef", Ref(Kind::IpTimeCondition)), Pending), "IpTimeCondition"),
+];
+
+static GROUP_ACTION: &[Param] = &[
+    p("TTLSEnabled", OnOff),
+    p("Trace", Int(0, 255)),
+    sup(p("CtraceClearText", OnOff), ZosUnlessOff),
+    slot(p("TTLSGroupAdvancedParmsRef", Ref(Kind::GroupAdvancedParms)), "TTLSGroupAdvancedParms"),
+    sup(p("FIPS140", Enum(&["Off", "On", "Level1", "Level2", "Level3"])), PendingUnlessOff),
+    p("GroupUserInstance", Int(0, u32::MAX as u64)),
+];
+
+static ENV_ACTION: &[Param] = &[
+    slot(p("TTLSKeyringParmsRef", Ref(Kind::KeyringParms)), "TTLSKeyringParms"),
+    p("HandshakeRole", Enum(ROLES)),
+    slot(p("TTLSCipherParmsRef", Ref(Kind::CipherParms)), "TTLSCipherParms"),
+    slot(p("TTLSSignatureParmsRef", Ref(Kind::SignatureParms)), "TTLSSignatureParms"),
+    slot(
+        p("TTLSEnvironmentAdvancedParmsRef", Ref(Kind::EnvironmentAdvancedParms)),
+        "TTLSEnvironmentAdvancedParms",
+    ),
+    slot(p("TTLSGskAdvancedParmsRef", Ref(Kind::GskAdvancedParms)), "TTLSGskAdvancedParms"),
+    sup(p("SuiteBProfile", Enum(&["Off", "128", "128Min", "192", "192Min", "All"])), PendingUnlessOff),
+    p("Trace", Int(0, 255)),
+    sup(p("CtraceClearText", OnOff), ZosUnlessOff),
+    p("EnvironmentUserInstance", Int(0, u32::MAX as u64)),
+];
+
+static CONN_ACTION: &[Param] = &[
+    p("HandshakeRole", Enum(ROLES)),
+    slot(p("TTLSCipherParmsRef", Ref(Kind::CipherParms)), "TTLSCipherParms"),
+    slot(p("TTLSSignatureParmsRef", Ref(Kind::SignatureParms)), "TTLSSignatureParms"),
+    slot(
+        p("TTLSConnectionAdvancedParmsRef", Ref(Kind::ConnectionAdvancedParms)),
+        "TTLSConnectionAdvancedParms",
+    ),
+    p("Trace", Int(0, 255)),
+    sup(p("CtraceClearText", OnOff), ZosUnlessOff),
+    p("ConnectionUserInstance", Int(0, u32::MAX as u64)),
+];
+
+static KEYRING: &[Param] = &[p("Keyring", Text), p("KeyringPw", Text), p("KeyringStashFile", Text)];
+
+static CIPHER: &[Param] = &[
+    multi(p("V3CipherSuites", Cipher2)),
+    multi(p("V3CipherSuites4Char", Cipher4)),
+    multi(sup(p("V2CipherSuites", Token), Rustls)),
+];
+
+static SIGNATURE: &[Param] = &[
+    multi(p("ClientECurves", Groups)),
+    multi(p("ClientKeyShareGroups", Groups)),
+    multi(p("ServerKexECurves", Groups)),
+    multi(p("ServerKeyShareGroups", Groups)),
+    multi(sup(p("SignaturePairs", HexPairs), Pending)),
+    multi(sup(p("SignaturePairsCert", HexPairs), Pending)),
+];
+
+/// Advanced parameters, shared by TTLSEnvironmentAdvancedParms and TTLSConnectionAdvancedParms.
+static ADVANCED: &[Param] = &[
+    sup(p("SSLv2", OnOff), RustlsUnlessOff),
+    sup(p("SSLv3", OnOff), RustlsUnlessOff),
+    sup(p("TLSv1", OnOff), RustlsUnlessOff),
+    sup(p("TLSv1.1", OnOff), RustlsUnlessOff),
+    p("TLSv1.2", OnOff),
+    p("TLSv1.3", OnOff),
+    p("ApplicationControlled", OnOff),
+    p("HandshakeTimeout", Int(0, 86_400)),
+    p("ResetCipherTimer", Int(0, 1_440)),
+    p("SecondaryMap", OnOff),
+    p("CertificateLabel", Text),
+    multi(sup(p("ServerCertificateLabel", Text), Pending)),
+    p("ClientHandshakeSNI", Enum(REQ_OPT_OFF)),
+    p("ClientHandshakeSNIMatch", Enum(REQ_OPT_OFF)),
+    multi(p("ClientHandshakeSNIList", Text)),
+    sup(p("ServerHandshakeSNI", Enum(REQ_OPT_OFF)), PendingUnlessOff),
+    sup(p("ServerHandshakeSNIMatch", Enum(REQ_OPT_OFF)), Pending),
+    multi(sup(p("ServerHandshakeSNIList", Text), Pending)),
+    multi(p("HostReferenceIdDNS", Text)),
+    multi(sup(p("HostReferenceIdCN", Text), Pending)),
+    sup(p("HostRefWildcardValidation", Token), Pending),
+    env_only(p("ClientAuthType", Enum(&["Required", "PassThru", "Full", "SAFCheck"]))),
+    env_only(p("CertValidationMode", Enum(&["Any", "RFC2459", "RFC3280", "RFC5280"]))),
+    sup(p("MiddleBoxCompatMode", OnOff), RustlsUnlessOff),
+    sup(p("TruncatedHMAC", Enum(REQ_OPT_OFF)), RustlsUnlessOff),
+    sup(p("ClientMaxSSLFragment", Enum(REQ_OPT_OFF)), RustlsUnlessOff),
+    sup(p("ClientMaxSSLFragmentLength", Int(512, 4096)), Rustls),
+    sup(p("ServerMaxSSLFragment", Enum(REQ_OPT_OFF)), RustlsUnlessOff),
+    env_only(sup(p("Renegotiation", Enum(&["Default", "Disabled", "All", "Abbreviated"])), Rustls)),
+    env_only(sup(p("RenegotiationIndicator", Enum(&["Optional", "Client", "Server", "Both"])), Rustls)),
+    env_only(sup(p("RenegotiationCertCheck", OnOff), ZosUnlessOff)),
+    env_only(sup(p("ServerEDHGroupSize", Token), Rustls)),
+    env_only(sup(p("ClientEDHGroupSize", Token), Rustls)),
+    env_only(sup(p("PeerMinCertVersion", Token), Rustls)),
+    env_only(sup(p("PeerMinDHKeySize", Int(0, 65_535)), Rustls)),
+    env_only(sup(p("PeerMinDsaKeySize", Int(0, 65_535)), Rustls)),
+    env_only(sup(p("PeerMinECCKeySize", Int(0, 65_535)), Rustls)),
+    env_only(sup(p("PeerMinRsaKeySize", Int(0, 65_535)), Rustls)),
+    env_only(sup(p("ServerScsv", OnOff), RustlsUnlessOff)),
+    env_only(sup(p("ClientExtendedMasterSecret", Token), Rustls)),
+    env_only(sup(p("ServerExtendedMasterSecret", Token), Rustls)),
+    env_only(sup(p("3DesKeyCheck", OnOff), ZosUnlessOff)),
+];
+
+static GROUP_ADVANCED: &[Param] = &[
+    sup(p("Envfile", Text), Zos),
+    p("SyslogFacility", Enum(&["Daemon", "Auth"])),
+    sup(p("SecondaryMap", OnOff), PendingUnlessOff),
+];
+
+static GSK_ADVANCED: &[Param] = &[
+    p("GSK_V3_SESSION_TIMEOUT", Int(0, 86_400)),
+    p("GSK_V3_SIDCACHE_SIZE", Int(0, 64_000)),
+    p("GSK_SESSION_TICKET_SERVER_ENABLE", OnOff),
+    p("GSK_SESSION_TICKET_SERVER_COUNT", Int(1, 16)),
+    p("GSK_SESSION_TICKET_SERVER_TIMEOUT", Int(1, 86_400)),
+    p("GSK_SESSION_TICKET_SERVER_KEY_REFRESH", Int(1, 86_400)),
+    p("GSK_SESSION_TICKET_CLIENT_ENABLE", OnOff),
+    sup(p("GSK_SESSION_TICKET_SERVER_ALGORITHM", Enum(&["AESCBC128", "AESCBC256"])), Zos),
+    sup(p("GSK_SESSION_TICKET_CLIENT_MAXSIZE", Int(0, 65_535)), Zos),
+    sup(p("GSK_SYSPLEX_SIDCACHE", OnOff), ZosUnlessOff),
+    sup(p("GSK_V2_SESSION_TIMEOUT", Int(0, 100)), Rustls),
+    sup(p("GSK_V2_SIDCACHE_SIZE", Int(0, 64_000)), Rustls),
+    sup(p("AIACDPPriority", Token), Pending),
+    sup(p("MaxSrcRevExtLocValues", Int(0, 256)), Pending),
+    sup(p("MaxValidRevExtLocValues", Int(0, 256)), Pending),
+    sup(p("RevocationSecurityLevel", Enum(&["Medium", "Low", "High"])), Pending),
+    slot(p("TTLSGskLdapParmsRef", Ref(Kind::GskLdapParms)), "TTLSGskLdapParms"),
+    slot(p("TTLSGskOcspParmsRef", Ref(Kind::GskOcspParms)), "TTLSGskOcspParms"),
+    slot(p("TTLSGskHttpCdpParmsRef", Ref(Kind::GskHttpCdpParms)), "TTLSGskHttpCdpParms"),
+];
+
+macro_rules! pending_tokens {
+    ($($name:literal),* $(,)?) => { &[$(sup(p($name, Token), Pending)),*] };
+}
+
+static GSK_LDAP: &[Param] = pending_tokens![
+    "GSK_LDAP_SERVER",
+    "GSK_LDAP_SERVER_PORT",
+    "GSK_LDAP_USER",
+    "GSK_LDAP_PASSWORD",
+    "GSK_LDAP_USER_PW",
+    "GSK_CRL_CACHE_TIMEOUT",
+    "GSK_CRL_SECURITY_LEVEL",
+    "GSK_CRL_CACHE_SIZE",
+    "GSK_CRL_CACHE_ENTRY_MAXSIZE",
+    "GSK_CRL_CACHE_EXTENDED",
+    "GSK_CRL_CACHE_TEMP_CRL",
+    "GSK_CRL_CACHE_TEMP_CRL_TIMEOUT",
+    "LDAPResponseTimeout",
+    "CRLCacheSize",
+    "CRLCacheEntryMaxsize",
+    "CRLCacheExtended",
+    "CRLCacheTempCRL",
+    "CRLCacheTempCRLTimeout",
+];
+
+static GSK_OCSP: &[Param] = pending_tokens![
+    "OcspAiaEnable",
+    "OcspCliCacheSize",
+    "OcspClientCacheSize",
+    "OcspCliCacheEntryMaxsize",
+    "OcspMaxResponseSize",
+    "OcspNonceCheckEnable",
+    "OcspNonceGenEnable",
+    "OcspNonceSize",
+    "OcspProxyServerName",
+    "OcspProxyServerPort",
+    "OcspRequestSigalg",
+    "OcspRequestSigkeylabel",
+    "OcspResponseSigAlgPairs",
+    "OcspResponseTimeout",
+    "OcspRetrieveViaGet",
+    "OcspServerStapling",
+    "OcspServerStaplingSignaturePairs",
+    "OcspUrl",
+    "OcspUrlPriority",
+];
+
+static GSK_HTTP_CDP: &[Param] = pending_tokens![
+    "HttpCdpCacheSize",
+    "HttpCdpCacheEntryMaxsize",
+    "HttpCdpEnable",
+    "HttpCdpMaxResponseSize",
+    "HttpCdpProxyServerName",
+    "HttpCdpProxyServerPort",
+    "HttpCdpResponseTimeout",
+];
+
+static IP_ADDR: &[Param] = &[p("Addr", Addr)];
+static IP_ADDR_SET: &[Param] =
+    &[slot(p("Prefix", Prefix), "PrefixRange"), slot(p("Range", Range), "PrefixRange")];
+static PORT_RANGE: &[Param] = &[p("Port", Ports)];
+static IP_ADDR_GROUP: &[Param] =
+    &[multi(p("IpAddrRef", Ref(Kind::IpAddr))), multi(p("IpAddrSetRef", Ref(Kind::IpAddrSet)))];
+static PORT_GROUP: &[Param] = &[multi(p("PortRangeRef", Ref(Kind::PortRange)))];
+
+static IP_TIME: &[Param] = pending_tokens![
+    "FirstDateTime",
+    "LastDateTime",
+    "TimeZone",
+    "DayOfMonthMask",
+    "DayOfWeekMask",
+    "MonthOfYearMask",
+    "TimeOfDayRange",
+    "ConditionTimeRange",
+    "TimePeriod",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_its_keyword_in_any_case() {
+        for k in ALL_KINDS {
+            assert_eq!(Kind::from_keyword(&k.keyword().to_ascii_uppercase()), Some(k));
+        }
+    }
+
+    #[test]
+    fn parameter_names_are_unique_per_statement() {
+        for k in ALL_KINDS {
+            let mut names: Vec<String> = k.params().iter().map(|p| p.name.to_ascii_lowercase()).collect();
+            let n = names.len();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), n, "{k}");
+        }
+    }
+
+    #[test]
+    fn refs_share_the_slot_of_their_inline_block() {
+        for k in ALL_KINDS {
+            for (child, ref_kw) in k.children() {
+                let r = k.param(ref_kw).unwrap_or_else(|| panic!("{k} lacks {ref_kw}"));
+                assert_eq!(r.ty, ValueType::Ref(*child));
+                if !k.children_are_members() {
+                    assert_eq!(r.slot, Some(child.keyword()), "{k} {ref_kw}");
+                }
+            }
+        }
+    }
+}
+
+/// Values for which rustls already behaves as the parameter asks: no warning (ATTLS.md tag L note).
+const RUSTLS_ALREADY: &[(&str, &str)] = &[
+    ("Renegotiation", "Disabled"),
+    ("RenegotiationIndicator", "Optional"),
+    ("ClientExtendedMasterSecret", "On"),
+    ("ServerExtendedMasterSecret", "On"),
+    ("PeerMinCertVersion", "3"),
+];
+
+/// The portability warning a written parameter earns (tags L, Z, P of ATTLS.md §2; D16), as
+/// (message, hint), or `None` when attls applies it as z/OS does.
+pub fn support_note(
+    param: &Param,
+    value_text: &str,
+    is_off: bool,
+    in_kind: Kind,
+) -> Option<(String, String)> {
+    let name = param.name;
+    if param.env_only && in_kind == Kind::ConnectionAdvancedParms {
+        return Some((
+            format!(
+                "{name} is documented for TTLSEnvironmentAdvancedParms only; attls applies it at connection level"
+            ),
+            "move it to the environment action's TTLSEnvironmentAdvancedParms if the file must load on z/OS"
+                .into(),
+        ));
+    }
+    if name == "CertValidationMode"
+        && matches!(value_text.to_ascii_uppercase().as_str(), "RFC2459" | "RFC3280")
+    {
+        return Some((
+            format!("CertValidationMode {value_text}: rustls validates certificates per RFC 5280"),
+            "write `CertValidationMode RFC5280` or `Any`".into(),
+        ));
+    }
+    if RUSTLS_ALREADY.iter().any(|(n, v)| *n == name && v.eq_ignore_ascii_case(value_text)) {
+        return None;
+    }
+    let rustls = || {
+        Some((
+            format!("{name} {value_text}: rustls cannot do this; accepted and shown, not applied"),
+            "remove it, or keep it only for z/OS".to_string(),
+        ))
+    };
+    let zos = || {
+        Some((
+            format!("{name} has no meaning on Linux; accepted and shown, not applied"),
+            "remove it, or keep it only for z/OS".to_string(),
+        ))
+    };
+    let pending = || {
+        Some((
+            format!("{name} is not applied by attls yet; accepted and shown"),
+            "the connection proceeds without it".to_string(),
+        ))
+    };
+    match param.support {
+        Support::Applied => None,
+        Support::Rustls => rustls(),
+        Support::RustlsUnlessOff if !is_off => rustls(),
+        Support::Zos => zos(),
+        Support::ZosUnlessOff if !is_off => zos(),
+        Support::Pending => pending(),
+        Support::PendingUnlessOff if !is_off => pending(),
+        _ => None,
+    }
+}

@@ -1,0 +1,210 @@
+//! Rule lookup for one connection (ATTLS.md §4): among the rules whose every written condition holds,
+//! the first in evaluation order wins. A local-port index narrows the candidates; it returns exactly
+//! what the ordered scan returns. Also the SecondaryMap decision (D8) as a pure function.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::table::{AddrCond, ConnDirection, PortCond, Rule, RuleTable};
+
+/// What is known about a connection when it is mapped.
+#[derive(Debug, Clone, Copy)]
+pub struct Connection<'a> {
+    pub direction: ConnDirection,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// Job name (D7); `None` = unknown: only rules without a Jobname (or with `*`) match.
+    pub jobname: Option<&'a str>,
+    pub userid: Option<&'a str>,
+}
+
+/// IPv4-mapped IPv6 addresses are matched as IPv4 (D2).
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
+fn addr_ok(cond: &AddrCond, ip: IpAddr) -> bool {
+    cond.entries.is_empty() || cond.entries.iter().any(|m| m.contains(ip))
+}
+
+fn port_ok(cond: &PortCond, port: u16) -> bool {
+    cond.entries.is_empty() || cond.entries.iter().any(|s| s.contains(port))
+}
+
+/// Job name or user ID condition: exact or trailing-`*` prefix, ASCII case ignored (D14).
+pub fn name_ok(pattern: Option<&str>, value: Option<&str>) -> bool {
+    let Some(pattern) = pattern else { return true };
+    if pattern == "*" {
+        return true;
+    }
+    let Some(value) = value else { return false };
+    match pattern.strip_suffix('*') {
+        Some(prefix) => {
+            value.len() >= prefix.len()
+                && value.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+        }
+        None => value.eq_ignore_ascii_case(pattern),
+    }
+}
+
+/// Whether every written condition of `rule` holds for `c`.
+pub fn rule_matches(rule: &Rule, c: &Connection<'_>) -> bool {
+    rule.direction.admits(c.direction)
+        && port_ok(&rule.local_port, c.local.port())
+        && port_ok(&rule.remote_port, c.remote.port())
+        && addr_ok(&rule.local_addr, canonical(c.local.ip()))
+        && addr_ok(&rule.remote_addr, canonical(c.remote.ip()))
+        && name_ok(rule.jobname.as_deref(), c.jobname)
+        && name_ok(rule.userid.as_deref(), c.userid)
+}
+
+/// Rules whose local-port condition covers at most this many ports are indexed by port; wider ones
+/// (and "any port") are checked for every connection.
+const NARROW_PORTS: u32 = 1024;
+
+/// Local port to candidate rules (positions in evaluation order).
+#[derive(Debug, Clone, Default)]
+pub struct PortIndex {
+    /// Start port of each elementary interval; `starts[0] == 0`.
+    starts: Vec<u16>,
+    lists: Vec<Box<[u32]>>,
+    wide: Box<[u32]>,
+}
+
+impl PortIndex {
+    pub fn build(rules: &[Rule]) -> Self {
+        let narrow = |r: &Rule| {
+            !r.local_port.entries.is_empty()
+                && r.local_port
+                    .entries
+                    .iter()
+                    .map(|s| if s.is_any() { 65536 } else { u32::from(s.hi - s.lo) + 1 })
+                    .sum::<u32>()
+                    <= NARROW_PORTS
+        };
+        let mut bounds: Vec<u16> = vec![0];
+        let mut wide = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            if narrow(r) {
+                for s in &r.local_port.entries {
+                    bounds.push(s.lo);
+                    if s.hi < u16::MAX {
+                        bounds.push(s.hi + 1);
+                    }
+                }
+            } else {
+                wide.push(i as u32);
+            }
+        }
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); bounds.len()];
+        for (i, r) in rules.iter().enumerate().filter(|(_, r)| narrow(r)) {
+            for s in &r.local_port.entries {
+                let first = bounds.partition_point(|&b| b < s.lo);
+                let end = bounds.partition_point(|&b| b <= s.hi);
+                for list in &mut lists[first..end] {
+                    if list.last() != Some(&(i as u32)) {
+                        list.push(i as u32);
+                    }
+                }
+            }
+        }
+        // A rule with two overlapping spans may have pushed out of order; keep lists sorted.
+        for list in &mut lists {
+            list.sort_unstable();
+            list.dedup();
+        }
+        PortIndex {
+            starts: bounds,
+            lists: lists.into_iter().map(Vec::into_boxed_slice).collect(),
+            wide: wide.into_boxed_slice(),
+        }
+    }
+
+    fn candidates(&self, port: u16) -> (&[u32], &[u32]) {
+        let i = self.starts.partition_point(|&s| s <= port) - 1;
+        (&self.lists[i], &self.wide)
+    }
+}
+
+impl RuleTable {
+    /// The rule for a connection, through the port index.
+    pub fn lookup(&self, c: &Connection<'_>) -> Option<&Rule> {
+        let rules = self.rules();
+        let (mut a, mut b) = self.index.candidates(c.local.port());
+        loop {
+            let next = match (a.first(), b.first()) {
+                (Some(&x), Some(&y)) if x < y => {
+                    a = &a[1..];
+                    x
+                }
+                (_, Some(&y)) => {
+                    b = &b[1..];
+                    y
+                }
+                (Some(&x), None) => {
+                    a = &a[1..];
+                    x
+                }
+                (None, None) => return None,
+            };
+            let rule = &rules[next as usize];
+            if rule_matches(rule, c) {
+                return Some(rule);
+            }
+        }
+    }
+
+    /// The rule for a connection by scanning every rule in order (the definition `lookup` follows).
+    pub fn lookup_scan(&self, c: &Connection<'_>) -> Option<&Rule> {
+        self.rules().iter().find(|r| rule_matches(r, c))
+    }
+}
+
+/// How a connection was mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapType {
+    Primary,
+    Secondary,
+}
+
+impl MapType {
+    pub fn word(self) -> &'static str {
+        match self {
+            MapType::Primary => "Primary",
+            MapType::Secondary => "Secondary",
+        }
+    }
+}
+
+/// An open primary connection as SecondaryMap sees it: its rule and its IP pair. The caller only
+/// passes primaries of the same owner (listener and, for FTP, control session) (D8).
+#[derive(Debug, Clone, Copy)]
+pub struct Primary<'r> {
+    pub rule: &'r Rule,
+    pub local_ip: IpAddr,
+    pub remote_ip: IpAddr,
+}
+
+/// SecondaryMap (ATTLS.md §4.6, D8): given the connection's own best rule and a live primary of the
+/// same owner, which rule the connection takes and how it is mapped.
+pub fn map_with_primary<'r>(
+    own: Option<&'r Rule>,
+    primary: Option<Primary<'r>>,
+    local_ip: IpAddr,
+    remote_ip: IpAddr,
+) -> (Option<&'r Rule>, Option<MapType>) {
+    let own_result = (own, own.map(|_| MapType::Primary));
+    let Some(p) = primary else { return own_result };
+    let same_pair =
+        canonical(p.local_ip) == canonical(local_ip) && canonical(p.remote_ip) == canonical(remote_ip);
+    if !p.rule.settings.secondary_map || !same_pair {
+        return own_result;
+    }
+    // An absent Priority counts lowest (None < Some); equal priorities keep their own rule.
+    let takes_primary = match own {
+        None => true,
+        Some(r) => r.priority < p.rule.priority,
+    };
+    if takes_primary { (Some(p.rule), Some(MapType::Secondary)) } else { own_result }
+}

@@ -1,0 +1,130 @@
+//! The AT-TLS policy language: files in, an immutable [`RuleTable`] (or every diagnostic) out.
+//!
+//! Stages, each in its own module: [`lex`] (tokens) → [`syntax`] (statements, typed values via
+//! [`values`], checked against the [`catalog`]) → [`resolve`] (namespace, references, effective
+//! settings) → [`table`] (sorted rules) with [`matcher`] for lookups. [`diag`] renders errors and
+//! warnings in the ATTLS.md D11 shape; [`render`] writes a table back as policy text.
+
+pub mod ast;
+pub mod catalog;
+pub mod ciphers;
+pub mod diag;
+pub mod lex;
+pub mod matcher;
+pub mod render;
+pub mod resolve;
+pub mod rustls_caps;
+pub mod source;
+pub mod syntax;
+pub mod table;
+pub mod values;
+
+use std::path::{Path, PathBuf};
+
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use matcher::{Connection, MapType, Primary, map_with_primary};
+pub use resolve::ResolveOptions;
+pub use source::{FileId, SourceMap, Span};
+pub use table::{ConnDirection, PolicyStatus, Rule, RuleTable, Settings};
+
+/// How to load a policy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    /// `--strict` / `Strict On`: portability warnings become errors (D28).
+    pub strict: bool,
+    /// Warn about keyrings that a bare check cannot open (D10).
+    pub warn_keyrings: bool,
+}
+
+/// The outcome of a load: the sources (for rendering diagnostics), every diagnostic, and the table
+/// when there was no error.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub sources: SourceMap,
+    pub diagnostics: Diagnostics,
+    pub table: Option<RuleTable>,
+}
+
+impl Loaded {
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts {
+            errors: self.diagnostics.error_count(),
+            warnings: self.diagnostics.warning_count(),
+            ..Counts::default()
+        };
+        if let Some(t) = &self.table {
+            c.rules = t.len();
+            let mut actions = std::collections::HashSet::new();
+            for r in t.rules() {
+                actions.insert(("g", r.group_action.as_str()));
+                if let Some(e) = &r.environment_action {
+                    actions.insert(("e", e.as_str()));
+                }
+                if let Some(c) = &r.connection_action {
+                    actions.insert(("c", c.as_str()));
+                }
+            }
+            c.actions = actions.len();
+        }
+        c
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub rules: usize,
+    pub actions: usize,
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+/// Reads and loads policy files in order (one namespace, later definitions win: D4, D13). A file
+/// that cannot be read is an error diagnostic like any other.
+pub fn load_files(paths: &[PathBuf], opts: LoadOptions) -> Loaded {
+    let mut sources = SourceMap::default();
+    let mut read_errors = Vec::new();
+    for path in paths {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                sources.add(path.clone(), String::from_utf8_lossy(&bytes).into_owned());
+            }
+            Err(e) => {
+                let id = sources.add(path.clone(), String::new());
+                read_errors.push(Diagnostic::error(
+                    Span::new(id, 0, 0),
+                    format!("cannot read policy file: {e}"),
+                    "check the path and its permissions",
+                ));
+            }
+        }
+    }
+    let mut loaded = load_sources(sources, opts);
+    if !read_errors.is_empty() {
+        loaded.diagnostics.items.splice(0..0, read_errors);
+        loaded.table = None;
+    }
+    loaded
+}
+
+/// Loads one policy given as text (tests, benches, `render` round trips).
+pub fn load_str(name: impl AsRef<Path>, text: &str, opts: LoadOptions) -> Loaded {
+    let mut sources = SourceMap::default();
+    sources.add(name.as_ref(), text.to_string());
+    load_sources(sources, opts)
+}
+
+/// Parses and resolves every file of `sources`.
+pub fn load_sources(sources: SourceMap, opts: LoadOptions) -> Loaded {
+    let mut diagnostics = Diagnostics::default();
+    let parsed: Vec<_> =
+        sources.files().map(|(id, f)| (id, syntax::parse_file(id, &f.text, &mut diagnostics))).collect();
+    let table = resolve::resolve(
+        &parsed,
+        &sources,
+        ResolveOptions { warn_keyrings: opts.warn_keyrings },
+        &mut diagnostics,
+    );
+    diagnostics.finish(opts.strict);
+    let table = if diagnostics.has_errors() { None } else { table };
+    Loaded { sources, diagnostics, table }
+}

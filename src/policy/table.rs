@@ -1,0 +1,274 @@
+//! The rule table: every rule with its conditions and its effective settings, immutable once built,
+//! sorted in evaluation order (ATTLS.md D1), with a port index for fast lookup (see `matcher`).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::ast::{AddrMatch, PortSpan};
+use super::matcher::PortIndex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+    Both,
+}
+
+/// The direction of one connection (a rule may say `Both`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum ConnDirection {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn admits(self, d: ConnDirection) -> bool {
+        matches!(
+            (self, d),
+            (Direction::Both, _)
+                | (Direction::Inbound, ConnDirection::Inbound)
+                | (Direction::Outbound, ConnDirection::Outbound)
+        )
+    }
+    pub fn word(self) -> &'static str {
+        match self {
+            Direction::Inbound => "Inbound",
+            Direction::Outbound => "Outbound",
+            Direction::Both => "Both",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Role {
+    Client,
+    Server,
+    ServerWithClientAuth,
+}
+
+impl Role {
+    pub fn word(self) -> &'static str {
+        match self {
+            Role::Client => "Client",
+            Role::Server => "Server",
+            Role::ServerWithClientAuth => "ServerWithClientAuth",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ClientAuthType {
+    PassThru,
+    Full,
+    Required,
+    /// Enforced as Required (D28).
+    SafCheck,
+}
+
+impl ClientAuthType {
+    pub fn word(self) -> &'static str {
+        match self {
+            ClientAuthType::PassThru => "PassThru",
+            ClientAuthType::Full => "Full",
+            ClientAuthType::Required => "Required",
+            ClientAuthType::SafCheck => "SAFCheck",
+        }
+    }
+}
+
+/// Policy status of a mapped connection (ATTLS.md §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PolicyStatus {
+    #[serde(rename = "NO_POLICY")]
+    NoPolicy,
+    #[serde(rename = "NOT_ENABLED")]
+    NotEnabled,
+    #[serde(rename = "ENABLED")]
+    Enabled,
+    #[serde(rename = "APPLCNTRL")]
+    ApplCntrl,
+}
+
+impl PolicyStatus {
+    pub fn word(self) -> &'static str {
+        match self {
+            PolicyStatus::NoPolicy => "NO_POLICY",
+            PolicyStatus::NotEnabled => "NOT_ENABLED",
+            PolicyStatus::Enabled => "ENABLED",
+            PolicyStatus::ApplCntrl => "APPLCNTRL",
+        }
+    }
+}
+
+/// An address condition: empty `entries` means any address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddrCond {
+    /// The name of the IpAddr, IpAddrSet or IpAddrGroup referred to, if any.
+    pub label: Option<String>,
+    pub entries: Vec<AddrMatch>,
+}
+
+/// A port condition: empty `entries` means any port.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortCond {
+    pub label: Option<String>,
+    pub entries: Vec<PortSpan>,
+}
+
+/// The six protocol switches, resolved one by one (D5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Protocols {
+    pub sslv2: bool,
+    pub sslv3: bool,
+    pub tlsv1: bool,
+    pub tlsv1_1: bool,
+    pub tlsv1_2: bool,
+    pub tlsv1_3: bool,
+}
+
+impl Protocols {
+    /// Every switch that is On, by name (`TLSv1.2`), oldest first.
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            (self.sslv2, "SSLv2"),
+            (self.sslv3, "SSLv3"),
+            (self.tlsv1, "TLSv1"),
+            (self.tlsv1_1, "TLSv1.1"),
+            (self.tlsv1_2, "TLSv1.2"),
+            (self.tlsv1_3, "TLSv1.3"),
+        ]
+        .into_iter()
+        .filter_map(|(on, n)| on.then_some(n))
+        .collect()
+    }
+}
+
+/// Session cache and ticket settings (TTLSGskAdvancedParms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSettings {
+    pub session_timeout: u32,
+    pub sid_cache_size: u32,
+    pub ticket_server_enable: bool,
+    pub ticket_server_count: u32,
+    pub ticket_server_timeout: u32,
+    pub ticket_server_key_refresh: u32,
+    pub ticket_client_enable: bool,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionSettings {
+            session_timeout: 86_400,
+            sid_cache_size: 512,
+            ticket_server_enable: true,
+            ticket_server_count: 2,
+            ticket_server_timeout: 300,
+            ticket_server_key_refresh: 300,
+            ticket_client_enable: true,
+        }
+    }
+}
+
+/// The effective settings of a rule: group, environment and connection actions merged with the
+/// documented defaults (connection over environment over group over default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub ttls_enabled: bool,
+    pub trace: u8,
+    pub ctrace_clear_text: bool,
+    pub syslog_facility: &'static str,
+    pub handshake_role: Option<Role>,
+    pub client_auth_type: ClientAuthType,
+    pub keyring: Option<String>,
+    pub keyring_pw: Option<String>,
+    pub keyring_stash_file: Option<String>,
+    pub certificate_label: Option<String>,
+    pub protocols: Protocols,
+    /// Effective cipher list, 4-hex codes in preference order, including codes rustls cannot do.
+    pub ciphers: Vec<u16>,
+    /// The part of `ciphers` that will be offered.
+    pub ciphers_rustls: Vec<u16>,
+    /// Key-share groups as written for this role (z/OS numbers); `None` = the provider's defaults.
+    pub groups: Option<Vec<u16>>,
+    pub groups_rustls: Option<Vec<u16>>,
+    pub application_controlled: bool,
+    pub secondary_map: bool,
+    /// Seconds; 0 = none.
+    pub handshake_timeout: u32,
+    /// Minutes; 0 = never.
+    pub reset_cipher_timer: u32,
+    /// `ClientHandshakeSNI` as written (`None` = unwritten: send the D21 name).
+    pub client_handshake_sni: Option<&'static str>,
+    pub client_handshake_sni_list: Vec<String>,
+    pub host_reference_id_dns: Vec<String>,
+    pub session: SessionSettings,
+    /// Every other written parameter (keyword, value), connection level first.
+    pub other: Vec<(String, String)>,
+}
+
+impl Settings {
+    pub fn status(&self) -> PolicyStatus {
+        match (self.ttls_enabled, self.application_controlled) {
+            (false, _) => PolicyStatus::NotEnabled,
+            (true, false) => PolicyStatus::Enabled,
+            (true, true) => PolicyStatus::ApplCntrl,
+        }
+    }
+}
+
+/// One rule in evaluation order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub name: String,
+    pub priority: Option<u32>,
+    pub direction: Direction,
+    pub local_addr: AddrCond,
+    pub remote_addr: AddrCond,
+    pub local_port: PortCond,
+    pub remote_port: PortCond,
+    pub jobname: Option<String>,
+    pub userid: Option<String>,
+    pub time_condition: bool,
+    pub group_action: String,
+    pub environment_action: Option<String>,
+    pub connection_action: Option<String>,
+    pub settings: Arc<Settings>,
+}
+
+/// All rules of one policy generation, sorted by ATTLS.md D1, with the lookup index.
+#[derive(Debug, Clone)]
+pub struct RuleTable {
+    rules: Vec<Rule>,
+    pub(super) index: PortIndex,
+}
+
+impl RuleTable {
+    /// Sorts `rules` into evaluation order and builds the index.
+    pub fn new(mut rules: Vec<Rule>) -> Self {
+        rules.sort_by(|a, b| {
+            // Priority descending (absent last), then name ascending byte-wise.
+            b.priority.cmp(&a.priority).then_with(|| a.name.as_bytes().cmp(b.name.as_bytes()))
+        });
+        let index = PortIndex::build(&rules);
+        RuleTable { rules, index }
+    }
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+    pub fn get(&self, name: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.name == name)
+    }
+}
+
+impl PartialEq for RuleTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.rules == other.rules
+    }
+}

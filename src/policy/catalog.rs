@@ -79,6 +79,12 @@ impl Kind {
     }
 
     pub fn from_keyword(word: &str) -> Option<Kind> {
+        // Every statement keyword starts with T, I or P and is 6 to 28 bytes long: most parameter
+        // words are rejected before any comparison.
+        let first = word.as_bytes().first()?.to_ascii_lowercase();
+        if !matches!(first, b't' | b'i' | b'p') || !(6..=28).contains(&word.len()) {
+            return None;
+        }
         ALL_KINDS.into_iter().find(|k| k.keyword().eq_ignore_ascii_case(word))
     }
 

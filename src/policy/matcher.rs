@@ -57,73 +57,85 @@ pub fn rule_matches(rule: &Rule, c: &Connection<'_>) -> bool {
         && name_ok(rule.userid.as_deref(), c.userid)
 }
 
-/// Rules whose local-port condition covers at most this many ports are indexed by port; wider ones
-/// (and "any port") are checked for every connection.
-const NARROW_PORTS: u32 = 1024;
-
-/// Local port to candidate rules (positions in evaluation order).
+/// Local port to candidate rules (positions in evaluation order): a segment tree over the
+/// elementary port intervals that the rules' local-port bounds cut. Each rule sits in O(log n) nodes;
+/// a lookup walks one leaf-to-root path and merges the (sorted) lists it meets with the rules that
+/// accept any local port, in evaluation order, stopping at the first rule that matches.
 #[derive(Debug, Clone, Default)]
 pub struct PortIndex {
     /// Start port of each elementary interval; `starts[0] == 0`.
     starts: Vec<u16>,
-    lists: Vec<Box<[u32]>>,
-    wide: Box<[u32]>,
+    /// Node `k` of the bottom-up tree: leaves at `starts.len() + interval`.
+    nodes: Vec<Box<[u32]>>,
+    /// Rules with any local port: candidates for every port.
+    any: Box<[u32]>,
 }
 
 impl PortIndex {
     pub fn build(rules: &[Rule]) -> Self {
-        let narrow = |r: &Rule| {
-            !r.local_port.entries.is_empty()
-                && r.local_port
-                    .entries
-                    .iter()
-                    .map(|s| if s.is_any() { 65536 } else { u32::from(s.hi - s.lo) + 1 })
-                    .sum::<u32>()
-                    <= NARROW_PORTS
-        };
         let mut bounds: Vec<u16> = vec![0];
-        let mut wide = Vec::new();
+        let mut any = Vec::new();
         for (i, r) in rules.iter().enumerate() {
-            if narrow(r) {
-                for s in &r.local_port.entries {
-                    bounds.push(s.lo);
-                    if s.hi < u16::MAX {
-                        bounds.push(s.hi + 1);
-                    }
+            if r.local_port.entries.is_empty() {
+                any.push(i as u32);
+            }
+            for s in &r.local_port.entries {
+                bounds.push(s.lo);
+                if s.hi < u16::MAX {
+                    bounds.push(s.hi + 1);
                 }
-            } else {
-                wide.push(i as u32);
             }
         }
         bounds.sort_unstable();
         bounds.dedup();
-        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); bounds.len()];
-        for (i, r) in rules.iter().enumerate().filter(|(_, r)| narrow(r)) {
+        let m = bounds.len();
+        let mut nodes: Vec<Vec<u32>> = vec![Vec::new(); 2 * m];
+        for (i, r) in rules.iter().enumerate() {
             for s in &r.local_port.entries {
-                let first = bounds.partition_point(|&b| b < s.lo);
-                let end = bounds.partition_point(|&b| b <= s.hi);
-                for list in &mut lists[first..end] {
-                    if list.last() != Some(&(i as u32)) {
-                        list.push(i as u32);
+                // Elementary intervals [first, end) that the span covers.
+                let (mut l, mut h) = (bounds.partition_point(|&b| b < s.lo) + m, bounds.partition_point(|&b| b <= s.hi) + m);
+                while l < h {
+                    if l & 1 == 1 {
+                        push_once(&mut nodes[l], i as u32);
+                        l += 1;
                     }
+                    if h & 1 == 1 {
+                        h -= 1;
+                        push_once(&mut nodes[h], i as u32);
+                    }
+                    l >>= 1;
+                    h >>= 1;
                 }
             }
         }
-        // A rule with two overlapping spans may have pushed out of order; keep lists sorted.
-        for list in &mut lists {
-            list.sort_unstable();
-            list.dedup();
-        }
         PortIndex {
             starts: bounds,
-            lists: lists.into_iter().map(Vec::into_boxed_slice).collect(),
-            wide: wide.into_boxed_slice(),
+            nodes: nodes.into_iter().map(Vec::into_boxed_slice).collect(),
+            any: any.into_boxed_slice(),
         }
     }
 
-    fn candidates(&self, port: u16) -> (&[u32], &[u32]) {
-        let i = self.starts.partition_point(|&s| s <= port) - 1;
-        (&self.lists[i], &self.wide)
+    /// The sorted candidate lists for a port: one per tree node on the path, plus `any`.
+    fn candidates<'a>(&'a self, port: u16, out: &mut Vec<&'a [u32]>) {
+        let m = self.starts.len();
+        let mut k = self.starts.partition_point(|&s| s <= port) - 1 + m;
+        while k > 0 {
+            if !self.nodes[k].is_empty() {
+                out.push(&self.nodes[k]);
+            }
+            k >>= 1;
+        }
+        if !self.any.is_empty() {
+            out.push(&self.any);
+        }
+    }
+}
+
+/// Rules are added in evaluation order, so a list stays sorted; a rule with two spans in one node
+/// is kept once.
+fn push_once(list: &mut Vec<u32>, i: u32) {
+    if list.last() != Some(&i) {
+        list.push(i);
     }
 }
 
@@ -131,23 +143,16 @@ impl RuleTable {
     /// The rule for a connection, through the port index.
     pub fn lookup(&self, c: &Connection<'_>) -> Option<&Rule> {
         let rules = self.rules();
-        let (mut a, mut b) = self.index.candidates(c.local.port());
+        let mut lists: Vec<&[u32]> = Vec::with_capacity(20);
+        self.index.candidates(c.local.port(), &mut lists);
+        // Merge the sorted lists in evaluation order; the first rule that matches wins.
         loop {
-            let next = match (a.first(), b.first()) {
-                (Some(&x), Some(&y)) if x < y => {
-                    a = &a[1..];
-                    x
+            let next = *lists.iter().filter_map(|l| l.first()).min()?;
+            for l in lists.iter_mut() {
+                if l.first() == Some(&next) {
+                    *l = &l[1..];
                 }
-                (_, Some(&y)) => {
-                    b = &b[1..];
-                    y
-                }
-                (Some(&x), None) => {
-                    a = &a[1..];
-                    x
-                }
-                (None, None) => return None,
-            };
+            }
             let rule = &rules[next as usize];
             if rule_matches(rule, c) {
                 return Some(rule);

@@ -86,7 +86,9 @@ pub fn load_files(paths: &[PathBuf], opts: LoadOptions) -> Loaded {
     for path in paths {
         match std::fs::read(path) {
             Ok(bytes) => {
-                sources.add(path.clone(), String::from_utf8_lossy(&bytes).into_owned());
+                let text = String::from_utf8(bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                sources.add(path.clone(), text);
             }
             Err(e) => {
                 let id = sources.add(path.clone(), String::new());

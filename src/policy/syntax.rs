@@ -2,8 +2,6 @@
 //! error it can find (ATTLS.md D11). Handles inline blocks (named or not), `…Ref` parameters, braces on
 //! their own lines or on the statement line (D18), repeated parameters (D4) and the quirks of D31.
 
-use std::collections::HashMap;
-
 use super::ast::{Item, ParamItem, Spanned, Statement, Value};
 use super::catalog::{ALL_KINDS, Kind, Param, ValueType, support_note};
 use super::diag::{Diagnostic, Diagnostics, nearest};
@@ -442,7 +440,8 @@ impl<'a> Parser<'a, '_> {
     /// D4: a single-valued parameter (or slot) written twice keeps the last, warned; a second `Port`
     /// in a PortRange or `Prefix`/`Range` in an IpAddrSet is an error.
     fn check_repeats(&mut self, kind: Kind, items: Vec<Item>) -> Vec<Item> {
-        let mut last: HashMap<&'static str, (usize, Span)> = HashMap::new();
+        // Blocks hold a handful of items: a linear scan beats hashing.
+        let mut last: Vec<(&'static str, (usize, Span))> = Vec::with_capacity(items.len());
         let mut drop = vec![false; items.len()];
         for (i, item) in items.iter().enumerate() {
             let (slot, span, what) = match item {
@@ -451,7 +450,14 @@ impl<'a> Parser<'a, '_> {
                 Item::Block(_) if kind.children_are_members() => continue,
                 Item::Block(b) => (b.kind.keyword(), b.keyword_span, b.kind.keyword()),
             };
-            if let Some((j, prev)) = last.insert(slot, (i, span)) {
+            let prior = match last.iter_mut().find(|(s, _)| *s == slot) {
+                Some((_, at)) => Some(std::mem::replace(at, (i, span))),
+                None => {
+                    last.push((slot, (i, span)));
+                    None
+                }
+            };
+            if let Some((j, prev)) = prior {
                 drop[j] = true;
                 if matches!(kind, Kind::PortRange | Kind::IpAddrSet) {
                     let (hint, msg) = if kind == Kind::PortRange {

@@ -144,7 +144,7 @@ pub fn rule_text(out: &mut String, r: &Rule) {
 /// The resolved settings, one `Name: value` per line.
 pub fn settings_text(out: &mut String, s: &Settings, indent: &str) {
     let mut line = |k: &str, v: String| {
-        let key = if k.is_empty() { String::new() } else { format!("{k}:") };
+        let key = if k.is_empty() { String::new() } else { format!("{k}: ") };
         let _ = writeln!(out, "{indent}{key:<24}{v}");
     };
     line("PolicyStatus", s.status().word().into());
@@ -155,6 +155,9 @@ pub fn settings_text(out: &mut String, s: &Settings, indent: &str) {
     line("HandshakeRole", s.handshake_role.map_or("-".into(), |r| r.word().into()));
     line("ClientAuthType", s.client_auth_type.word().into());
     line("Keyring", s.keyring.clone().unwrap_or_else(|| "-".into()));
+    if let Some(f) = &s.keyring_stash_file {
+        line("KeyringStashFile", f.clone());
+    }
     if let Some(l) = &s.certificate_label {
         line("CertificateLabel", l.clone());
     }
@@ -181,7 +184,12 @@ pub fn settings_text(out: &mut String, s: &Settings, indent: &str) {
         line(if i == 0 { "V3CipherSuites" } else { "" }, c);
     }
     if let Some(g) = &s.groups {
-        line("KeyShareGroups", g.iter().map(|n| format!("{n:04}")).collect::<Vec<_>>().join(" "));
+        let usable = s.groups_rustls.as_deref().unwrap_or_default();
+        let list: Vec<String> = g
+            .iter()
+            .map(|n| if usable.contains(n) { format!("{n:04}") } else { format!("{n:04} (not offered)") })
+            .collect();
+        line("KeyShareGroups", list.join(" "));
     }
     line("ApplicationControlled", on(s.application_controlled).into());
     line("SecondaryMap", on(s.secondary_map).into());
@@ -190,6 +198,26 @@ pub fn settings_text(out: &mut String, s: &Settings, indent: &str) {
     if let Some(sni) = s.client_handshake_sni {
         line("ClientHandshakeSNI", sni.into());
     }
+    for n in &s.client_handshake_sni_list {
+        line("ClientHandshakeSNIList", n.clone());
+    }
+    for n in &s.host_reference_id_dns {
+        line("HostReferenceIdDNS", n.clone());
+    }
+    let g = &s.session;
+    line(
+        "Sessions",
+        format!(
+            "timeout {}s, cache {}, server tickets {} (count {}, lifetime {}s, key refresh {}s), client tickets {}",
+            g.session_timeout,
+            g.sid_cache_size,
+            on(g.ticket_server_enable),
+            g.ticket_server_count,
+            g.ticket_server_timeout,
+            g.ticket_server_key_refresh,
+            on(g.ticket_client_enable)
+        ),
+    );
     for (k, v) in &s.other {
         line(k, v.clone());
     }

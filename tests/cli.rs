@@ -21,8 +21,14 @@ fn check_invalid_policy_exits_1_and_reports_in_d11_shape() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     let first = err.lines().next().unwrap_or_default();
-    assert_eq!(first, "tests/fixtures/policy/cli/bad-port.pol:4:23: error: port 70000 is out of range 0-65535");
-    assert!(err.contains("    4 |   LocalPortRange      70000\n      |                       ^^^^^\n"), "{err}");
+    assert_eq!(
+        first,
+        "tests/fixtures/policy/cli/bad-port.pol:4:23: error: port 70000 is out of range 0-65535"
+    );
+    assert!(
+        err.contains("    4 |   LocalPortRange      70000\n      |                       ^^^^^\n"),
+        "{err}"
+    );
     assert!(err.contains("   hint: write one port (0-65535) or a range n-m"), "{err}");
     assert!(err.contains("policy invalid: 1 error"), "{err}");
 }
@@ -30,8 +36,14 @@ fn check_invalid_policy_exits_1_and_reports_in_d11_shape() {
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(pagent(&["check"]).status.code(), Some(2));
-    assert_eq!(pagent(&["check", EXAMPLE, "--match", "sideways", "1.2.3.4:1", "1.2.3.4:2"]).status.code(), Some(2));
-    assert_eq!(pagent(&["check", EXAMPLE, "--match", "inbound", "1.2.3.4", "1.2.3.4:2"]).status.code(), Some(2));
+    assert_eq!(
+        pagent(&["check", EXAMPLE, "--match", "sideways", "1.2.3.4:1", "1.2.3.4:2"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        pagent(&["check", EXAMPLE, "--match", "inbound", "1.2.3.4", "1.2.3.4:2"]).status.code(),
+        Some(2)
+    );
     assert_eq!(pagent(&["frobnicate"]).status.code(), Some(2));
 }
 
@@ -44,7 +56,16 @@ fn missing_file_is_an_error_naming_it() {
 
 #[test]
 fn match_prints_rule_status_maptype_first() {
-    let out = pagent(&["check", EXAMPLE, "--match", "INBOUND", "192.0.2.10:4021", "198.51.100.7:50122", "--job", "FTPD1"]);
+    let out = pagent(&[
+        "check",
+        EXAMPLE,
+        "--match",
+        "INBOUND",
+        "192.0.2.10:4021",
+        "198.51.100.7:50122",
+        "--job",
+        "FTPD1",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
@@ -65,8 +86,19 @@ fn match_without_job_skips_rules_that_name_one() {
 #[test]
 fn match_with_primary_maps_the_data_connection_as_secondary() {
     let out = pagent(&[
-        "check", EXAMPLE, "--match", "inbound", "192.0.2.10:50010", "198.51.100.7:50130", "--job", "FTPD1",
-        "--primary", "inbound", "192.0.2.10:4021", "198.51.100.7:50122", "--json",
+        "check",
+        EXAMPLE,
+        "--match",
+        "inbound",
+        "192.0.2.10:50010",
+        "198.51.100.7:50130",
+        "--job",
+        "FTPD1",
+        "--primary",
+        "inbound",
+        "192.0.2.10:4021",
+        "198.51.100.7:50122",
+        "--json",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: Value = serde_json::from_str(&stdout(&out)).expect("stdout is one JSON object");
@@ -77,8 +109,19 @@ fn match_with_primary_maps_the_data_connection_as_secondary() {
     assert_eq!(v["settings"]["handshake_timeout"], 15);
     // A different remote IP is not the same pair: no secondary.
     let out = pagent(&[
-        "check", EXAMPLE, "--match", "inbound", "192.0.2.10:50010", "198.51.100.8:50130", "--job", "FTPD1",
-        "--primary", "inbound", "192.0.2.10:4021", "198.51.100.7:50122", "--json",
+        "check",
+        EXAMPLE,
+        "--match",
+        "inbound",
+        "192.0.2.10:50010",
+        "198.51.100.8:50130",
+        "--job",
+        "FTPD1",
+        "--primary",
+        "inbound",
+        "192.0.2.10:4021",
+        "198.51.100.7:50122",
+        "--json",
     ]);
     let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     assert_eq!(v["rule"], Value::Null);
@@ -94,10 +137,32 @@ fn search_json_has_the_contract_keys() {
     assert_eq!(rules.len(), 2);
     let r = &rules[0];
     for key in [
-        "name", "priority", "direction", "local_addr", "remote_addr", "local_port", "remote_port", "jobname",
-        "userid", "group_action", "ttls_enabled", "environment_action", "connection_action", "handshake_role",
-        "client_auth_type", "keyring", "certificate_label", "protocols", "ciphers", "ciphers_rustls",
-        "application_controlled", "secondary_map", "handshake_timeout", "reset_cipher_timer", "trace", "other",
+        "name",
+        "priority",
+        "direction",
+        "local_addr",
+        "remote_addr",
+        "local_port",
+        "remote_port",
+        "jobname",
+        "userid",
+        "group_action",
+        "ttls_enabled",
+        "environment_action",
+        "connection_action",
+        "handshake_role",
+        "client_auth_type",
+        "keyring",
+        "certificate_label",
+        "protocols",
+        "ciphers",
+        "ciphers_rustls",
+        "application_controlled",
+        "secondary_map",
+        "handshake_timeout",
+        "reset_cipher_timer",
+        "trace",
+        "other",
     ] {
         assert!(r.get(key).is_some(), "missing key {key}");
     }
@@ -136,5 +201,9 @@ fn strict_turns_portability_warnings_into_errors() {
     assert!(stderr(&relaxed).contains(": warning: "), "{}", stderr(&relaxed));
     let strict = pagent(&["check", "--strict", f]);
     assert_eq!(strict.status.code(), Some(1));
-    assert!(stderr(&strict).contains(": error: ClientAuthType SAFCheck is enforced as Required"), "{}", stderr(&strict));
+    assert!(
+        stderr(&strict).contains(": error: ClientAuthType SAFCheck is enforced as Required"),
+        "{}",
+        stderr(&strict)
+    );
 }

@@ -45,7 +45,8 @@ fn check_matches(table: &attls::policy::RuleTable, text: &str, file: &std::path:
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (query, want) = line.split_once("=>").unwrap_or_else(|| panic!("{}:{}: no =>", file.display(), n + 1));
+        let (query, want) =
+            line.split_once("=>").unwrap_or_else(|| panic!("{}:{}: no =>", file.display(), n + 1));
         let q: Vec<&str> = query.split_whitespace().collect();
         let direction = match q[0] {
             "inbound" => ConnDirection::Inbound,
@@ -54,7 +55,8 @@ fn check_matches(table: &attls::policy::RuleTable, text: &str, file: &std::path:
         };
         let local: SocketAddr = q[1].parse().expect("local address");
         let remote: SocketAddr = q[2].parse().expect("remote address");
-        let conn = Connection { direction, local, remote, jobname: q.get(3).copied(), userid: q.get(4).copied() };
+        let conn =
+            Connection { direction, local, remote, jobname: q.get(3).copied(), userid: q.get(4).copied() };
         let got = table.lookup(&conn).map_or("none", |r| r.name.as_str());
         let scanned = table.lookup_scan(&conn).map_or("none", |r| r.name.as_str());
         assert_eq!(got, scanned, "{}:{}: index and scan disagree", file.display(), n + 1);

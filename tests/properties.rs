@@ -7,13 +7,63 @@ use proptest::prelude::*;
 
 /// Words that make the parser take its interesting paths.
 const WORDS: &[&str] = &[
-    "TTLSRule", "TTLSGroupAction", "TTLSEnvironmentAction", "TTLSConnectionAction", "TTLSKeyringParms",
-    "TTLSEnvironmentAdvancedParms", "TTLSCipherParms", "IpAddrGroup", "IpAddrSet", "IpAddr", "PortRange",
-    "PortGroup", "LocalPortRange", "LocalAddr", "RemoteAddrGroupRef", "Direction", "Inbound", "Priority",
-    "TTLSGroupActionRef", "TTLSEnvironmentActionRef", "TTLSEnabled", "On", "Off", "HandshakeRole", "Server",
-    "Keyring", "V3CipherSuites", "V3CipherSuites4Char", "C02F1302", "352F", "Port", "Prefix", "Range",
-    "Addr", "10.1.1.1", "::1", "10.0.0.0/8", "1-2", "70000", "g", "e", "r", "{", "}", "#", ";", "\"", "\n",
-    "\r\n", "\t", " ", "*", "FTPD*", "00000010", "\u{feff}", "é", "[port]",
+    "TTLSRule",
+    "TTLSGroupAction",
+    "TTLSEnvironmentAction",
+    "TTLSConnectionAction",
+    "TTLSKeyringParms",
+    "TTLSEnvironmentAdvancedParms",
+    "TTLSCipherParms",
+    "IpAddrGroup",
+    "IpAddrSet",
+    "IpAddr",
+    "PortRange",
+    "PortGroup",
+    "LocalPortRange",
+    "LocalAddr",
+    "RemoteAddrGroupRef",
+    "Direction",
+    "Inbound",
+    "Priority",
+    "TTLSGroupActionRef",
+    "TTLSEnvironmentActionRef",
+    "TTLSEnabled",
+    "On",
+    "Off",
+    "HandshakeRole",
+    "Server",
+    "Keyring",
+    "V3CipherSuites",
+    "V3CipherSuites4Char",
+    "C02F1302",
+    "352F",
+    "Port",
+    "Prefix",
+    "Range",
+    "Addr",
+    "10.1.1.1",
+    "::1",
+    "10.0.0.0/8",
+    "1-2",
+    "70000",
+    "g",
+    "e",
+    "r",
+    "{",
+    "}",
+    "#",
+    ";",
+    "\"",
+    "\n",
+    "\r\n",
+    "\t",
+    " ",
+    "*",
+    "FTPD*",
+    "00000010",
+    "\u{feff}",
+    "é",
+    "[port]",
 ];
 
 fn soup() -> impl Strategy<Value = String> {
@@ -66,9 +116,20 @@ fn gen_rule() -> impl Strategy<Value = GenRule> {
     (
         prop::option::of(1u32..50),
         prop::sample::select(&["Inbound", "Outbound", "Both"][..]),
-        prop::sample::select(&["", "LocalAddr 10.1.0.0/16", "LocalAddr 2001:db8::/32", "LocalAddrGroupRef grpA"][..]),
-        prop::sample::select(&["", "RemoteAddr 192.0.2.1-192.0.2.9", "RemoteAddr 198.51.100.7", "RemoteAddrGroupRef grpA"][..]),
-        prop::sample::select(&["LocalPortRange 21", "LocalPortRange 50000-50200", "LocalPortGroupRef ports1", "LocalPortRange 0"][..]),
+        prop::sample::select(
+            &["", "LocalAddr 10.1.0.0/16", "LocalAddr 2001:db8::/32", "LocalAddrGroupRef grpA"][..],
+        ),
+        prop::sample::select(
+            &["", "RemoteAddr 192.0.2.1-192.0.2.9", "RemoteAddr 198.51.100.7", "RemoteAddrGroupRef grpA"][..],
+        ),
+        prop::sample::select(
+            &[
+                "LocalPortRange 21",
+                "LocalPortRange 50000-50200",
+                "LocalPortGroupRef ports1",
+                "LocalPortRange 0",
+            ][..],
+        ),
         prop::option::of(prop::sample::select(&["FTPD*", "TN3270A", "*"][..])),
         any::<bool>(),
         prop::sample::select(&["Server", "Client", "ServerWithClientAuth"][..]),
@@ -77,9 +138,39 @@ fn gen_rule() -> impl Strategy<Value = GenRule> {
         (any::<bool>(), any::<bool>(), 0u32..100, 0u8..64, any::<bool>()),
         prop::option::of(prop::sample::select(&["00290023", "0024", "Any"][..])),
     )
-        .prop_map(|(priority, direction, local, remote, port, job, enabled, role, ciphers, tls12, (appl, secmap, timeout, trace, conn_action), groups)| GenRule {
-            priority, direction, local, remote, port, job, enabled, role, ciphers, tls12, appl, secmap, timeout, trace, conn_action, groups,
-        })
+        .prop_map(
+            |(
+                priority,
+                direction,
+                local,
+                remote,
+                port,
+                job,
+                enabled,
+                role,
+                ciphers,
+                tls12,
+                (appl, secmap, timeout, trace, conn_action),
+                groups,
+            )| GenRule {
+                priority,
+                direction,
+                local,
+                remote,
+                port,
+                job,
+                enabled,
+                role,
+                ciphers,
+                tls12,
+                appl,
+                secmap,
+                timeout,
+                trace,
+                conn_action,
+                groups,
+            },
+        )
 }
 
 fn policy_text(rules: &[GenRule]) -> String {
@@ -88,7 +179,10 @@ fn policy_text(rules: &[GenRule]) -> String {
          PortGroup ports1\n{\n  PortRange\n  {\n    Port 990\n  }\n  PortRange\n  {\n    Port 2023-2025\n  }\n}\n",
     );
     for (i, r) in rules.iter().enumerate() {
-        s.push_str(&format!("TTLSRule rule~{i}\n{{\n  {}\n  {}\n  {}\n  Direction {}\n", r.local, r.remote, r.port, r.direction));
+        s.push_str(&format!(
+            "TTLSRule rule~{i}\n{{\n  {}\n  {}\n  {}\n  Direction {}\n",
+            r.local, r.remote, r.port, r.direction
+        ));
         if let Some(p) = r.priority {
             s.push_str(&format!("  Priority {p}\n"));
         }
@@ -100,7 +194,11 @@ fn policy_text(rules: &[GenRule]) -> String {
             s.push_str(&format!("  TTLSConnectionActionRef c{i}\n"));
         }
         s.push_str("}\n");
-        s.push_str(&format!("TTLSGroupAction g{i}\n{{\n  TTLSEnabled {}\n  Trace {}\n}}\n", if r.enabled { "On" } else { "Off" }, r.trace));
+        s.push_str(&format!(
+            "TTLSGroupAction g{i}\n{{\n  TTLSEnabled {}\n  Trace {}\n}}\n",
+            if r.enabled { "On" } else { "Off" },
+            r.trace
+        ));
         s.push_str(&format!("TTLSEnvironmentAction e{i}\n{{\n  HandshakeRole {}\n  TTLSKeyringParms\n  {{\n    Keyring /etc/attls/keys/k{i}\n  }}\n", r.role));
         if let Some(c) = r.ciphers {
             s.push_str(&format!("  TTLSCipherParms\n  {{\n    V3CipherSuites4Char {c}\n  }}\n"));
@@ -110,7 +208,10 @@ fn policy_text(rules: &[GenRule]) -> String {
         }
         let adv = format!(
             "  {{\n    TLSv1.2 {}\n    ApplicationControlled {}\n    SecondaryMap {}\n    HandshakeTimeout {}\n  }}\n",
-            if r.tls12 { "On" } else { "Off" }, if r.appl { "On" } else { "Off" }, if r.secmap { "On" } else { "Off" }, r.timeout
+            if r.tls12 { "On" } else { "Off" },
+            if r.appl { "On" } else { "Off" },
+            if r.secmap { "On" } else { "Off" },
+            r.timeout
         );
         if r.conn_action {
             s.push_str("}\n");

@@ -23,6 +23,9 @@ pub struct Statement {
     pub keyword_span: Span,
     pub name: Option<Spanned<String>>,
     pub items: Vec<Item>,
+    /// An error was reported inside this statement: later stages fail it quietly instead of
+    /// reporting what is missing as a consequence.
+    pub broken: bool,
 }
 
 impl Statement {
@@ -44,6 +47,10 @@ impl Statement {
     }
     pub fn display_name(&self) -> &str {
         self.name.as_ref().map_or("(inline)", |n| n.value.as_str())
+    }
+    /// Where to point at the statement: its name, else its keyword.
+    pub fn span(&self) -> Span {
+        self.name.as_ref().map_or(self.keyword_span, |n| n.span)
     }
 }
 

@@ -16,6 +16,8 @@ use super::source::{SourceMap, Span};
 pub enum Severity {
     Error,
     Warning,
+    /// Worth knowing, not a problem (e.g. a later file overriding an object, D4).
+    Info,
 }
 
 /// One finding about the policy text.
@@ -48,6 +50,9 @@ impl Diagnostic {
     pub fn warning(span: Span, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Diagnostic { severity: Severity::Warning, ..Diagnostic::error(span, message, hint) }
     }
+    pub fn info(span: Span, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Info, ..Diagnostic::error(span, message, hint) }
+    }
     /// A portability warning (error under `--strict`).
     pub fn portability(span: Span, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Diagnostic { portability: true, ..Diagnostic::warning(span, message, hint) }
@@ -79,7 +84,7 @@ impl Diagnostics {
         self.items.iter().filter(|d| d.is_error()).count()
     }
     pub fn warning_count(&self) -> usize {
-        self.items.len() - self.error_count()
+        self.items.iter().filter(|d| d.severity == Severity::Warning).count()
     }
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(Diagnostic::is_error)
@@ -146,6 +151,7 @@ fn render_one(out: &mut String, d: &Diagnostic, sources: &SourceMap) {
     let word = match d.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
+        Severity::Info => "info",
     };
     let _ = writeln!(out, "{}:{line}:{col}: {word}: {}", file.path.display(), d.message);
     render_excerpt(out, sources, d.span);
@@ -166,23 +172,34 @@ fn render_excerpt(out: &mut String, sources: &SourceMap, span: Span) {
     let line_len = text.chars().count();
     let span_chars = file.slice(span).chars().take_while(|&c| c != '\n' && c != '\r').count();
     let width = span_chars.clamp(1, (line_len + 1).saturating_sub(col).max(1));
-    let _ = writeln!(out, "{line:>5} | {}", text.trim_end());
-    let _ = writeln!(out, "      | {}{}", " ".repeat(col - 1), "^".repeat(width));
+    let gutter = line.to_string().len().max(4) + 1;
+    let _ = writeln!(out, "{line:>gutter$} | {}", text.trim_end());
+    let _ = writeln!(out, "{:>gutter$} | {}{}", "", " ".repeat(col - 1), "^".repeat(width));
 }
 
 /// The closest candidate to `word` (ASCII case-insensitive edit distance), if it is close enough to
 /// be a likely typo.
 pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let w = word.to_ascii_lowercase();
-    let mut best: Option<(usize, &str)> = None;
+    // Ties go to a candidate that only adds characters (a letter or dot left out is the usual typo:
+    // `TLSv13` means TLSv1.3, not TLSv1).
+    let mut best: Option<(usize, bool, &str)> = None;
     for c in candidates {
-        let d = edit_distance(&w, &c.to_ascii_lowercase());
-        if best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
+        let lc = c.to_ascii_lowercase();
+        let d = edit_distance(&w, &lc);
+        let adds_only = is_subsequence(&w, &lc);
+        if best.is_none_or(|(bd, ba, _)| d < bd || (d == bd && adds_only && !ba)) {
+            best = Some((d, adds_only, c));
         }
     }
+    let best = best.map(|(d, _, c)| (d, c));
     let limit = (w.chars().count() / 3).max(2);
     best.filter(|&(d, _)| d <= limit).map(|(_, c)| c)
+}
+
+fn is_subsequence(short: &str, long: &str) -> bool {
+    let mut it = long.chars();
+    short.chars().all(|c| it.any(|l| l == c))
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -252,5 +269,6 @@ mod tests {
         assert_eq!(nearest("TLSRule", names), Some("TTLSRule"));
         assert_eq!(nearest("ttlsgroupaktion", names), Some("TTLSGroupAction"));
         assert_eq!(nearest("Completely", names), None);
+        assert_eq!(nearest("TLSv13", ["TLSv1", "TLSv1.3"]), Some("TLSv1.3"));
     }
 }

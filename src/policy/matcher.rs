@@ -93,7 +93,8 @@ impl PortIndex {
         for (i, r) in rules.iter().enumerate() {
             for s in &r.local_port.entries {
                 // Elementary intervals [first, end) that the span covers.
-                let (mut l, mut h) = (bounds.partition_point(|&b| b < s.lo) + m, bounds.partition_point(|&b| b <= s.hi) + m);
+                let (mut l, mut h) =
+                    (bounds.partition_point(|&b| b < s.lo) + m, bounds.partition_point(|&b| b <= s.hi) + m);
                 while l < h {
                     if l & 1 == 1 {
                         push_once(&mut nodes[l], i as u32);

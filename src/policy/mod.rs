@@ -15,6 +15,7 @@ pub mod render;
 pub mod resolve;
 pub mod rustls_caps;
 pub mod source;
+pub mod support;
 pub mod syntax;
 pub mod table;
 pub mod values;

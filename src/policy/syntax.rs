@@ -3,10 +3,11 @@
 //! their own lines or on the statement line (D18), repeated parameters (D4) and the quirks of D31.
 
 use super::ast::{Item, ParamItem, Spanned, Statement, Value};
-use super::catalog::{ALL_KINDS, Kind, Param, ValueType, support_note};
+use super::catalog::{ALL_KINDS, Kind, Param, ValueType};
 use super::diag::{Diagnostic, Diagnostics, nearest};
 use super::lex::{TokKind, Token, tokenize};
 use super::source::{FileId, Span};
+use super::support::support_note;
 use super::values::{Note, bad_name, parse_value};
 
 /// Parses one file into its top-level statements; every problem goes to `diags`.
@@ -176,13 +177,16 @@ impl<'a> Parser<'a, '_> {
     /// Parses `Keyword [name] { items }`; the current token is the keyword.
     fn statement(&mut self, kind: Kind, nested: bool) -> Option<Statement> {
         let kw = self.toks[self.pos];
+        let mark = self.diags.items.len();
         self.pos += 1;
         let mut name = None;
+        let mut name_written = false;
         if let Some(t) = self.peek()
             && t.line == kw.line
             && !t.is_brace()
         {
             self.pos += 1;
+            name_written = true;
             match bad_name(t.text) {
                 Some(n) => self.push_note(t.span, t.kind, n),
                 None => name = Some(Spanned { value: t.text.to_string(), span: t.span }),
@@ -197,28 +201,46 @@ impl<'a> Parser<'a, '_> {
                         format!("text after the name of {kind} {} is ignored", t.text),
                         "remove it",
                     )
-                    .grouped("extra-tokens"),
+                    .grouped("extra-tokens-after-name"),
                 );
             }
         }
-        let Some(open) = self.peek().filter(|t| t.kind == TokKind::LBrace) else {
-            let at = self.peek().map_or(kw.span, |t| t.span);
-            self.error(
-                at,
-                format!("expected `{{` to open {kind} {}", name.as_ref().map_or("", |n| n.value.as_str())),
-                format!("write `{kind} NAME`, then the parameters between `{{` and `}}`"),
-            );
-            return None;
+        let open = match self.peek() {
+            Some(t) if t.kind == TokKind::LBrace => {
+                self.note_brace_layout(self.pos);
+                self.pos += 1;
+                t
+            }
+            next => {
+                let at = next.map_or(kw.span, |t| t.span);
+                self.error(
+                    at,
+                    format!(
+                        "expected `{{` to open {kind} {}",
+                        name.as_ref().map_or("", |n| n.value.as_str())
+                    ),
+                    format!("put `{{` on the line after `{kind} NAME`, and `}}` after its parameters"),
+                );
+                // If the next line holds one of this statement's parameters, read on as if the `{`
+                // were there, so the rest of the block is not reported line by line.
+                let body_follows = next.is_some_and(|t| {
+                    t.kind == TokKind::Word
+                        && (kind.param(t.text).is_some()
+                            || kind.children().iter().any(|(c, _)| c.keyword().eq_ignore_ascii_case(t.text)))
+                });
+                if !body_follows {
+                    return None;
+                }
+                kw
+            }
         };
-        if name.is_none() && !nested {
+        if name.is_none() && !nested && !name_written {
             self.error(
                 kw.span,
                 format!("{kind} has no name"),
                 format!("write `{kind} NAME` (1-32 characters) before the `{{`"),
             );
         }
-        self.note_brace_layout(self.pos);
-        self.pos += 1;
         let mut items = Vec::new();
         loop {
             let Some(t) = self.peek() else {
@@ -260,7 +282,8 @@ impl<'a> Parser<'a, '_> {
             }
         }
         let items = self.check_repeats(kind, items);
-        Some(Statement { kind, keyword_span: kw.span, name, items })
+        let broken = self.diags.items[mark..].iter().any(Diagnostic::is_error);
+        Some(Statement { kind, keyword_span: kw.span, name, items, broken })
     }
 
     /// A top-level statement keyword with a name and a `{`, at the start of a line inside a block
@@ -399,7 +422,7 @@ impl<'a> Parser<'a, '_> {
                         format!("text after the value of {} is ignored", def.name),
                         "remove it, or make it a comment with #",
                     )
-                    .grouped("extra-tokens"),
+                    .grouped(format!("extra-tokens-{}", def.name)),
                 );
             }
             (values[0].text.to_string(), values[0].span, values[0].kind)
@@ -420,7 +443,13 @@ impl<'a> Parser<'a, '_> {
                 self.diags.push(d.grouped(def.name));
             }
         }
-        Some(Item::Param(ParamItem { def, key_span: key.span, value: value.unwrap_or(Value::Invalid), value_span, raw }))
+        Some(Item::Param(ParamItem {
+            def,
+            key_span: key.span,
+            value: value.unwrap_or(Value::Invalid),
+            value_span,
+            raw,
+        }))
     }
 
     /// Turns a value note (offsets inside the value) into a diagnostic at the right column.

@@ -361,7 +361,7 @@ fn jobname(param: &str, text: &str, notes: &mut Notes) -> Option<String> {
             text.len(),
             format!("{param} `{text}` is longer than the 8 characters z/OS allows"),
             "attls accepts up to 32; shorten it if the file must also load on z/OS",
-            "long-jobname",
+            if param == "Jobname" { "long-jobname" } else { "long-userid" },
         ));
     }
     Some(text.to_string())

@@ -31,8 +31,9 @@ pub fn assert_matches_file(actual: &str, expected: &Path) {
         std::fs::write(expected, actual).expect("write expected output");
         return;
     }
-    let want = std::fs::read_to_string(expected)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with BLESS=1 to create it, then review it)", expected.display()));
+    let want = std::fs::read_to_string(expected).unwrap_or_else(|e| {
+        panic!("{}: {e} (run with BLESS=1 to create it, then review it)", expected.display())
+    });
     if want != actual {
         panic!("{} differs:\n--- expected\n{want}\n--- actual\n{actual}", expected.display());
     }

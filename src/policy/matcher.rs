@@ -214,3 +214,6 @@ pub fn map_with_primary<'r>(
     };
     if takes_primary { (Some(p.rule), Some(MapType::Secondary)) } else { own_result }
 }
+
+#[cfg(test)]
+mod tests;

@@ -50,6 +50,7 @@ pub fn resolve(
         r.ns.iter().filter(|((k, _), _)| *k == Kind::Rule).map(|(_, s)| *s).collect();
     rule_stmts.sort_unstable_by_key(|s| s.display_name());
     let rules: Vec<_> = rule_stmts.into_iter().filter_map(|s| r.rule(s)).collect();
+    r.check_every_statement();
     let table = RuleTable::new(rules);
     r.overlap_warnings(&table);
     (!r.diags.has_errors()).then_some(table)
@@ -191,6 +192,47 @@ impl<'s> Resolver<'s, '_> {
     }
 }
 
+impl<'s> Resolver<'s, '_> {
+    /// Statements no rule uses are checked too, so one run reports every error (D11): references
+    /// resolve, actions hold their required keywords, address and port objects are complete.
+    fn check_every_statement(&mut self) {
+        let mut stmts: Vec<&'s Statement> = self.ns.values().copied().collect();
+        stmts.sort_by_key(|s| (s.span().file, s.span().start));
+        for s in stmts {
+            self.check_refs(s);
+            match s.kind {
+                Kind::GroupAction => {
+                    self.required_group(s);
+                }
+                Kind::EnvironmentAction => {
+                    if let Ok(keyring) = self.slot(Some(s), Kind::KeyringParms) {
+                        self.required_env(s, keyring);
+                    }
+                }
+                Kind::IpAddr | Kind::IpAddrSet | Kind::IpAddrGroup => {
+                    self.addr_entries(s, &mut Vec::new());
+                }
+                Kind::PortRange | Kind::PortGroup => {
+                    self.port_entries(s, &mut Vec::new());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn check_refs(&mut self, stmt: &'s Statement) {
+        for item in &stmt.items {
+            match item {
+                Item::Param(p) if matches!(p.def.ty, ValueType::Ref(_)) => {
+                    self.target(p);
+                }
+                Item::Block(b) => self.check_refs(b),
+                Item::Param(_) => {}
+            }
+        }
+    }
+}
+
 fn collect_inline<'s>(stmt: &'s Statement, out: &mut HashMap<&'s str, Kind>) {
     for b in stmt.blocks() {
         if let Some(n) = &b.name {
@@ -199,3 +241,6 @@ fn collect_inline<'s>(stmt: &'s Statement, out: &mut HashMap<&'s str, Kind>) {
         collect_inline(b, out);
     }
 }
+
+#[cfg(test)]
+mod tests;

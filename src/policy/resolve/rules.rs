@@ -138,7 +138,7 @@ impl<'s> Resolver<'s, '_> {
         Some(AddrCond { label: Some(target.display_name().to_string()), entries })
     }
 
-    fn addr_entries(&mut self, stmt: &'s Statement, out: &mut Vec<AddrMatch>) -> Option<()> {
+    pub(super) fn addr_entries(&mut self, stmt: &'s Statement, out: &mut Vec<AddrMatch>) -> Option<()> {
         if stmt.broken {
             return None;
         }
@@ -197,7 +197,7 @@ impl<'s> Resolver<'s, '_> {
         Some(PortCond { label: Some(target.display_name().to_string()), entries })
     }
 
-    fn port_entries(&mut self, stmt: &'s Statement, out: &mut Vec<PortSpan>) -> Option<()> {
+    pub(super) fn port_entries(&mut self, stmt: &'s Statement, out: &mut Vec<PortSpan>) -> Option<()> {
         if stmt.broken {
             return None;
         }

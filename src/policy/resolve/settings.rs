@@ -114,13 +114,24 @@ impl<'s> Resolver<'s, '_> {
 
     /// Checks that the actions hold what z/OS requires of them.
     fn required(&mut self, lv: &Levels<'s>) -> bool {
-        let mut ok = true;
-        if lv.group.param("TTLSEnabled").is_none() {
-            let msg = format!("TTLSGroupAction {} has no TTLSEnabled", lv.group.display_name());
-            self.missing(lv.group, msg, "add `TTLSEnabled On` or `TTLSEnabled Off`");
-            ok = false;
+        let mut ok = self.required_group(lv.group);
+        if let Some(env) = lv.env {
+            ok &= self.required_env(env, lv.keyring);
         }
-        let Some(env) = lv.env else { return ok };
+        ok && lv.env.is_none_or(|e| !e.broken) && !lv.group.broken && lv.conn.is_none_or(|c| !c.broken)
+    }
+
+    pub(super) fn required_group(&mut self, group: &'s Statement) -> bool {
+        if group.param("TTLSEnabled").is_some() {
+            return true;
+        }
+        let msg = format!("TTLSGroupAction {} has no TTLSEnabled", group.display_name());
+        self.missing(group, msg, "add `TTLSEnabled On` or `TTLSEnabled Off`");
+        false
+    }
+
+    pub(super) fn required_env(&mut self, env: &'s Statement, keyring: Option<&'s Statement>) -> bool {
+        let mut ok = true;
         if env.param("HandshakeRole").is_none() {
             self.missing(
                 env,
@@ -129,7 +140,7 @@ impl<'s> Resolver<'s, '_> {
             );
             ok = false;
         }
-        match lv.keyring {
+        match keyring {
             None => {
                 self.missing(
                     env,
@@ -151,7 +162,7 @@ impl<'s> Resolver<'s, '_> {
             }
             Some(_) => {}
         }
-        ok && !env.broken && !lv.group.broken && lv.conn.is_none_or(|c| !c.broken)
+        ok
     }
 
     pub(super) fn settings(

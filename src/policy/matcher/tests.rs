@@ -23,8 +23,20 @@ fn table() -> RuleTable {
     loaded.table.unwrap_or_else(|| panic!("{}", loaded.diagnostics.render(&loaded.sources)))
 }
 
-fn conn<'a>(d: ConnDirection, local: &str, remote: &str, job: Option<&'a str>, user: Option<&'a str>) -> Connection<'a> {
-    Connection { direction: d, local: local.parse().unwrap(), remote: remote.parse().unwrap(), jobname: job, userid: user }
+fn conn<'a>(
+    d: ConnDirection,
+    local: &str,
+    remote: &str,
+    job: Option<&'a str>,
+    user: Option<&'a str>,
+) -> Connection<'a> {
+    Connection {
+        direction: d,
+        local: local.parse().unwrap(),
+        remote: remote.parse().unwrap(),
+        jobname: job,
+        userid: user,
+    }
 }
 
 fn find<'t>(t: &'t RuleTable, c: &Connection<'_>) -> Option<&'t str> {
@@ -47,7 +59,10 @@ fn jobname_prefix_is_case_insensitive_and_required_when_written() {
 #[test]
 fn priority_decides_between_overlapping_port_rules() {
     let t = table();
-    let at = |port: u16| find(&t, &conn(ConnDirection::Inbound, &format!("10.1.1.2:{port}"), "192.0.2.9:40000", None, None)).map(String::from);
+    let at = |port: u16| {
+        find(&t, &conn(ConnDirection::Inbound, &format!("10.1.1.2:{port}"), "192.0.2.9:40000", None, None))
+            .map(String::from)
+    };
     assert_eq!(at(50000).as_deref(), Some("data"));
     assert_eq!(at(50100).as_deref(), Some("data-high"));
     assert_eq!(at(50201), None);
@@ -60,7 +75,8 @@ fn addresses_match_their_family_and_mapped_ipv4_counts_as_ipv4() {
     assert_eq!(find(&t, &c), Some("v6"));
     let c = conn(ConnDirection::Outbound, "[2001:db8::5]:23", "[2001:db8::9]:5000", None, None);
     assert_eq!(find(&t, &c), Some("v6"), "Direction Both");
-    let c = conn(ConnDirection::Inbound, "[::ffff:10.1.2.3]:23", "[::ffff:192.0.2.9]:5000", None, Some("ops1"));
+    let c =
+        conn(ConnDirection::Inbound, "[::ffff:10.1.2.3]:23", "[::ffff:192.0.2.9]:5000", None, Some("ops1"));
     assert_eq!(find(&t, &c), Some("v4"));
     let c = conn(ConnDirection::Inbound, "10.1.2.3:23", "192.0.2.9:5000", None, Some("dev1"));
     assert_eq!(find(&t, &c), None);
@@ -69,8 +85,14 @@ fn addresses_match_their_family_and_mapped_ipv4_counts_as_ipv4() {
 #[test]
 fn direction_is_a_condition() {
     let t = table();
-    assert_eq!(find(&t, &conn(ConnDirection::Outbound, "10.0.0.1:40000", "203.0.113.5:443", None, None)), Some("out"));
-    assert_eq!(find(&t, &conn(ConnDirection::Inbound, "10.0.0.1:40000", "203.0.113.5:443", None, None)), None);
+    assert_eq!(
+        find(&t, &conn(ConnDirection::Outbound, "10.0.0.1:40000", "203.0.113.5:443", None, None)),
+        Some("out")
+    );
+    assert_eq!(
+        find(&t, &conn(ConnDirection::Inbound, "10.0.0.1:40000", "203.0.113.5:443", None, None)),
+        None
+    );
 }
 
 #[test]
@@ -87,10 +109,21 @@ fn names_match_exact_prefix_star_and_unknown() {
 
 fn secondary(t: &RuleTable, own_port: u16, remote_ip: &str) -> (Option<String>, Option<MapType>) {
     let ctl = t.get("ctl").unwrap();
-    let own = find(t, &conn(ConnDirection::Inbound, &format!("10.1.1.2:{own_port}"), &format!("{remote_ip}:50000"), None, None))
-        .and_then(|n| t.get(n));
-    let primary = Primary { rule: ctl, local_ip: "10.1.1.2".parse().unwrap(), remote_ip: "192.0.2.9".parse().unwrap() };
-    let (rule, map) = map_with_primary(own, Some(primary), "10.1.1.2".parse().unwrap(), remote_ip.parse().unwrap());
+    let own = find(
+        t,
+        &conn(
+            ConnDirection::Inbound,
+            &format!("10.1.1.2:{own_port}"),
+            &format!("{remote_ip}:50000"),
+            None,
+            None,
+        ),
+    )
+    .and_then(|n| t.get(n));
+    let primary =
+        Primary { rule: ctl, local_ip: "10.1.1.2".parse().unwrap(), remote_ip: "192.0.2.9".parse().unwrap() };
+    let (rule, map) =
+        map_with_primary(own, Some(primary), "10.1.1.2".parse().unwrap(), remote_ip.parse().unwrap());
     (rule.map(|r| r.name.clone()), map)
 }
 

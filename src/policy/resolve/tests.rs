@@ -21,7 +21,9 @@ const RULE: &str = "TTLSRule r\n{\n  LocalPortRange 443\n  Direction Inbound\n  
 const GROUP: &str = "TTLSGroupAction g\n{\n  TTLSEnabled On\n  Trace 4\n}\n";
 
 fn env(body: &str) -> String {
-    format!("TTLSEnvironmentAction e\n{{\n  HandshakeRole Server\n  TTLSKeyringParms\n  {{\n    Keyring /k\n  }}\n{body}}}\n")
+    format!(
+        "TTLSEnvironmentAction e\n{{\n  HandshakeRole Server\n  TTLSKeyringParms\n  {{\n    Keyring /k\n  }}\n{body}}}\n"
+    )
 }
 fn conn(body: &str) -> String {
     format!("TTLSConnectionAction c\n{{\n{body}}}\n")
@@ -45,8 +47,12 @@ fn defaults_are_attls_defaults() {
 
 #[test]
 fn connection_level_beats_environment_beats_group() {
-    let e = env("  Trace 8\n  TTLSEnvironmentAdvancedParms\n  {\n    HandshakeTimeout 15\n    TLSv1.2 Off\n    ClientAuthType PassThru\n  }\n");
-    let c = conn("  HandshakeRole ServerWithClientAuth\n  TTLSConnectionAdvancedParms\n  {\n    HandshakeTimeout 3\n  }\n");
+    let e = env(
+        "  Trace 8\n  TTLSEnvironmentAdvancedParms\n  {\n    HandshakeTimeout 15\n    TLSv1.2 Off\n    ClientAuthType PassThru\n  }\n",
+    );
+    let c = conn(
+        "  HandshakeRole ServerWithClientAuth\n  TTLSConnectionAdvancedParms\n  {\n    HandshakeTimeout 3\n  }\n",
+    );
     let s = settings(&format!("{RULE}{GROUP}{e}{c}"), "r");
     assert_eq!(s.trace, 8);
     assert_eq!(s.handshake_timeout, 3);
@@ -60,7 +66,9 @@ fn connection_level_beats_environment_beats_group() {
 #[test]
 fn connection_cipher_parms_replace_the_environment_list_whole() {
     let e = env("  TTLSCipherParms\n  {\n    V3CipherSuites4Char C02F\n  }\n");
-    let c = conn("  TTLSCipherParms\n  {\n    V3CipherSuites 35\n    V3CipherSuites4Char 1302C030\n    V3CipherSuites 2F\n  }\n");
+    let c = conn(
+        "  TTLSCipherParms\n  {\n    V3CipherSuites 35\n    V3CipherSuites4Char 1302C030\n    V3CipherSuites 2F\n  }\n",
+    );
     let s = settings(&format!("{RULE}{GROUP}{e}{c}"), "r");
     assert_eq!(s.ciphers, vec![0x0035, 0x1302, 0xC030, 0x002F]);
     assert_eq!(s.ciphers_rustls, vec![0x1302, 0xC030]);
@@ -68,7 +76,9 @@ fn connection_cipher_parms_replace_the_environment_list_whole() {
 
 #[test]
 fn groups_keep_what_rustls_can_do() {
-    let e = env("  TTLSSignatureParms\n  {\n    ServerKeyShareGroups 002500290023\n    ClientKeyShareGroups 0024\n  }\n");
+    let e = env(
+        "  TTLSSignatureParms\n  {\n    ServerKeyShareGroups 002500290023\n    ClientKeyShareGroups 0024\n  }\n",
+    );
     let s = settings(&format!("{RULE}{GROUP}{e}{}", conn("")), "r");
     assert_eq!(s.groups, Some(vec![25, 29, 23]));
     assert_eq!(s.groups_rustls, Some(vec![29, 23]));
@@ -108,16 +118,27 @@ fn references_are_typed_and_inline_names_unreachable() {
     );
     let out = errors(&text);
     assert!(out.contains("TTLSGroupActionRef e refers to no TTLSGroupAction"), "{out}");
-    assert!(out.contains("hint: e is an TTLSEnvironmentAction") || out.contains("hint: e is a TTLSEnvironmentAction"), "{out}");
+    assert!(
+        out.contains("hint: e is an TTLSEnvironmentAction")
+            || out.contains("hint: e is a TTLSEnvironmentAction"),
+        "{out}"
+    );
     assert!(out.contains("k1 is the name of an inline block"), "{out}");
 }
 
 #[test]
 fn duplicates_last_wins_with_a_warning_in_one_file() {
-    let text = format!("{RULE}{GROUP}TTLSGroupAction g\n{{\n  TTLSEnabled On\n  Trace 6\n}}\n{}{}", env(""), conn(""));
+    let text = format!(
+        "{RULE}{GROUP}TTLSGroupAction g\n{{\n  TTLSEnabled On\n  Trace 6\n}}\n{}{}",
+        env(""),
+        conn("")
+    );
     let l = load(&text);
     let t = l.table.expect("loads");
     assert_eq!(t.get("r").unwrap().settings.trace, 6);
     let out = l.diagnostics.render(&l.sources);
-    assert!(out.contains("warning: TTLSGroupAction g is defined twice in this file; the last definition wins"), "{out}");
+    assert!(
+        out.contains("warning: TTLSGroupAction g is defined twice in this file; the last definition wins"),
+        "{out}"
+    );
 }

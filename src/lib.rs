@@ -5,11 +5,26 @@
 //!
 //! # Layout
 //! - [`policy`]: the policy language — parser, diagnostics, rule table, matching.
+//! - [`config`]: the main configuration (`pagent.conf`): policy files, listeners, control socket.
+//! - [`agent`]: a running agent — policy generations, refresh, signals, file watching, shutdown.
+//! - [`engine`]: per connection — accept, map, TLS, relay.
+//! - [`keyring`]: PEM keyrings and the generated development keyring.
+//! - [`registry`]: live connections, for reports; [`netstat`] formats them.
+//! - [`control`]: the control socket (refresh, netstat; the SIOCTTLSCTL equivalent).
 //! - [`search`]: the `pagent search` report and the settings shown by `pagent check --match`.
+//! - [`demo`]: the plaintext demo backend of the shipped default configuration.
 //! - [`cli`]: the `pagent` command line (clap), one module per subcommand.
 
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod cli;
+pub mod config;
+pub mod control;
+pub mod demo;
+pub mod engine;
+pub mod keyring;
+pub mod netstat;
 pub mod policy;
+pub mod registry;
 pub mod search;

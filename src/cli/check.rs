@@ -101,7 +101,7 @@ fn match_report(
             remote_ip: pp.remote.ip(),
         })
     });
-    let (rule, map) = map_with_primary(own, primary_rule, p.local.ip(), p.remote.ip());
+    let (rule, map) = map_with_primary(own.map(|r| &**r), primary_rule, p.local.ip(), p.remote.ip());
     let status = rule.map_or("NO_POLICY", |r| r.settings.status().word());
     let maptype = map.map_or("none", MapType::word);
     if json {

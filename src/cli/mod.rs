@@ -1,8 +1,10 @@
 //! The `pagent` command line: clap definitions and dispatch, one module per subcommand. Diagnostics
 //! and summaries go to stderr; reports to stdout. Exit 0 = valid, 1 = invalid policy, 2 = usage.
 
+mod agent_cmds;
 mod check;
 mod search;
+mod start;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +26,13 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Every rule in evaluation order with its conditions and resolved actions (like pasearch -t).
     Search(search::SearchArgs),
+    /// Run the agent in the foreground.
+    Start(start::StartArgs),
+    /// Reload the running agent's policy (z/OS F PAGENT,REFRESH); exit 1 and every error if invalid.
+    #[command(alias = "update")]
+    Refresh(agent_cmds::RefreshArgs),
+    /// Live connections through the running agent (z/OS Netstat TTLS).
+    Netstat(agent_cmds::NetstatArgs),
 }
 
 /// Exit code for a usage error found after clap (e.g. a bad address in --match).
@@ -33,6 +42,9 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check(a) => check::run(a),
         Command::Search(a) => search::run(a),
+        Command::Start(a) => start::run(a),
+        Command::Refresh(a) => agent_cmds::refresh(a),
+        Command::Netstat(a) => agent_cmds::netstat(a),
     }
 }
 

@@ -39,7 +39,8 @@ pub fn run(a: SearchArgs) -> ExitCode {
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&search_json(rules.into_iter())).expect("JSON of plain values")
+            serde_json::to_string_pretty(&search_json(rules.into_iter().map(|r| &**r)))
+                .expect("JSON of plain values")
         );
     } else {
         let mut out = String::new();

@@ -3,6 +3,7 @@
 //! what the ordered scan returns. Also the SecondaryMap decision (D8) as a pure function.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use super::table::{AddrCond, ConnDirection, PortCond, Rule, RuleTable};
 
@@ -142,7 +143,7 @@ fn push_once(list: &mut Vec<u32>, i: u32) {
 
 impl RuleTable {
     /// The rule for a connection, through the port index.
-    pub fn lookup(&self, c: &Connection<'_>) -> Option<&Rule> {
+    pub fn lookup(&self, c: &Connection<'_>) -> Option<&Arc<Rule>> {
         let rules = self.rules();
         let mut lists: Vec<&[u32]> = Vec::with_capacity(20);
         self.index.candidates(c.local.port(), &mut lists);
@@ -162,7 +163,7 @@ impl RuleTable {
     }
 
     /// The rule for a connection by scanning every rule in order (the definition `lookup` follows).
-    pub fn lookup_scan(&self, c: &Connection<'_>) -> Option<&Rule> {
+    pub fn lookup_scan(&self, c: &Connection<'_>) -> Option<&Arc<Rule>> {
         self.rules().iter().find(|r| rule_matches(r, c))
     }
 }

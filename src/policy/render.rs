@@ -136,8 +136,9 @@ fn on(b: bool) -> &'static str {
 fn render_actions(out: &mut String, table: &RuleTable) {
     let mut done: HashSet<(Kind, &str)> = HashSet::new();
     // Rules without a connection action first: their environment action must hold their values.
-    let mut order: Vec<&Rule> = table.rules().iter().filter(|r| r.connection_action.is_none()).collect();
-    order.extend(table.rules().iter().filter(|r| r.connection_action.is_some()));
+    let mut order: Vec<&Rule> =
+        table.rules().iter().map(|r| &**r).filter(|r| r.connection_action.is_none()).collect();
+    order.extend(table.rules().iter().map(|r| &**r).filter(|r| r.connection_action.is_some()));
     for r in order {
         let s = &r.settings;
         if done.insert((Kind::GroupAction, &r.group_action)) {

@@ -181,6 +181,8 @@ pub struct Settings {
     pub handshake_role: Option<Role>,
     pub client_auth_type: ClientAuthType,
     pub keyring: Option<String>,
+    /// Directory of the policy file that wrote `Keyring`, for `./` and `../` paths (D10).
+    pub keyring_dir: Option<std::path::PathBuf>,
     pub keyring_pw: Option<String>,
     pub keyring_stash_file: Option<String>,
     pub certificate_label: Option<String>,
@@ -203,8 +205,19 @@ pub struct Settings {
     pub client_handshake_sni_list: Vec<String>,
     pub host_reference_id_dns: Vec<String>,
     pub session: SessionSettings,
-    /// Every other written parameter (keyword, value), connection level first.
+    /// Every other written parameter (keyword, value), sorted by keyword.
     pub other: Vec<(String, String)>,
+    /// The parameters as written at each action level, for the netstat detail report.
+    pub written: WrittenActions,
+}
+
+/// Parameters as written in each action (with its inline or referenced parms blocks), in file
+/// order, keywords in IBM's spelling. `KeyringPw` is never kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WrittenActions {
+    pub group: Vec<(String, String)>,
+    pub environment: Vec<(String, String)>,
+    pub connection: Vec<(String, String)>,
 }
 
 impl Settings {
@@ -239,7 +252,7 @@ pub struct Rule {
 /// All rules of one policy generation, sorted by ATTLS.md D1, with the lookup index.
 #[derive(Debug, Clone)]
 pub struct RuleTable {
-    rules: Vec<Rule>,
+    rules: Vec<Arc<Rule>>,
     pub(super) index: PortIndex,
 }
 
@@ -251,9 +264,9 @@ impl RuleTable {
             b.priority.cmp(&a.priority).then_with(|| a.name.as_bytes().cmp(b.name.as_bytes()))
         });
         let index = PortIndex::build(&rules);
-        RuleTable { rules, index }
+        RuleTable { rules: rules.into_iter().map(Arc::new).collect(), index }
     }
-    pub fn rules(&self) -> &[Rule] {
+    pub fn rules(&self) -> &[Arc<Rule>] {
         &self.rules
     }
     pub fn len(&self) -> usize {
@@ -262,7 +275,7 @@ impl RuleTable {
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
-    pub fn get(&self, name: &str) -> Option<&Rule> {
+    pub fn get(&self, name: &str) -> Option<&Arc<Rule>> {
         self.rules.iter().find(|r| r.name == name)
     }
 }

@@ -122,8 +122,12 @@ fn secondary(t: &RuleTable, own_port: u16, remote_ip: &str) -> (Option<String>, 
     .and_then(|n| t.get(n));
     let primary =
         Primary { rule: ctl, local_ip: "10.1.1.2".parse().unwrap(), remote_ip: "192.0.2.9".parse().unwrap() };
-    let (rule, map) =
-        map_with_primary(own, Some(primary), "10.1.1.2".parse().unwrap(), remote_ip.parse().unwrap());
+    let (rule, map) = map_with_primary(
+        own.map(|v| &**v),
+        Some(primary),
+        "10.1.1.2".parse().unwrap(),
+        remote_ip.parse().unwrap(),
+    );
     (rule.map(|r| r.name.clone()), map)
 }
 

@@ -200,7 +200,7 @@ fn normalize(p: &Path) -> PathBuf {
 }
 
 /// Sets (of two or more) of rules, positions in `group`, linked by "can match the same connection".
-fn tie_sets(group: &[Rule]) -> Vec<Vec<usize>> {
+fn tie_sets(group: &[std::sync::Arc<Rule>]) -> Vec<Vec<usize>> {
     let mut parent: Vec<usize> = (0..group.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {

@@ -6,7 +6,7 @@ use super::super::ast::{Item, ParamItem, Statement, Value};
 use super::super::catalog::{Kind, ValueType};
 use super::super::rustls_caps;
 use super::super::source::Span;
-use super::super::table::{ClientAuthType, Protocols, Role, SessionSettings, Settings};
+use super::super::table::{ClientAuthType, Protocols, Role, SessionSettings, Settings, WrittenActions};
 use super::super::{ciphers, diag::Diagnostic};
 use super::{Resolver, int, on_off, text, word};
 
@@ -226,6 +226,10 @@ impl<'s> Resolver<'s, '_> {
             handshake_role: role,
             client_auth_type,
             keyring: text(lv.keyring.and_then(|k| k.param("Keyring"))),
+            keyring_dir: lv
+                .keyring
+                .and_then(|k| k.param("Keyring"))
+                .and_then(|p| self.sources.path(p.value_span.file).parent().map(|d| d.to_path_buf())),
             keyring_pw: text(lv.keyring.and_then(|k| k.param("KeyringPw"))),
             keyring_stash_file: text(lv.keyring.and_then(|k| k.param("KeyringStashFile"))),
             certificate_label: text(lv.adv("CertificateLabel")),
@@ -251,6 +255,11 @@ impl<'s> Resolver<'s, '_> {
                 .collect(),
             session: session_settings(lv.gsk),
             other: other_params(&lv),
+            written: WrittenActions {
+                group: written(&[Some(lv.group), lv.group_adv]),
+                environment: written(&[lv.env, lv.keyring, lv.env_cipher, lv.env_sig, lv.env_adv, lv.gsk]),
+                connection: written(&[lv.conn, lv.conn_cipher, lv.conn_sig, lv.conn_adv]),
+            },
         };
         if ttls_enabled && env.is_some() {
             if self.opts.warn_keyrings
@@ -327,6 +336,28 @@ fn group_list(block: Option<&Statement>, role: Option<Role>) -> (Option<Vec<u16>
         }
     }
     if spans.is_empty() { (None, spans) } else { (Some(out), spans) }
+}
+
+/// The parameters written in these blocks (and the GSK children of a TTLSGskAdvancedParms), in
+/// order; references and `KeyringPw` left out.
+fn written(blocks: &[Option<&Statement>]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack: Vec<&Statement> = blocks.iter().rev().flatten().copied().collect();
+    while let Some(b) = stack.pop() {
+        for item in &b.items {
+            match item {
+                Item::Param(p) if matches!(p.def.ty, ValueType::Ref(_)) || p.def.name == "KeyringPw" => {}
+                Item::Param(p) => out.push((p.def.name.to_string(), p.raw.clone())),
+                Item::Block(c)
+                    if matches!(c.kind, Kind::GskLdapParms | Kind::GskOcspParms | Kind::GskHttpCdpParms) =>
+                {
+                    stack.push(c)
+                }
+                Item::Block(_) => {}
+            }
+        }
+    }
+    out
 }
 
 /// Every written parameter without a column of its own (connection level wins), sorted by keyword.

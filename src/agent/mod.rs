@@ -1,0 +1,160 @@
+//! The agent: loads the configuration's policy into a [`Generation`], opens the listeners, the
+//! control socket and the demo backend, and keeps the policy current. Startup, SIGHUP, file changes,
+//! `RefreshInterval` and `pagent refresh` all go through [`Agent::reload`]; a policy with any error
+//! installs nothing and the previous generation stays in force. At shutdown NOPURGE drains live
+//! connections within a bound and PURGE closes them at once (D9).
+
+mod generation;
+mod signals;
+mod watch;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, watch as cell};
+use tracing::{error, info, warn};
+
+pub use generation::Generation;
+
+use crate::config::Config;
+use crate::registry::Registry;
+
+/// How long NOPURGE waits for live connections at shutdown before closing them.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// What started a reload (for the log).
+#[derive(Debug, Clone, Copy)]
+pub enum ReloadCause {
+    Start,
+    Command,
+    Signal,
+    FileChange,
+    Interval,
+}
+
+/// Shared state of a running agent.
+#[derive(Debug)]
+pub struct Agent {
+    pub config: Config,
+    pub registry: Arc<Registry>,
+    current: cell::Sender<Arc<Generation>>,
+    next_generation: AtomicU64,
+    reloading: Mutex<()>,
+    /// Set at shutdown under PURGE: connection tasks close at once.
+    pub purge: cell::Sender<bool>,
+}
+
+impl Agent {
+    /// Loads the first generation; an invalid policy is an error and nothing starts.
+    pub async fn new(config: Config) -> Result<Arc<Agent>, String> {
+        let c = config.clone();
+        let first = tokio::task::spawn_blocking(move || Generation::load(&c, 1))
+            .await
+            .map_err(|e| format!("policy load failed: {e}"))??;
+        if !first.warnings.is_empty() {
+            warn!("policy warnings:\n{}", first.warnings.trim_end());
+        }
+        info!(generation = 1, rules = first.table.len(), "policy loaded");
+        let (current, _) = cell::channel(Arc::new(first));
+        let (purge, _) = cell::channel(false);
+        Ok(Arc::new(Agent {
+            config,
+            registry: Arc::new(Registry::default()),
+            current,
+            next_generation: AtomicU64::new(2),
+            reloading: Mutex::new(()),
+            purge,
+        }))
+    }
+
+    /// The generation new connections map with.
+    pub fn current(&self) -> Arc<Generation> {
+        self.current.borrow().clone()
+    }
+
+    /// Re-reads the policy; on success installs it atomically, else keeps the old one. The error is
+    /// every diagnostic, rendered.
+    pub async fn reload(&self, cause: ReloadCause) -> Result<u64, String> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let id = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let config = self.config.clone();
+        let loaded = tokio::task::spawn_blocking(move || Generation::load(&config, id))
+            .await
+            .map_err(|e| format!("policy load failed: {e}"))?;
+        match loaded {
+            Ok(g) => {
+                if !g.warnings.is_empty() {
+                    warn!("policy warnings:\n{}", g.warnings.trim_end());
+                }
+                info!(generation = id, ?cause, rules = g.table.len(), "policy loaded");
+                self.current.send_replace(Arc::new(g));
+                Ok(id)
+            }
+            Err(e) => {
+                error!(?cause, "policy not installed, the previous one stays in force:\n{}", e.trim_end());
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Runs the agent until `shutdown` completes: listeners, control socket, demo backend, signals,
+/// file watching and the refresh interval.
+pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+    let agent = Agent::new(config).await?;
+    let mut listeners = Vec::new();
+    for l in &agent.config.listeners {
+        let sock = TcpListener::bind(l.listen)
+            .await
+            .map_err(|e| format!("Listener {}: cannot listen on {}: {e}", l.name, l.listen))?;
+        info!(listener = %l.name, listen = %sock.local_addr().map_err(|e| e.to_string())?, backend = %l.backend(), "listening");
+        listeners.push((l.clone(), sock));
+    }
+    if let Some(addr) = agent.config.demo_backend {
+        let sock = TcpListener::bind(addr).await.map_err(|e| format!("DemoBackend {addr}: {e}"))?;
+        tokio::spawn(crate::demo::serve(sock));
+        info!(%addr, "demo backend (plaintext) listening");
+    }
+    let control = crate::control::Server::bind(agent.clone()).await?;
+    tokio::spawn(control.serve());
+    for (l, sock) in listeners {
+        tokio::spawn(crate::engine::listener::accept_loop(agent.clone(), Arc::new(l), sock));
+    }
+    tokio::spawn(signals::refresh_on_signal(agent.clone()));
+    tokio::spawn(watch::refresh_on_change(agent.clone()));
+    if let Some(every) = agent.config.refresh_interval {
+        tokio::spawn(refresh_every(agent.clone(), every));
+    }
+    tokio::select! {
+        () = shutdown => {}
+        () = signals::terminate() => {}
+    }
+    drain(&agent).await;
+    Ok(())
+}
+
+async fn refresh_every(agent: Arc<Agent>, every: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tick.tick().await;
+        let _ = agent.reload(ReloadCause::Interval).await;
+    }
+}
+
+/// D9: PURGE closes live connections at once; NOPURGE lets them finish within [`DRAIN_LIMIT`].
+async fn drain(agent: &Agent) {
+    let live = agent.registry.len();
+    if agent.config.purge || live == 0 {
+        info!(live, purge = agent.config.purge, "shutting down");
+        agent.purge.send_replace(true);
+        return;
+    }
+    info!(live, "shutting down: draining live connections (NOPURGE)");
+    let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+    while !agent.registry.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    agent.purge.send_replace(true);
+}

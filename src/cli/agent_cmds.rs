@@ -1,0 +1,114 @@
+//! Commands that talk to a running agent through its control socket: `pagent refresh` (alias
+//! `update`) and `pagent netstat`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::Value;
+
+use crate::config::DEFAULT_CONTROL_SOCKET;
+use crate::control::client::request;
+use crate::control::proto::Request;
+
+/// How to find the agent: `-c CONFIG` (its ControlSocket), `--socket PATH`, or the default.
+#[derive(Debug, Args)]
+pub struct AgentAddress {
+    /// The main configuration of the running agent (its ControlSocket is used).
+    #[arg(short = 'c', long = "config", value_name = "CONFIG", conflicts_with = "socket")]
+    config: Option<PathBuf>,
+    /// The control socket of the running agent.
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+}
+
+impl AgentAddress {
+    fn socket(&self) -> Result<PathBuf, String> {
+        if let Some(s) = &self.socket {
+            return Ok(s.clone());
+        }
+        if let Some(c) = &self.config {
+            return crate::config::load(c).map(|c| c.control_socket).map_err(|e| e.to_string());
+        }
+        Ok(PathBuf::from(DEFAULT_CONTROL_SOCKET))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    #[command(flatten)]
+    at: AgentAddress,
+}
+
+#[derive(Debug, Args)]
+pub struct NetstatArgs {
+    #[command(flatten)]
+    at: AgentAddress,
+    /// One connection (ConnID, leading zeros optional: 2A).
+    #[arg(long, value_name = "ID")]
+    conn: Option<String>,
+    /// The full TTLS report of the connection (with --conn).
+    #[arg(long, requires = "conn")]
+    detail: bool,
+    /// JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn call(at: &AgentAddress, req: Request) -> Result<Value, String> {
+    let socket = at.socket()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(request(&socket, &req))
+}
+
+fn failed(reply: &Value) -> String {
+    format!(
+        "{}: {}",
+        reply["errno"].as_str().unwrap_or("ERROR"),
+        reply["message"].as_str().unwrap_or("the agent refused the request")
+    )
+}
+
+pub fn refresh(a: RefreshArgs) -> ExitCode {
+    match call(&a.at, Request::new("refresh")) {
+        Ok(reply) if reply["ok"] == true => {
+            eprintln!("policy refreshed: generation {}", reply["generation"]);
+            ExitCode::SUCCESS
+        }
+        Ok(reply) => {
+            if let Some(d) = reply["diagnostics"].as_str() {
+                eprintln!("{}", d.trim_end());
+            }
+            eprintln!("{}", failed(&reply));
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub fn netstat(a: NetstatArgs) -> ExitCode {
+    let mut req = Request::new("netstat");
+    req.conn = a.conn.clone();
+    req.detail = a.detail;
+    match call(&a.at, req) {
+        Ok(reply) if reply["ok"] == true => {
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&reply["report"]).unwrap_or_default());
+            } else {
+                print!("{}", reply["text"].as_str().unwrap_or_default());
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(reply) => {
+            eprintln!("{}", failed(&reply));
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+use super::*;
+
+fn write(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("attls-config-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("pagent.conf");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn full_configuration_parses_with_defaults_and_relative_paths() {
+    let p = write(
+        "full",
+        "# main configuration\nCommonTTLSConfig common.pol\nTTLSConfig ftp.pol FLUSH NOPURGE\nTTLSConfig /etc/attls/tn.pol flush nopurge\nKeyringMap FTPD/FTPRING keys/ftpd\nRefreshInterval 0\nListener FTPD1\n{\n  Listen 0.0.0.0:2121\n  Backend localhost:21\n  Direction Inbound\n}\nListener out1 {\n  Listen [::1]:7000\n  Backend [2001:db8::5]:443\n  Direction outbound\n  Jobname CLIENT1\n}\n",
+    );
+    let c = load(&p).unwrap_or_else(|e| panic!("{e}"));
+    let dir = p.parent().unwrap();
+    assert_eq!(
+        c.policy_files,
+        vec![dir.join("common.pol"), dir.join("ftp.pol"), PathBuf::from("/etc/attls/tn.pol")]
+    );
+    assert!(c.flush && !c.purge);
+    assert_eq!(c.refresh_interval, None);
+    assert_eq!(c.control_socket, PathBuf::from(DEFAULT_CONTROL_SOCKET));
+    assert_eq!(c.keyring_map, vec![("FTPD/FTPRING".to_string(), dir.join("keys/ftpd"))]);
+    assert_eq!(c.listeners.len(), 2);
+    assert_eq!(c.listeners[0].jobname, "FTPD1");
+    assert_eq!(c.listeners[0].backend(), "localhost:21");
+    assert_eq!(c.listeners[1].direction, ConnDirection::Outbound);
+    assert_eq!(c.listeners[1].backend(), "[2001:db8::5]:443");
+    assert_eq!(c.listeners[1].jobname, "CLIENT1");
+}
+
+#[test]
+fn errors_are_reported_in_d11_shape_all_at_once() {
+    let p = write(
+        "bad",
+        "TTLSConfig a.pol FLUSH\nTTLSConfig b.pol NOFLUSH\nTTLSConfig //'USER1.TCPPARMS(ATTLS)'\nRefreshIntervl 10\nListener x\n{\n  Listen nowhere\n  Direction Sideways\n}\n",
+    );
+    let e = load(&p).unwrap_err();
+    let out = e.to_string();
+    assert!(out.contains(":2:1: error: TTLSConfig statements disagree on FLUSH/PURGE"), "{out}");
+    assert!(out.contains("is a z/OS data set name"), "{out}");
+    assert!(out.contains("did you mean RefreshInterval?"), "{out}");
+    assert!(out.contains("`nowhere` is not ADDR:PORT"), "{out}");
+    assert!(out.contains("`Sideways` is not Inbound or Outbound"), "{out}");
+    assert!(out.contains("Listener x has no Backend"), "{out}");
+}
+
+#[test]
+fn missing_file_names_it() {
+    let e = load(Path::new("/no/such/pagent.conf")).unwrap_err();
+    assert!(e.to_string().starts_with("/no/such/pagent.conf:1:1: error: cannot read the main configuration"));
+}

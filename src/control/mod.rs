@@ -1,0 +1,166 @@
+//! The control socket: a Unix socket speaking line-delimited JSON (ATTLS.md §6). Agent-wide ops
+//! (`refresh`, `netstat`) need root or the configured `ControlGroup`; every request is checked with
+//! SO_PEERCRED. Oversized, malformed or slow requests get an error reply or a timeout and never
+//! disturb other clients.
+
+pub mod auth;
+pub mod client;
+pub mod proto;
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tracing::{debug, info, warn};
+
+use crate::agent::{Agent, ReloadCause};
+use crate::registry::ConnId;
+use proto::{Errno, MAX_LINE, Request, VERSION, err, ok};
+
+/// A client that sends nothing for this long is dropped.
+const IDLE: Duration = Duration::from_secs(30);
+
+pub struct Server {
+    agent: Arc<Agent>,
+    sock: UnixListener,
+}
+
+impl Server {
+    /// Binds the configured socket (replacing a stale one), mode 0660, group ControlGroup.
+    pub async fn bind(agent: Arc<Agent>) -> Result<Server, String> {
+        let path = agent.config.control_socket.clone();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("ControlSocket {}: {e}", dir.display()))?;
+        }
+        if path.exists() {
+            if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+                return Err(format!("ControlSocket {}: another agent is running there", path.display()));
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        let sock = UnixListener::bind(&path).map_err(|e| format!("ControlSocket {}: {e}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))
+            .map_err(|e| format!("ControlSocket {}: {e}", path.display()))?;
+        if let Some(group) = &agent.config.control_group {
+            match auth::group_id(group) {
+                Some(gid) => std::os::unix::fs::chown(&path, None, Some(gid))
+                    .map_err(|e| format!("ControlSocket {}: chown: {e}", path.display()))?,
+                None => warn!(
+                    group,
+                    "ControlGroup names no group in /etc/group; only root may use the control socket"
+                ),
+            }
+        }
+        info!(path = %path.display(), "control socket listening");
+        Ok(Server { agent, sock })
+    }
+
+    pub async fn serve(self) {
+        loop {
+            match self.sock.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(client_session(self.agent.clone(), stream));
+                }
+                Err(e) => {
+                    warn!("control socket accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn client_session(agent: Arc<Agent>, stream: UnixStream) {
+    let cred = stream.peer_cred().ok();
+    let (r, mut w) = stream.into_split();
+    let mut r = tokio::io::AsyncReadExt::take(BufReader::new(r), 0);
+    loop {
+        let mut line = Vec::new();
+        // A line longer than MAX_LINE is refused without reading it all into memory.
+        r.set_limit(MAX_LINE as u64 + 1);
+        let n = match tokio::time::timeout(IDLE, r.read_until(b'\n', &mut line)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                debug!("control client: {e}");
+                return;
+            }
+            Err(_) => return,
+        };
+        if n == 0 {
+            return;
+        }
+        let reply = if line.len() > MAX_LINE {
+            let _ = w
+                .write_all(
+                    format!("{}\n", err(Errno::Einval, format!("request longer than {MAX_LINE} bytes")))
+                        .as_bytes(),
+                )
+                .await;
+            return;
+        } else {
+            handle(&agent, cred, &line).await
+        };
+        if w.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn handle(agent: &Agent, cred: Option<tokio::net::unix::UCred>, line: &[u8]) -> Value {
+    let req: Request = match serde_json::from_slice(line) {
+        Ok(r) => r,
+        Err(e) => return err(Errno::Einval, format!("not a request: {e}")),
+    };
+    if req.v != VERSION {
+        return err(
+            Errno::Einval,
+            format!("protocol version {} is not supported (this agent speaks {VERSION})", req.v),
+        );
+    }
+    match req.op.as_str() {
+        "refresh" | "update" | "netstat" => {
+            if !auth::may_administer(cred, agent.config.control_group.as_deref()) {
+                return err(Errno::Eperm, format!("{} needs root or membership of the ControlGroup", req.op));
+            }
+        }
+        other => return err(Errno::Einval, format!("unknown op `{other}`")),
+    }
+    match req.op.as_str() {
+        "netstat" => netstat(agent, &req),
+        _ => match agent.reload(ReloadCause::Command).await {
+            Ok(generation) => ok(Map::from_iter([("generation".to_string(), json!(generation))])),
+            Err(diagnostics) => {
+                let mut v = err(Errno::Einval, "policy not installed; the previous policy stays in force");
+                v["diagnostics"] = json!(diagnostics);
+                v
+            }
+        },
+    }
+}
+
+fn netstat(agent: &Agent, req: &Request) -> Value {
+    let conns = agent.registry.snapshot();
+    match &req.conn {
+        None => {
+            let mut m = Map::new();
+            m.insert("text".into(), json!(crate::netstat::list_text(&conns)));
+            m.insert("report".into(), crate::netstat::list_json(&conns));
+            ok(m)
+        }
+        Some(id) => {
+            let Ok(id) = id.parse::<ConnId>() else {
+                return err(Errno::Einval, format!("`{id}` is not a ConnID"));
+            };
+            let Some(c) = conns.iter().find(|c| c.id == id) else {
+                return err(Errno::Enoent, format!("no live connection {id}"));
+            };
+            let mut m = Map::new();
+            m.insert("text".into(), json!(crate::netstat::detail_text(c)));
+            m.insert("report".into(), crate::netstat::detail_json(c));
+            ok(m)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The control protocol's messages (ATTLS.md §6): line-delimited JSON, version 1. A request names an
+//! op; replies are `{"v":1,"ok":true,...}` or `{"v":1,"ok":false,"errno":NAME,"message":...}`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub const VERSION: u32 = 1;
+/// Longest request line accepted.
+pub const MAX_LINE: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Request {
+    pub v: u32,
+    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub detail: bool,
+}
+
+impl Request {
+    pub fn new(op: &str) -> Self {
+        Request { v: VERSION, op: op.into(), conn: None, detail: false }
+    }
+}
+
+/// z/OS errno names used in replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Errno {
+    Einval,
+    Eperm,
+    Enoent,
+    Eopnotsupp,
+    Emvserr,
+}
+
+impl Errno {
+    pub fn name(self) -> &'static str {
+        match self {
+            Errno::Einval => "EINVAL",
+            Errno::Eperm => "EPERM",
+            Errno::Enoent => "ENOENT",
+            Errno::Eopnotsupp => "EOPNOTSUPP",
+            Errno::Emvserr => "EMVSERR",
+        }
+    }
+}
+
+pub fn ok(fields: Map<String, Value>) -> Value {
+    let mut m = Map::new();
+    m.insert("v".into(), VERSION.into());
+    m.insert("ok".into(), true.into());
+    m.extend(fields);
+    Value::Object(m)
+}
+
+pub fn err(errno: Errno, message: impl Into<String>) -> Value {
+    serde_json::json!({ "v": VERSION, "ok": false, "errno": errno.name(), "message": message.into() })
+}

@@ -1,0 +1,301 @@
+//! One connection from accept to close: map the rule with the generation current now (D24a), then
+//! relay in clear (no rule, `TTLSEnabled Off`, or application-controlled and not yet asked), or
+//! handshake first (`ENABLED`) and only then open the backend (D24c), so a failed handshake never
+//! passes a byte of plaintext on. The handshake is bounded by HandshakeTimeout (D24b).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tracing::{debug, info, warn};
+
+use super::relay::relay;
+use super::tls::TlsEnv;
+use crate::agent::Agent;
+use crate::config::{ListenerConfig, Protocol};
+use crate::policy::table::{ConnDirection, Role, Rule};
+use crate::policy::{Connection, MapType, PolicyStatus};
+use crate::registry::{ConnId, ConnSnapshot, ConnStatus, Entry, Registration};
+
+/// Serves one accepted connection; returns when it is closed (or purged at shutdown).
+pub async fn serve(agent: Arc<Agent>, listener: Arc<ListenerConfig>, id: ConnId, stream: TcpStream) {
+    let mut purge = agent.purge.subscribe();
+    let work = async {
+        match listener.direction {
+            ConnDirection::Inbound => inbound(&agent, &listener, id, stream).await,
+            ConnDirection::Outbound => outbound(&agent, &listener, id, stream).await,
+        }
+    };
+    tokio::select! {
+        r = work => if let Err(e) = r { debug!("closed: {e}") },
+        _ = purge.wait_for(|p| *p) => info!("closed at shutdown (PURGE)"),
+    }
+}
+
+/// The mapped state of a connection, kept for its whole life (D9).
+struct Mapped {
+    rule: Option<Arc<Rule>>,
+    status: PolicyStatus,
+    tls: Option<Arc<TlsEnv>>,
+    reg: Registration,
+}
+
+fn map(
+    agent: &Agent,
+    listener: &ListenerConfig,
+    id: ConnId,
+    direction: ConnDirection,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> Mapped {
+    let generation = agent.current();
+    let conn = Connection {
+        direction,
+        local,
+        remote,
+        jobname: Some(&listener.jobname),
+        userid: Some(&listener.userid),
+    };
+    let rule = generation.table.lookup(&conn).cloned();
+    let status = rule.as_ref().map_or(PolicyStatus::NoPolicy, |r| r.settings.status());
+    let tls = rule.as_ref().and_then(|r| generation.tls_for(r).cloned());
+    let reg = agent.registry.register(ConnSnapshot {
+        id,
+        listener: listener.name.clone(),
+        jobname: listener.jobname.clone(),
+        local,
+        remote,
+        policy_status: status,
+        conn_status: ConnStatus::NotSecure,
+        map_type: rule.as_ref().map(|_| MapType::Primary),
+        primary: None,
+        rule: rule.clone(),
+        generation: generation.id,
+        protocol_helper: Protocol::Raw.word(),
+        tls_version: None,
+        cipher: None,
+        key_share: None,
+        peer_subject: None,
+        secured_how: None,
+        bytes_in: 0,
+        bytes_out: 0,
+        started: SystemTime::now(),
+    });
+    let rule_name = rule.as_ref().map_or("-", |r| r.name.as_str());
+    info!(rule = rule_name, status = status.word(), local = %local, remote = %remote, generation = generation.id, "open");
+    Mapped { rule, status, tls, reg }
+}
+
+async fn connect_backend(listener: &ListenerConfig) -> std::io::Result<TcpStream> {
+    let s = TcpStream::connect(listener.backend()).await?;
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}
+
+async fn inbound(
+    agent: &Agent,
+    listener: &ListenerConfig,
+    id: ConnId,
+    client: TcpStream,
+) -> std::io::Result<()> {
+    let (local, remote) = (client.local_addr()?, client.peer_addr()?);
+    let m = map(agent, listener, id, ConnDirection::Inbound, local, remote);
+    let entry = m.reg.entry.clone();
+    if m.status != PolicyStatus::Enabled {
+        let backend = connect_backend(listener).await?;
+        return finish(relay(client, backend, &entry.bytes_in, &entry.bytes_out).await, &entry);
+    }
+    let (rule, tls) = enabled(&m)?;
+    let secured = handshake(client, rule, tls, listener, &entry).await?;
+    // D24c: the backend opens only after the handshake succeeded.
+    let backend = connect_backend(listener).await?;
+    let r = match secured {
+        Secured::Server(s) => relay(s, backend, &entry.bytes_in, &entry.bytes_out).await,
+        Secured::Client(s) => relay(s, backend, &entry.bytes_in, &entry.bytes_out).await,
+    };
+    finish(r, &entry)
+}
+
+async fn outbound(
+    agent: &Agent,
+    listener: &ListenerConfig,
+    id: ConnId,
+    client: TcpStream,
+) -> std::io::Result<()> {
+    let backend = connect_backend(listener).await?;
+    // D24a: an outbound connection maps once attls's local address is known.
+    let (local, remote) = (backend.local_addr()?, backend.peer_addr()?);
+    let m = map(agent, listener, id, ConnDirection::Outbound, local, remote);
+    let entry = m.reg.entry.clone();
+    if m.status != PolicyStatus::Enabled {
+        return finish(relay(client, backend, &entry.bytes_in, &entry.bytes_out).await, &entry);
+    }
+    let (rule, tls) = enabled(&m)?;
+    let r = match handshake(backend, rule, tls, listener, &entry).await? {
+        Secured::Server(s) => relay(client, s, &entry.bytes_in, &entry.bytes_out).await,
+        Secured::Client(s) => relay(client, s, &entry.bytes_in, &entry.bytes_out).await,
+    };
+    finish(r, &entry)
+}
+
+fn enabled(m: &Mapped) -> std::io::Result<(&Arc<Rule>, &Arc<TlsEnv>)> {
+    match (&m.rule, &m.tls) {
+        (Some(r), Some(t)) => Ok((r, t)),
+        _ => Err(std::io::Error::other("TLS enabled but no TLS configuration was built for the rule")),
+    }
+}
+
+fn finish(r: std::io::Result<super::relay::RelayStats>, entry: &Entry) -> std::io::Result<()> {
+    let snap = entry.snapshot();
+    match r {
+        Ok(stats) => {
+            info!(bytes_in = stats.from_client, bytes_out = stats.to_client, "close");
+            Ok(())
+        }
+        Err(e) => {
+            info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close: {e}");
+            Err(e)
+        }
+    }
+}
+
+enum Secured<S> {
+    Server(tokio_rustls::server::TlsStream<S>),
+    Client(tokio_rustls::client::TlsStream<S>),
+}
+
+/// The TLS handshake in the rule's role, bounded by HandshakeTimeout; records the outcome in the
+/// registry. On failure the TCP connection is reset.
+async fn handshake<S>(
+    io: S,
+    rule: &Rule,
+    tls: &TlsEnv,
+    listener: &ListenerConfig,
+    entry: &Entry,
+) -> std::io::Result<Secured<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + AsRawSocket,
+{
+    entry.update(|s| s.conn_status = ConnStatus::Handshake);
+    let limit = rule.settings.handshake_timeout;
+    let sock = io.socket_ref_handle();
+    let attempt = async {
+        match (rule.settings.handshake_role, &tls.server, &tls.client) {
+            (Some(Role::Client), _, Some(client)) => {
+                let name = server_name(rule, listener)?;
+                TlsConnector::from(client.clone()).connect(name, io).await.map(Secured::Client)
+            }
+            (_, Some(server), _) => TlsAcceptor::from(server.clone()).accept(io).await.map(Secured::Server),
+            _ => Err(std::io::Error::other("no TLS configuration for the rule's HandshakeRole")),
+        }
+    };
+    let result = if limit == 0 {
+        attempt.await
+    } else {
+        match tokio::time::timeout(Duration::from_secs(u64::from(limit)), attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake timer expired")),
+        }
+    };
+    match result {
+        Ok(secured) => {
+            let (version, cipher, group, peer) = match &secured {
+                Secured::Server(s) => describe(s.get_ref().1),
+                Secured::Client(s) => describe(s.get_ref().1),
+            };
+            entry.update(|s| {
+                s.conn_status = ConnStatus::Secure;
+                s.tls_version = version;
+                s.cipher = cipher;
+                s.key_share = group;
+                s.peer_subject = peer.clone();
+                s.secured_how = Some("Direct".into());
+            });
+            info!(
+                version = version.unwrap_or("?"),
+                cipher = cipher.map(crate::policy::ciphers::hex4).unwrap_or_default(),
+                peer = peer.as_deref().unwrap_or("-"),
+                "secure"
+            );
+            Ok(secured)
+        }
+        Err(e) => {
+            let rc = return_code(&e);
+            entry.update(|s| s.conn_status = ConnStatus::NotSecure);
+            warn!(rc, rule = %rule.name, jobname = %listener.jobname, "handshake failed: {e}");
+            sock.reset();
+            Err(e)
+        }
+    }
+}
+
+/// The z/OS return code of a failed handshake (ATTLS.md §4.5), for the log line.
+fn return_code(e: &std::io::Error) -> u32 {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        return 5004;
+    }
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::NoCertificatesPresented) => 5001,
+        Some(rustls::Error::InvalidMessage(_)) => 5003,
+        Some(rustls::Error::PeerIncompatible(_)) => 402,
+        _ => 5003,
+    }
+}
+
+/// D21: HostReferenceIdDNS, else the first ClientHandshakeSNIList name, else the Backend host.
+fn server_name(rule: &Rule, listener: &ListenerConfig) -> std::io::Result<ServerName<'static>> {
+    let s = &rule.settings;
+    let name = s
+        .host_reference_id_dns
+        .first()
+        .or_else(|| s.client_handshake_sni_list.first())
+        .cloned()
+        .unwrap_or_else(|| listener.backend_host.clone());
+    ServerName::try_from(name.clone()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("`{name}` is not a valid server name"))
+    })
+}
+
+type Described = (Option<&'static str>, Option<u16>, Option<u16>, Option<String>);
+
+fn describe<D>(conn: &rustls::ConnectionCommon<D>) -> Described {
+    let version = conn.protocol_version().map(|v| match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+        _ => "TLS",
+    });
+    let cipher = conn.negotiated_cipher_suite().map(|c| u16::from(c.suite()));
+    let group = conn.negotiated_key_exchange_group().map(|g| u16::from(g.name()));
+    let peer = conn.peer_certificates().and_then(|c| c.first()).and_then(|der| {
+        x509_parser::parse_x509_certificate(der.as_ref()).ok().map(|(_, cert)| cert.subject().to_string())
+    });
+    (version, cipher, group, peer)
+}
+
+/// Resetting a TCP connection (SO_LINGER 0, then close) without owning the stream.
+pub trait AsRawSocket {
+    fn socket_ref_handle(&self) -> SocketHandle;
+}
+
+impl AsRawSocket for TcpStream {
+    fn socket_ref_handle(&self) -> SocketHandle {
+        SocketHandle(socket2::SockRef::from(self).try_clone().ok())
+    }
+}
+
+/// A duplicate of the connection's socket, used to send a reset when the handshake fails.
+pub struct SocketHandle(Option<socket2::Socket>);
+
+impl SocketHandle {
+    fn reset(self) {
+        // The duplicate keeps the socket open after the TLS layer dropped its stream; closing it
+        // with a zero linger sends a reset instead of a FIN.
+        if let Some(s) = self.0 {
+            let _ = s.set_linger(Some(Duration::ZERO));
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Resolved policy settings to rustls configurations: protocol versions, cipher suites in the
+//! policy's order (server preference, D6), key-exchange groups (D30), the certificate chosen by
+//! `CertificateLabel`, client-certificate verification per `ClientAuthType`, session cache and
+//! tickets (TTLSGskAdvancedParms). Built once per policy generation, before it is installed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ServerSessionMemoryCache, WebPkiClientVerifier};
+use rustls::{ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
+
+use crate::keyring::{self, Keyring};
+use crate::policy::rustls_caps;
+use crate::policy::table::{ClientAuthType, Role, Settings};
+
+/// The TLS side of one rule's settings.
+#[derive(Debug)]
+pub struct TlsEnv {
+    pub server: Option<Arc<ServerConfig>>,
+    pub client: Option<Arc<ClientConfig>>,
+}
+
+/// Where keyrings come from (D10): `KeyringMap` names, the dev keyring, and a cache so a keyring
+/// shared by many rules is read once per generation.
+pub struct Keyrings<'a> {
+    pub map: &'a [(String, PathBuf)],
+    /// Generated when a policy uses it and it does not exist.
+    pub dev: Option<&'a Path>,
+    cache: HashMap<PathBuf, Arc<Keyring>>,
+}
+
+impl<'a> Keyrings<'a> {
+    pub fn new(map: &'a [(String, PathBuf)], dev: Option<&'a Path>) -> Self {
+        Keyrings { map, dev, cache: HashMap::new() }
+    }
+
+    /// D10 order: a KeyringMap name, an absolute path, a `./` or `../` path relative to the policy
+    /// file that wrote it.
+    pub fn resolve(&self, ring: &str, policy_dir: Option<&Path>) -> Result<PathBuf, String> {
+        if let Some((_, p)) = self.map.iter().find(|(n, _)| n == ring) {
+            return Ok(p.clone());
+        }
+        if ring.starts_with('/') {
+            return Ok(PathBuf::from(ring));
+        }
+        if ring.starts_with("./") || ring.starts_with("../") {
+            return Ok(policy_dir.unwrap_or(Path::new(".")).join(ring));
+        }
+        Err(format!(
+            "keyring `{ring}` is a z/OS key ring name with no KeyringMap: add `KeyringMap {ring} PATH` to the main configuration"
+        ))
+    }
+
+    pub fn open(
+        &mut self,
+        ring: &str,
+        policy_dir: Option<&Path>,
+        password: Option<&str>,
+    ) -> Result<Arc<Keyring>, String> {
+        let path = self.resolve(ring, policy_dir)?;
+        if let Some(k) = self.cache.get(&path) {
+            return Ok(k.clone());
+        }
+        if self.dev == Some(path.as_path()) {
+            keyring::ensure_dev_keyring(&path).map_err(|e| e.to_string())?;
+        }
+        let k = Arc::new(keyring::load(&path, password).map_err(|e| e.to_string())?);
+        self.cache.insert(path, k.clone());
+        Ok(k)
+    }
+}
+
+/// A provider limited to the rule's cipher suites (in policy order) and key-exchange groups.
+fn provider_for(s: &Settings) -> CryptoProvider {
+    let base = rustls_caps::provider();
+    let mut p = base.clone();
+    p.cipher_suites = s
+        .ciphers_rustls
+        .iter()
+        .filter_map(|&c| base.cipher_suites.iter().find(|cs| u16::from(cs.suite()) == c).copied())
+        .collect();
+    if let Some(groups) = &s.groups_rustls {
+        p.kx_groups = groups
+            .iter()
+            .filter_map(|&g| base.kx_groups.iter().find(|k| u16::from(k.name()) == g).copied())
+            .collect();
+    }
+    p
+}
+
+fn versions(s: &Settings) -> Vec<&'static rustls::SupportedProtocolVersion> {
+    let mut v = Vec::new();
+    if s.protocols.tlsv1_3 {
+        v.push(&rustls::version::TLS13);
+    }
+    if s.protocols.tlsv1_2 {
+        v.push(&rustls::version::TLS12);
+    }
+    v
+}
+
+/// Builds the TLS configurations for one rule's settings (TLS-enabled rules only).
+pub fn build(s: &Settings, keyrings: &mut Keyrings<'_>) -> Result<TlsEnv, String> {
+    let ring = s.keyring.as_deref().ok_or("the environment action names no keyring")?;
+    let password = match (&s.keyring_pw, &s.keyring_stash_file) {
+        (Some(pw), _) => Some(pw.clone()),
+        (None, Some(stash)) => Some(
+            std::fs::read_to_string(stash)
+                .map_err(|e| format!("KeyringStashFile {stash}: {e}"))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    let keyring = keyrings.open(ring, s.keyring_dir.as_deref(), password.as_deref())?;
+    let provider = Arc::new(provider_for(s));
+    let versions = versions(s);
+    match s.handshake_role {
+        Some(Role::Client) => Ok(TlsEnv {
+            server: None,
+            client: Some(Arc::new(client_config(s, &keyring, provider, &versions)?)),
+        }),
+        Some(role) => Ok(TlsEnv {
+            server: Some(Arc::new(server_config(s, role, &keyring, provider, &versions)?)),
+            client: None,
+        }),
+        None => Err("no HandshakeRole".into()),
+    }
+}
+
+fn server_config(
+    s: &Settings,
+    role: Role,
+    keyring: &Keyring,
+    provider: Arc<CryptoProvider>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<ServerConfig, String> {
+    let id = keyring.identity(s.certificate_label.as_deref()).map_err(|e| e.to_string())?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("TLS settings rustls refuses: {e}"))?;
+    let builder = if role == Role::ServerWithClientAuth {
+        let roots = Arc::new(keyring.root_store().map_err(|e| e.to_string())?);
+        let verifier: Arc<dyn ClientCertVerifier> = match s.client_auth_type {
+            ClientAuthType::PassThru => {
+                Arc::new(PassThru { provider: provider.clone(), roots_subjects: roots.subjects() })
+            }
+            ClientAuthType::Full => WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| format!("client certificate verifier: {e}"))?,
+            ClientAuthType::Required | ClientAuthType::SafCheck => {
+                WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
+                    .build()
+                    .map_err(|e| format!("client certificate verifier: {e}"))?
+            }
+        };
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder
+        .with_single_cert(id.chain.clone(), id.key.clone_key())
+        .map_err(|e| format!("certificate `{}` from {}: {e}", id.label, id.source.display()))?;
+    config.ignore_client_order = true;
+    config.session_storage = ServerSessionMemoryCache::new(s.session.sid_cache_size.max(1) as usize);
+    if s.session.ticket_server_enable {
+        config.ticketer =
+            rustls::crypto::ring::Ticketer::new().map_err(|e| format!("session tickets: {e}"))?;
+        config.send_tls13_tickets = s.session.ticket_server_count as usize;
+    } else {
+        config.send_tls13_tickets = 0;
+    }
+    Ok(config)
+}
+
+fn client_config(
+    s: &Settings,
+    keyring: &Keyring,
+    provider: Arc<CryptoProvider>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<ClientConfig, String> {
+    let roots = keyring.root_store().map_err(|e| e.to_string())?;
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("TLS settings rustls refuses: {e}"))?
+        .with_root_certificates(roots);
+    // A keyed certificate in the keyring is offered when the server asks for one.
+    let mut config = match keyring.identity(s.certificate_label.as_deref()) {
+        Ok(id) => builder
+            .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+            .map_err(|e| format!("client certificate `{}`: {e}", id.label))?,
+        Err(_) => builder.with_no_client_auth(),
+    };
+    config.enable_sni = s.client_handshake_sni != Some("Off");
+    if !s.session.ticket_client_enable {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
+    Ok(config)
+}
+
+/// ClientAuthType PassThru: ask for a certificate and accept it unvalidated (the handshake
+/// signature is still checked, so the client holds the key).
+#[derive(Debug)]
+struct PassThru {
+    provider: Arc<CryptoProvider>,
+    roots_subjects: Vec<DistinguishedName>,
+}
+
+impl ClientCertVerifier for PassThru {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.roots_subjects
+    }
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}

@@ -1,0 +1,479 @@
+//! `pagent netstat`: the Netstat TTLS report of live connections (ATTLS.md §7), as text and JSON.
+//!
+//! - [`list_text`]: one line per connection under a fixed header (the §7 contract). Each column is
+//!   padded to its widest value, at least the width it has in the §7 example (ConnID 8, JobName 7,
+//!   Local 18, Remote 20, TLS 10, Map 9, Version 7, Cipher 6); the Rule column is last and never cut.
+//! - [`detail_text`]: the z/OS `NETSTAT TTLS CONN id DETAIL` layout in the seed's field order, then
+//!   an `attls:` block (listener, protocol, generation, how it went secure, bytes, start time).
+//! - [`list_json`], [`detail_json`]: the same facts with the status words of §0.
+//!
+//! Sockets print as `addr..port`, IPv4-mapped IPv6 as plain IPv4 (D2). Nothing here panics on any
+//! snapshot: unknown codes, missing actions and odd values print as they are or as `N/A`.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+
+use crate::policy::ciphers;
+use crate::policy::resolve::DEFAULT_CIPHERS;
+use crate::policy::table::{AddrCond, PortCond, Rule, Settings, WrittenActions};
+use crate::registry::ConnSnapshot;
+
+#[cfg(test)]
+mod tests;
+
+/// Column headers of the list and their minimum widths (the widths of the §7 example).
+const COLUMNS: [(&str, usize); 9] = [
+    ("ConnID", 8),
+    ("JobName", 7),
+    ("Local", 18),
+    ("Remote", 20),
+    ("TLS", 10),
+    ("Map", 9),
+    ("Version", 7),
+    ("Cipher", 6),
+    ("Rule", 0),
+];
+
+/// Value-column offsets: header fields, rule conditions, action parameters, attls additions.
+const HEAD_W: usize = 15;
+const RULE_W: usize = 16;
+const ACTION_W: usize = 25;
+
+/// The list: header line then one line per connection, in the order given.
+pub fn list_text(conns: &[ConnSnapshot]) -> String {
+    let rows: Vec<[String; 9]> = conns.iter().map(list_row).collect();
+    let mut widths = COLUMNS.map(|(h, min)| h.chars().count().max(min));
+    for row in &rows {
+        for (w, v) in widths.iter_mut().zip(row) {
+            *w = (*w).max(v.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header = COLUMNS.map(|(h, _)| h.to_string());
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, (v, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(v);
+            } else {
+                let _ = write!(line, "{v:<w$} ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn list_row(c: &ConnSnapshot) -> [String; 9] {
+    [
+        c.id.to_string(),
+        c.jobname.clone(),
+        socket_text(&c.local),
+        socket_text(&c.remote),
+        c.conn_status.word().to_string(),
+        map_word(c).to_string(),
+        c.tls_version.unwrap_or("-").to_string(),
+        c.cipher.map_or_else(|| "-".to_string(), ciphers::hex4),
+        c.rule.as_ref().map_or_else(|| "-".to_string(), |r| r.name.clone()),
+    ]
+}
+
+/// `addr..port`, IPv4-mapped IPv6 printed as plain IPv4 (D2), IPv6 plain (no brackets).
+pub fn socket_text(a: &SocketAddr) -> String {
+    format!("{}..{}", plain_ip(a.ip()), a.port())
+}
+
+/// The address with IPv4-mapped IPv6 turned into IPv4 (D2).
+fn plain_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// `ip:port` (brackets for IPv6), IPv4-mapped as IPv4.
+fn socket_addr_text(a: &SocketAddr) -> String {
+    SocketAddr::new(plain_ip(a.ip()), a.port()).to_string()
+}
+
+/// `Primary`, `Secondary`, or `none` when there is no rule (NO_POLICY) or no mapping yet.
+fn map_word(c: &ConnSnapshot) -> &'static str {
+    match (&c.rule, c.map_type) {
+        (Some(_), Some(m)) => m.word(),
+        _ => "none",
+    }
+}
+
+/// `TLS Version 1.3` from `TLSv1.3`; `N/A` while clear.
+fn sec_level(c: &ConnSnapshot) -> String {
+    match c.tls_version {
+        Some(v) => format!("TLS Version {}", v.strip_prefix("TLSv").unwrap_or(v)),
+        None => "N/A".into(),
+    }
+}
+
+/// `1302 TLS_AES_256_GCM_SHA384` (2-char code up to 0x00FF), the code alone when the name is unknown.
+fn cipher_text(code: u16) -> String {
+    match ciphers::name_of(code) {
+        Some(name) => format!("{} {name}", ciphers::short_code(code)),
+        None => ciphers::short_code(code),
+    }
+}
+
+/// A key-share group as z/OS numbers it (4 decimal digits, as `ServerKeyShareGroups` and the §7
+/// example `4588 X25519MLKEM768` write it) with its name.
+fn key_share_text(group: u16) -> String {
+    let name = match group {
+        0x0017 => "secp256r1",
+        0x0018 => "secp384r1",
+        0x0019 => "secp521r1",
+        0x001D => "X25519",
+        0x001E => "X448",
+        0x11EC => "X25519MLKEM768",
+        _ => "unknown",
+    };
+    format!("{group:04} {name}")
+}
+
+/// One `Key:` line with the value at column `indent + width` (at least one space after the colon).
+fn field(out: &mut String, indent: usize, width: usize, key: &str, value: &str) {
+    let key = format!("{key}:");
+    let pad = width.saturating_sub(key.chars().count()).max(1);
+    let line = format!("{:indent$}{key}{:pad$}{value}", "", "");
+    out.push_str(line.trim_end());
+    out.push('\n');
+}
+
+fn on(b: bool) -> String {
+    if b { "On".into() } else { "Off".into() }
+}
+
+/// A written value in canonical spelling when it is one of `words` (case ignored, D3), else as written.
+fn canon(raw: &str, words: &[&str]) -> String {
+    words.iter().find(|w| w.eq_ignore_ascii_case(raw)).map_or_else(|| raw.to_string(), |w| w.to_string())
+}
+
+const ON_OFF: &[&str] = &["On", "Off"];
+
+type Params = [(String, String)];
+
+/// The last value written for `key` in one action level.
+fn written_value(level: &Params, key: &str) -> Option<String> {
+    level.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+/// The value of a setting as one action level sees it: the effective value, unless a higher level
+/// (`above`) wrote `key`; then the value written at the first of `own` (that level, then the levels
+/// it inherits from) that has it, else `default`.
+fn at_level(effective: String, key: &str, above: &[&Params], own: &[&Params], default: &str) -> String {
+    if above.iter().all(|l| written_value(l, key).is_none()) {
+        return effective;
+    }
+    own.iter().find_map(|l| written_value(l, key)).unwrap_or_else(|| default.to_string())
+}
+
+/// The cipher list written in these parameters (both keywords, names or hex codes, unknown codes
+/// and duplicates dropped as the resolver does, D6); the D15 default when none is written.
+fn written_ciphers(level: &Params) -> Vec<u16> {
+    let mut out: Vec<u16> = Vec::new();
+    for (k, v) in level {
+        let step = match k.as_str() {
+            "V3CipherSuites" => 2,
+            "V3CipherSuites4Char" => 4,
+            _ => continue,
+        };
+        for tok in v.split_whitespace() {
+            let codes: Vec<u16> = match ciphers::code_of_name(tok) {
+                Some(c) => vec![c],
+                None if tok.len() % step == 0 && tok.bytes().all(|b| b.is_ascii_hexdigit()) => tok
+                    .as_bytes()
+                    .chunks(step)
+                    .filter_map(|ch| u16::from_str_radix(std::str::from_utf8(ch).ok()?, 16).ok())
+                    .filter(|&c| ciphers::name_of(c).is_some())
+                    .collect(),
+                None => Vec::new(),
+            };
+            for c in codes {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    if out.is_empty() { DEFAULT_CIPHERS.to_vec() } else { out }
+}
+
+/// `All`, `label (a, b)`, or the list.
+fn addr_text(c: &AddrCond) -> String {
+    let list: Vec<String> = c.entries.iter().map(|e| e.to_string()).collect();
+    let list = if list.is_empty() { "All".to_string() } else { list.join(", ") };
+    match &c.label {
+        Some(l) => format!("{l} ({list})"),
+        None => list,
+    }
+}
+
+/// `LocalPort: n`, `LocalPortFrom: n  LocalPortTo: m`, or a list; nothing when any port matches.
+fn port_lines(out: &mut String, side: &str, c: &PortCond) {
+    if c.entries.is_empty() || c.entries.iter().any(|p| p.is_any()) {
+        return;
+    }
+    match c.entries.as_slice() {
+        [p] if p.lo == p.hi => field(out, 2, RULE_W, &format!("{side}Port"), &p.lo.to_string()),
+        [p] => {
+            let value = format!("{:<RULE_W$}{side}PortTo: {}", p.lo, p.hi);
+            field(out, 2, RULE_W, &format!("{side}PortFrom"), &value);
+        }
+        many => {
+            let list: Vec<String> = many.iter().map(|p| p.to_string()).collect();
+            let list = list.join(", ");
+            let value = c.label.as_ref().map_or_else(|| list.clone(), |l| format!("{l} ({list})"));
+            field(out, 2, RULE_W, &format!("{side}Port"), &value);
+        }
+    }
+}
+
+/// The z/OS-style detail report of one connection (ATTLS.md §7 detail, seed field order), plus
+/// attls lines.
+///
+/// The group block's `GroupID` is the policy generation the connection was mapped with (8 hex
+/// digits): attls has no z/OS group instance, and the generation is what identifies the actions a
+/// connection runs with.
+pub fn detail_text(c: &ConnSnapshot) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "ConnID: {}", c.id);
+    let head = |out: &mut String, k: &str, v: &str| field(out, 2, HEAD_W, k, v);
+    head(&mut out, "JobName", &c.jobname);
+    head(&mut out, "LocalSocket", &socket_text(&c.local));
+    head(&mut out, "RemoteSocket", &socket_text(&c.remote));
+    head(&mut out, "SecLevel", &sec_level(c));
+    head(&mut out, "Cipher", &c.cipher.map_or_else(|| "N/A".into(), cipher_text));
+    if let (Some("TLSv1.3"), Some(g)) = (c.tls_version, c.key_share) {
+        head(&mut out, "KeyShare", &key_share_text(g));
+    }
+    head(&mut out, "CertUserID", "N/A");
+    head(&mut out, "MapType", map_word(c));
+    if let (Some(crate::policy::MapType::Secondary), Some(p)) = (c.map_type, c.primary) {
+        head(&mut out, "PrimaryConnID", &p.to_string());
+    }
+    if let Some(rule) = &c.rule {
+        rule_block(&mut out, rule, c.generation);
+    }
+    out.push_str("attls:\n");
+    head(&mut out, "Listener", &c.listener);
+    head(&mut out, "Protocol", c.protocol_helper);
+    head(&mut out, "Generation", &c.generation.to_string());
+    head(&mut out, "Secured", c.secured_how.as_deref().unwrap_or("N/A"));
+    head(&mut out, "BytesIn", &c.bytes_in.to_string());
+    head(&mut out, "BytesOut", &c.bytes_out.to_string());
+    head(&mut out, "Started", &rfc3339(c.started));
+    if let Some(s) = &c.peer_subject {
+        head(&mut out, "PeerSubject", s);
+    }
+    out
+}
+
+fn rule_block(out: &mut String, r: &Rule, generation: u64) {
+    let _ = writeln!(out, "TTLSRule: {}", r.name);
+    let cond = |out: &mut String, k: &str, v: &str| field(out, 2, RULE_W, k, v);
+    if let Some(p) = r.priority {
+        cond(out, "Priority", &p.to_string());
+    }
+    cond(out, "LocalAddr", &addr_text(&r.local_addr));
+    port_lines(out, "Local", &r.local_port);
+    cond(out, "RemoteAddr", &addr_text(&r.remote_addr));
+    port_lines(out, "Remote", &r.remote_port);
+    if let Some(j) = &r.jobname {
+        cond(out, "Jobname", j);
+    }
+    if let Some(u) = &r.userid {
+        cond(out, "Userid", u);
+    }
+    cond(out, "Direction", r.direction.word());
+
+    let s: &Settings = &r.settings;
+    let w: &WrittenActions = &s.written;
+    let (g, e, cn) = (w.group.as_slice(), w.environment.as_slice(), w.connection.as_slice());
+    let act = |out: &mut String, k: &str, v: &str| field(out, 4, ACTION_W, k, v);
+
+    let _ = writeln!(out, "  TTLSGrpAction: {}", r.group_action);
+    act(out, "GroupID", &format!("{generation:08X}"));
+    act(out, "TTLSEnabled", &on(s.ttls_enabled));
+    let ctrace = at_level(on(s.ctrace_clear_text), "CtraceClearText", &[e, cn], &[g], "Off");
+    act(out, "CtraceClearText", &canon(&ctrace, ON_OFF));
+    act(out, "Trace", &at_level(s.trace.to_string(), "Trace", &[e, cn], &[g], "2"));
+    act(out, "SyslogFacility", &canon(s.syslog_facility, &["Daemon", "Auth"]));
+    let smap = at_level(on(s.secondary_map), "SecondaryMap", &[cn], &[e, g], "Off");
+    act(out, "SecondaryMap", &canon(&smap, ON_OFF));
+    const GROUP_SHOWN: &[&str] =
+        &["TTLSEnabled", "CtraceClearText", "Trace", "SyslogFacility", "SecondaryMap"];
+    for (k, v) in g.iter().filter(|(k, _)| !GROUP_SHOWN.contains(&k.as_str())) {
+        act(out, k, v);
+    }
+
+    if let Some(env_name) = &r.environment_action {
+        let _ = writeln!(out, "  TTLSEnvAction: {env_name}");
+        let env = |eff: String, key: &str, default: &str| at_level(eff, key, &[cn], &[e], default);
+        act(
+            out,
+            "EnvironmentUserInstance",
+            &written_value(e, "EnvironmentUserInstance").unwrap_or("0".into()),
+        );
+        let role =
+            env(s.handshake_role.map_or_else(|| "N/A".into(), |r| r.word().into()), "HandshakeRole", "N/A");
+        act(out, "HandshakeRole", &canon(&role, &["Client", "Server", "ServerWithClientAuth"]));
+        act(out, "Keyring", s.keyring.as_deref().unwrap_or("N/A"));
+        let p = &s.protocols;
+        for (label, key, eff, default) in [
+            ("SSLV2", "SSLv2", p.sslv2, "Off"),
+            ("SSLV3", "SSLv3", p.sslv3, "Off"),
+            ("TLSV1", "TLSv1", p.tlsv1, "Off"),
+            ("TLSV1.1", "TLSv1.1", p.tlsv1_1, "Off"),
+            ("TLSV1.2", "TLSv1.2", p.tlsv1_2, "On"),
+            ("TLSV1.3", "TLSv1.3", p.tlsv1_3, "On"),
+        ] {
+            act(out, label, &canon(&env(on(eff), key, default), ON_OFF));
+        }
+        let conn_ciphers = cn.iter().any(|(k, _)| k == "V3CipherSuites" || k == "V3CipherSuites4Char");
+        let list = if conn_ciphers { written_ciphers(e) } else { s.ciphers.clone() };
+        match list.split_first() {
+            None => act(out, "V3CipherSuites", "N/A"),
+            Some((first, rest)) => {
+                act(out, "V3CipherSuites", &cipher_text(*first));
+                for &code in rest {
+                    let _ = writeln!(out, "{:w$}{}", "", cipher_text(code), w = 4 + ACTION_W);
+                }
+            }
+        }
+        act(out, "ResetCipherTimer", &env(s.reset_cipher_timer.to_string(), "ResetCipherTimer", "0"));
+        let applc = env(on(s.application_controlled), "ApplicationControlled", "Off");
+        act(out, "ApplicationControlled", &canon(&applc, ON_OFF));
+        act(out, "HandshakeTimeout", &env(s.handshake_timeout.to_string(), "HandshakeTimeout", "10"));
+        let cat = env(s.client_auth_type.word().into(), "ClientAuthType", "Required");
+        act(out, "ClientAuthType", &canon(&cat, &["Required", "PassThru", "Full", "SAFCheck"]));
+        const ENV_SHOWN: &[&str] = &[
+            "EnvironmentUserInstance",
+            "HandshakeRole",
+            "Keyring",
+            "SSLv2",
+            "SSLv3",
+            "TLSv1",
+            "TLSv1.1",
+            "TLSv1.2",
+            "TLSv1.3",
+            "V3CipherSuites",
+            "V3CipherSuites4Char",
+            "ResetCipherTimer",
+            "ApplicationControlled",
+            "HandshakeTimeout",
+            "ClientAuthType",
+        ];
+        for (k, v) in e.iter().filter(|(k, _)| !ENV_SHOWN.contains(&k.as_str())) {
+            act(out, k, v);
+        }
+    }
+
+    if let Some(conn_name) = &r.connection_action {
+        let _ = writeln!(out, "  TTLSConnAction: {conn_name}");
+        for (k, v) in cn {
+            act(out, k, v);
+        }
+    }
+}
+
+/// RFC 3339 UTC (`2024-05-01T12:00:00Z`), whole seconds; times before 1970 print as the epoch.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm, proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3_600, rem % 3_600 / 60, rem % 60)
+}
+
+/// One connection as a JSON object (keys of the netstat `--json` contract).
+fn conn_json(c: &ConnSnapshot) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("conn".into(), json!(c.id.to_string()));
+    m.insert("jobname".into(), json!(c.jobname));
+    m.insert("listener".into(), json!(c.listener));
+    m.insert("local".into(), json!(socket_text(&c.local)));
+    m.insert("remote".into(), json!(socket_text(&c.remote)));
+    m.insert("local_addr".into(), json!(socket_addr_text(&c.local)));
+    m.insert("remote_addr".into(), json!(socket_addr_text(&c.remote)));
+    m.insert("policy_status".into(), json!(c.policy_status.word()));
+    m.insert("conn_status".into(), json!(c.conn_status.word()));
+    m.insert("map_type".into(), json!(map_word(c)));
+    m.insert("primary_conn".into(), json!(c.primary.map(|p| p.to_string())));
+    m.insert("rule".into(), json!(c.rule.as_ref().map(|r| r.name.clone())));
+    m.insert("generation".into(), json!(c.generation));
+    m.insert("protocol".into(), json!(c.protocol_helper));
+    m.insert("tls_version".into(), json!(c.tls_version));
+    m.insert("cipher".into(), json!(c.cipher.map(cipher_text)));
+    m.insert("cipher_code".into(), json!(c.cipher.map(ciphers::hex4)));
+    m.insert("key_share".into(), json!(c.key_share.map(key_share_text)));
+    m.insert("peer_subject".into(), json!(c.peer_subject));
+    m.insert("secured_how".into(), json!(c.secured_how));
+    m.insert("bytes_in".into(), json!(c.bytes_in));
+    m.insert("bytes_out".into(), json!(c.bytes_out));
+    m.insert("started".into(), json!(rfc3339(c.started)));
+    m
+}
+
+/// JSON: for the list `{"connections":[...]}`; each connection an object.
+pub fn list_json(conns: &[ConnSnapshot]) -> Value {
+    let list: Vec<Value> = conns.iter().map(|c| Value::Object(conn_json(c))).collect();
+    json!({ "connections": list })
+}
+
+/// Written parameters as an object; a keyword written more than once has its values joined by a
+/// space (as `other` in `pagent search --json`).
+fn params_json(level: &Params) -> Value {
+    let mut m = Map::new();
+    for (k, v) in level {
+        match m.get_mut(k) {
+            Some(Value::String(s)) => {
+                s.push(' ');
+                s.push_str(v);
+            }
+            _ => {
+                m.insert(k.clone(), json!(v));
+            }
+        }
+    }
+    Value::Object(m)
+}
+
+/// One connection with its rule and actions in full (for --detail --json): the list object plus
+/// `rule_detail` (the `pagent search --json` rule object with `written`), null without a rule.
+pub fn detail_json(c: &ConnSnapshot) -> Value {
+    let mut m = conn_json(c);
+    let detail = c.rule.as_ref().map_or(Value::Null, |r| {
+        let mut rule = crate::search::rule_json(r);
+        let w = &r.settings.written;
+        if let Value::Object(o) = &mut rule {
+            o.insert(
+                "written".into(),
+                json!({
+                    "group": params_json(&w.group),
+                    "environment": params_json(&w.environment),
+                    "connection": params_json(&w.connection),
+                }),
+            );
+        }
+        rule
+    });
+    m.insert("rule_detail".into(), detail);
+    Value::Object(m)
+}

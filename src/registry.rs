@@ -1,0 +1,181 @@
+//! Live connections: one entry per connection through attls, written by its connection task and read
+//! by reports (`pagent netstat`, control `query`). No decision reads it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::policy::{MapType, PolicyStatus, Rule};
+
+/// Connection identifier: printed as 8 uppercase hex digits (`0000002A`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u32);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:08X}", self.0)
+    }
+}
+
+impl std::str::FromStr for ConnId {
+    type Err = String;
+    /// Accepts 1 to 8 hex digits, leading zeros optional (`2A`, `0000002a`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() || s.len() > 8 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("`{s}` is not a ConnID (1 to 8 hex digits, e.g. 2A or 0000002A)"));
+        }
+        u32::from_str_radix(s, 16).map(ConnId).map_err(|e| e.to_string())
+    }
+}
+
+/// TLS state of a connection (ATTLS.md §0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ConnStatus {
+    #[serde(rename = "NOT_SECURE")]
+    NotSecure,
+    #[serde(rename = "HANDSHAKE")]
+    Handshake,
+    #[serde(rename = "SECURE")]
+    Secure,
+}
+
+impl ConnStatus {
+    pub fn word(self) -> &'static str {
+        match self {
+            ConnStatus::NotSecure => "NOT_SECURE",
+            ConnStatus::Handshake => "HANDSHAKE",
+            ConnStatus::Secure => "SECURE",
+        }
+    }
+}
+
+/// What a report shows of one connection at one moment.
+#[derive(Debug, Clone)]
+pub struct ConnSnapshot {
+    pub id: ConnId,
+    pub listener: String,
+    pub jobname: String,
+    /// The client-facing socket: attls's local address the client reached.
+    pub local: SocketAddr,
+    /// The client (inbound) or the remote target (outbound).
+    pub remote: SocketAddr,
+    pub policy_status: PolicyStatus,
+    pub conn_status: ConnStatus,
+    pub map_type: Option<MapType>,
+    pub primary: Option<ConnId>,
+    pub rule: Option<Arc<Rule>>,
+    pub generation: u64,
+    /// Helper protocol of the listener: `Raw`, `Ftp`, `Tn3270`.
+    pub protocol_helper: &'static str,
+    /// `TLSv1.2` or `TLSv1.3` once secure.
+    pub tls_version: Option<&'static str>,
+    /// IANA code of the negotiated suite.
+    pub cipher: Option<u16>,
+    /// IANA number of the key-exchange group (TLS 1.3).
+    pub key_share: Option<u16>,
+    pub peer_subject: Option<String>,
+    /// How the connection went secure (`Direct`, `Negotiated`, `AUTH TLS`, `Implicit`) or why not.
+    pub secured_how: Option<String>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub started: SystemTime,
+}
+
+/// The changing part of a live entry, updated by its connection task.
+#[derive(Debug)]
+pub struct Entry {
+    snapshot: Mutex<ConnSnapshot>,
+    /// Bytes from the client, and to the client (one atomic add per read on the relay path).
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
+impl Entry {
+    /// Changes the entry (state transitions; not on the relay path).
+    pub fn update(&self, f: impl FnOnce(&mut ConnSnapshot)) {
+        let mut s = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut s);
+    }
+    pub fn snapshot(&self) -> ConnSnapshot {
+        let mut s = self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        s.bytes_in = self.bytes_in.load(Ordering::Relaxed);
+        s.bytes_out = self.bytes_out.load(Ordering::Relaxed);
+        s
+    }
+}
+
+/// Every live connection of one agent.
+#[derive(Debug, Default)]
+pub struct Registry {
+    next: AtomicU32,
+    live: Mutex<BTreeMap<ConnId, Arc<Entry>>>,
+}
+
+/// Removes the entry when the connection task ends, however it ends.
+#[derive(Debug)]
+pub struct Registration {
+    registry: Arc<Registry>,
+    pub id: ConnId,
+    pub entry: Arc<Entry>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+    }
+}
+
+impl Registry {
+    /// A fresh ConnID (never 0).
+    pub fn next_id(&self) -> ConnId {
+        ConnId(self.next.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1))
+    }
+
+    /// Adds a connection; it stays listed until the returned guard is dropped.
+    pub fn register(self: &Arc<Self>, snapshot: ConnSnapshot) -> Registration {
+        let id = snapshot.id;
+        let entry = Arc::new(Entry {
+            snapshot: Mutex::new(snapshot),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+        });
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).insert(id, entry.clone());
+        Registration { registry: self.clone(), id, entry }
+    }
+
+    pub fn get(&self, id: ConnId) -> Option<Arc<Entry>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+    }
+
+    /// Every live connection, by ConnID.
+    pub fn snapshot(&self) -> Vec<ConnSnapshot> {
+        let entries: Vec<Arc<Entry>> =
+            self.live.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        entries.iter().map(|e| e.snapshot()).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conn_ids_print_as_eight_hex_digits_and_parse_short_forms() {
+        assert_eq!(ConnId(42).to_string(), "0000002A");
+        assert_eq!("2a".parse::<ConnId>(), Ok(ConnId(42)));
+        assert_eq!("0000002A".parse::<ConnId>(), Ok(ConnId(42)));
+        assert!("123456789".parse::<ConnId>().is_err());
+        assert!("xyz".parse::<ConnId>().is_err());
+    }
+}

@@ -50,9 +50,9 @@ impl Generation {
                     tls.insert(key, Arc::new(env));
                 }
                 Err(e) => {
-                    let line = format!("TTLSRule {}: {e}\n", rule.name);
-                    if !errors.contains(&line) {
-                        errors.push_str(&line);
+                    let d = tls::keyring_diagnostic(&rule.name, &rule.settings, &e, &loaded.sources);
+                    if !errors.contains(&d) {
+                        errors.push_str(&d);
                     }
                 }
             }

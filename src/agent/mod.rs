@@ -100,26 +100,39 @@ impl Agent {
     }
 }
 
-/// Runs the agent until `shutdown` completes: listeners, control socket, demo backend, signals,
-/// file watching and the refresh interval.
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+/// A started agent: the first generation loaded, every socket bound, everything serving.
+pub struct Running {
+    pub agent: Arc<Agent>,
+    /// Each listener's name and the address it is bound to (a `:0` port resolved).
+    pub listeners: Vec<(String, std::net::SocketAddr)>,
+}
+
+/// Loads the policy and binds every listener, the demo backend and the control socket; nothing is
+/// served unless all of them succeed.
+pub async fn start(config: Config) -> Result<Running, String> {
     let agent = Agent::new(config).await?;
-    let mut listeners = Vec::new();
+    let mut bound = Vec::new();
     for l in &agent.config.listeners {
         let sock = TcpListener::bind(l.listen)
             .await
             .map_err(|e| format!("Listener {}: cannot listen on {}: {e}", l.name, l.listen))?;
-        info!(listener = %l.name, listen = %sock.local_addr().map_err(|e| e.to_string())?, backend = %l.backend(), "listening");
-        listeners.push((l.clone(), sock));
+        let addr = sock.local_addr().map_err(|e| e.to_string())?;
+        info!(listener = %l.name, listen = %addr, backend = %l.backend(), "listening");
+        bound.push((l.clone(), sock, addr));
     }
-    if let Some(addr) = agent.config.demo_backend {
-        let sock = TcpListener::bind(addr).await.map_err(|e| format!("DemoBackend {addr}: {e}"))?;
-        tokio::spawn(crate::demo::serve(sock));
-        info!(%addr, "demo backend (plaintext) listening");
-    }
+    let demo = match agent.config.demo_backend {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| format!("DemoBackend {addr}: {e}"))?),
+        None => None,
+    };
     let control = crate::control::Server::bind(agent.clone()).await?;
+    if let Some(sock) = demo {
+        info!(addr = ?sock.local_addr().ok(), "demo backend (plaintext) listening");
+        tokio::spawn(crate::demo::serve(sock));
+    }
     tokio::spawn(control.serve());
-    for (l, sock) in listeners {
+    let mut listeners = Vec::new();
+    for (l, sock, addr) in bound {
+        listeners.push((l.name.clone(), addr));
         tokio::spawn(crate::engine::listener::accept_loop(agent.clone(), Arc::new(l), sock));
     }
     tokio::spawn(signals::refresh_on_signal(agent.clone()));
@@ -127,11 +140,24 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
     if let Some(every) = agent.config.refresh_interval {
         tokio::spawn(refresh_every(agent.clone(), every));
     }
-    tokio::select! {
-        () = shutdown => {}
-        () = signals::terminate() => {}
+    Ok(Running { agent, listeners })
+}
+
+impl Running {
+    /// Serves until `shutdown` completes (or SIGTERM/SIGINT), then drains or purges (D9).
+    pub async fn wait(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::select! {
+            () = shutdown => {}
+            () = signals::terminate() => {}
+        }
+        drain(&self.agent).await;
+        let _ = std::fs::remove_file(&self.agent.config.control_socket);
     }
-    drain(&agent).await;
+}
+
+/// Runs the agent until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+    start(config).await?.wait(shutdown).await;
     Ok(())
 }
 

@@ -20,6 +20,10 @@ pub struct CheckArgs {
     /// Portability warnings (z/OS-only, not applied, rustls limits, duplicates, quirks) become errors.
     #[arg(long)]
     strict: bool,
+    /// Also open every keyring an enabled rule uses, as the agent with this main configuration would
+    /// (KeyringMap names, Strict On).
+    #[arg(short = 'c', long = "config", value_name = "CONFIG")]
+    config: Option<PathBuf>,
     /// Show the rule a connection maps to: inbound|outbound LOCAL REMOTE (e.g. 10.1.1.2:21 [2001:db8::9]:40000).
     #[arg(long = "match", num_args = 3, value_names = ["DIRECTION", "LOCAL", "REMOTE"])]
     match_: Option<Vec<String>>,
@@ -68,14 +72,71 @@ pub fn run(a: CheckArgs) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
-    let loaded = load_and_report(&a.files, LoadOptions { strict: a.strict, warn_keyrings: true });
+    let config = match a.config.as_deref().map(crate::config::load).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            eprint!("{e}");
+            eprintln!("configuration invalid");
+            return ExitCode::from(1);
+        }
+    };
+    let strict = a.strict || config.as_ref().is_some_and(|c| c.strict);
+    let loaded = load_and_report(&a.files, LoadOptions { strict, warn_keyrings: config.is_none() });
     eprintln!("{}", summary(&loaded));
     let Some(table) = &loaded.table else { return ExitCode::from(1) };
+    if let Some(config) = &config
+        && !keyrings_open(table, config, &loaded.sources)
+    {
+        return ExitCode::from(1);
+    }
     if let Some(p) = probe {
         let out = match_report(table, &p, primary.as_ref(), a.job.as_deref(), a.user.as_deref(), a.json);
         print!("{out}");
     }
     ExitCode::SUCCESS
+}
+
+/// D10: with a main configuration every keyring an enabled rule uses must open (the development
+/// keyring excepted while it does not exist yet: the agent generates it at start).
+fn keyrings_open(
+    table: &RuleTable,
+    config: &crate::config::Config,
+    sources: &crate::policy::SourceMap,
+) -> bool {
+    use crate::engine::tls::{Keyrings, build};
+    let mut keyrings = Keyrings::new(&config.keyring_map, None);
+    let mut ok = true;
+    let mut seen = std::collections::HashSet::new();
+    let mut reported = std::collections::HashSet::new();
+    for rule in table.rules() {
+        let s = &rule.settings;
+        if !s.ttls_enabled || !seen.insert(std::sync::Arc::as_ptr(s) as usize) {
+            continue;
+        }
+        if let (Some(ring), Some(dev)) = (&s.keyring, &config.dev_keyring)
+            && keyrings.resolve(ring, s.keyring_dir.as_deref()).is_ok_and(|p| &p == dev && !p.exists())
+        {
+            eprintln!(
+                "note: TTLSRule {}: the development keyring {} is generated when the agent starts",
+                rule.name,
+                dev.display()
+            );
+            continue;
+        }
+        if let Err(e) = build(s, &mut keyrings) {
+            let d = crate::engine::tls::keyring_diagnostic(&rule.name, s, &e, sources);
+            if reported.insert(d.clone()) {
+                eprint!("{d}");
+            }
+            ok = false;
+        }
+    }
+    if ok {
+        eprintln!("keyrings: every keyring of an enabled rule opens");
+    } else {
+        eprintln!("policy not usable with {}: a keyring cannot be opened", config.path.display());
+    }
+    ok
 }
 
 fn match_report(

@@ -48,14 +48,18 @@ pub fn run(a: StartArgs) -> ExitCode {
         }
     };
     let hints = ready_hints(&config);
-    let result = runtime.block_on(crate::agent::run(config, async move {
-        // Printed once the agent is up (the first generation loaded and listeners bound).
-        tokio::task::yield_now().await;
+    let result = runtime.block_on(async move {
+        let running = crate::agent::start(config).await?;
+        // Scripts and tests read these lines to find the bound ports.
+        for (name, addr) in &running.listeners {
+            println!("listening {name} {addr}");
+        }
         if !hints.is_empty() {
             println!("{hints}");
         }
-        std::future::pending::<()>().await
-    }));
+        running.wait(std::future::pending()).await;
+        Ok::<(), String>(())
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

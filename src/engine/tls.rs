@@ -75,6 +75,25 @@ impl<'a> Keyrings<'a> {
     }
 }
 
+/// An error about a rule's keyring or TLS settings in the D11 shape (at the `Keyring` line when
+/// known), rendered. Rules sharing a keyring get the same text, so callers can report it once.
+pub fn keyring_diagnostic(
+    rule: &str,
+    s: &Settings,
+    error: &str,
+    sources: &crate::policy::SourceMap,
+) -> String {
+    use crate::policy::{Diagnostic, Diagnostics};
+    let Some(span) = s.keyring_span else { return format!("error: TTLSRule {rule}: {error}\n") };
+    let mut d = Diagnostics::default();
+    d.push(Diagnostic::error(
+        span,
+        format!("this keyring cannot be used: {error}"),
+        "fix the keyring, or map the name with `KeyringMap NAME PATH` in the main configuration (D10)",
+    ));
+    d.render(sources)
+}
+
 /// A provider limited to the rule's cipher suites (in policy order) and key-exchange groups.
 fn provider_for(s: &Settings) -> CryptoProvider {
     let base = rustls_caps::provider();

@@ -183,6 +183,8 @@ pub struct Settings {
     pub keyring: Option<String>,
     /// Directory of the policy file that wrote `Keyring`, for `./` and `../` paths (D10).
     pub keyring_dir: Option<std::path::PathBuf>,
+    /// Where `Keyring` was written, for errors about opening it (spans of this load).
+    pub keyring_span: Option<super::source::Span>,
     pub keyring_pw: Option<String>,
     pub keyring_stash_file: Option<String>,
     pub certificate_label: Option<String>,

@@ -226,6 +226,7 @@ impl<'s> Resolver<'s, '_> {
             handshake_role: role,
             client_auth_type,
             keyring: text(lv.keyring.and_then(|k| k.param("Keyring"))),
+            keyring_span: lv.keyring.and_then(|k| k.param("Keyring")).map(|p| p.value_span),
             keyring_dir: lv
                 .keyring
                 .and_then(|k| k.param("Keyring"))

@@ -111,7 +111,7 @@ const TOP: &[&str] = &[
     "Listener",
 ];
 
-const LISTENER: &[&str] = &[
+pub(crate) const LISTENER: &[&str] = &[
     "Listen",
     "Backend",
     "Direction",
@@ -134,7 +134,7 @@ const LISTENER: &[&str] = &[
 ];
 
 /// Listener keywords that later helpers apply; accepted now with a warning.
-const NOT_YET: &[&str] = &[
+pub(crate) const NOT_YET: &[&str] = &[
     "SecureFtp",
     "SecureLogin",
     "SecureDataConn",
@@ -180,7 +180,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-struct Lines<'a> {
+pub(crate) struct Lines<'a> {
     /// Tokens grouped by line.
     lines: Vec<Vec<Token<'a>>>,
     pos: usize,
@@ -337,7 +337,7 @@ fn parse(file: FileId, path: &Path, text: &str, diags: &mut Diagnostics) -> Conf
                 .grouped(*word),
             ),
             "Listener" => {
-                if let Some(l) = listener(kw, args, &mut ls, diags) {
+                if let Some(l) = listener::listener(kw, args, &mut ls, diags) {
                     if config.listeners.iter().any(|o| o.name == l.name) {
                         diags.push(Diagnostic::error(
                             kw.span,
@@ -365,7 +365,7 @@ fn parse(file: FileId, path: &Path, text: &str, diags: &mut Diagnostics) -> Conf
 }
 
 impl<'a> Lines<'a> {
-    fn next(&mut self) -> Option<Vec<Token<'a>>> {
+    pub(crate) fn next(&mut self) -> Option<Vec<Token<'a>>> {
         let l = self.lines.get(self.pos).cloned();
         self.pos += 1;
         l
@@ -430,209 +430,6 @@ fn number(kw: Token<'_>, args: &[Token<'_>], min: u64, max: u64, diags: &mut Dia
     }
 }
 
-/// `HOST:PORT` or `[v6]:PORT`.
-fn host_port(s: &str) -> Option<(String, u16)> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, p) = rest.split_once("]:")?;
-        (h.to_string(), p)
-    } else {
-        let (h, p) = s.rsplit_once(':')?;
-        (h.to_string(), p)
-    };
-    (!host.is_empty()).then_some(())?;
-    Some((host, port.parse().ok()?))
-}
-
-fn listener<'a>(
-    kw: Token<'a>,
-    args: &[Token<'a>],
-    ls: &mut Lines<'a>,
-    diags: &mut Diagnostics,
-) -> Option<ListenerConfig> {
-    let Some(name) = args.first().filter(|t| t.kind != TokKind::LBrace) else {
-        diags.push(Diagnostic::error(
-            kw.span,
-            "Listener has no name",
-            "write `Listener NAME` then its block",
-        ));
-        return None;
-    };
-    let opened_here = args.iter().any(|t| t.kind == TokKind::LBrace);
-    if !opened_here {
-        match ls.next() {
-            Some(l) if l[0].kind == TokKind::LBrace => {}
-            _ => {
-                diags.push(Diagnostic::error(
-                    name.span,
-                    format!("expected `{{` to open Listener {}", name.text),
-                    "put `{` on the line after `Listener NAME`",
-                ));
-                return None;
-            }
-        }
-    }
-    let mut listen = None;
-    let mut backend = None;
-    let mut direction = None;
-    let mut protocol = Protocol::Raw;
-    let mut jobname = None;
-    let mut userid = None;
-    let mut hold = Duration::from_millis(500);
-    let errors_before = diags.error_count();
-    loop {
-        let Some(line) = ls.next() else {
-            diags.push(Diagnostic::error(
-                name.span,
-                format!("end of file inside Listener {}", name.text),
-                "add `}` to close the block",
-            ));
-            return None;
-        };
-        let mut toks: &[Token<'_>] = &line;
-        if toks[0].kind == TokKind::RBrace {
-            break;
-        }
-        let closes = toks.last().is_some_and(|t| t.kind == TokKind::RBrace);
-        if closes {
-            toks = &toks[..toks.len() - 1];
-        }
-        let key = toks[0];
-        let value = toks.get(1).copied();
-        let Some(word) = LISTENER.iter().find(|k| k.eq_ignore_ascii_case(key.text)) else {
-            let hint = nearest(key.text, LISTENER.iter().copied())
-                .map_or("see the Listener keywords in README".into(), |n| format!("did you mean {n}?"));
-            diags.push(Diagnostic::error(key.span, format!("unknown Listener keyword `{}`", key.text), hint));
-            if closes {
-                break;
-            }
-            continue;
-        };
-        let Some(v) = value else {
-            diags.push(Diagnostic::error(
-                key.span,
-                format!("{word} needs a value"),
-                format!("write `{word} VALUE`"),
-            ));
-            continue;
-        };
-        match *word {
-            "Listen" => match v.text.parse::<SocketAddr>() {
-                Ok(a) => listen = Some(a),
-                Err(_) => diags.push(Diagnostic::error(
-                    v.span,
-                    format!("`{}` is not ADDR:PORT", v.text),
-                    "write e.g. `Listen 0.0.0.0:8443` or `Listen [::]:8443`",
-                )),
-            },
-            "Backend" => match host_port(v.text) {
-                Some(hp) => backend = Some(hp),
-                None => diags.push(Diagnostic::error(
-                    v.span,
-                    format!("`{}` is not HOST:PORT", v.text),
-                    "write e.g. `Backend 127.0.0.1:8080` or `Backend db.example.com:5000`",
-                )),
-            },
-            "Direction" => match v.text.to_ascii_lowercase().as_str() {
-                "inbound" => direction = Some(ConnDirection::Inbound),
-                "outbound" => direction = Some(ConnDirection::Outbound),
-                _ => diags.push(Diagnostic::error(
-                    v.span,
-                    format!("`{}` is not Inbound or Outbound", v.text),
-                    "write `Direction Inbound` or `Direction Outbound`",
-                )),
-            },
-            "Protocol" => match v.text.to_ascii_lowercase().as_str() {
-                "raw" => protocol = Protocol::Raw,
-                "ftp" => protocol = Protocol::Ftp,
-                "tn3270" => protocol = Protocol::Tn3270,
-                _ => diags.push(Diagnostic::error(
-                    v.span,
-                    format!("`{}` is not Raw, Ftp or Tn3270", v.text),
-                    "write `Protocol Raw`",
-                )),
-            },
-            "Jobname" | "Userid" => {
-                let n = v.text.to_string();
-                if n.len() > 32 {
-                    diags.push(Diagnostic::error(
-                        v.span,
-                        format!("{word} `{n}` is longer than 32 characters"),
-                        "shorten it",
-                    ));
-                } else if n.len() > 8 {
-                    diags.push(Diagnostic::portability(
-                        v.span,
-                        format!("{word} `{n}` is longer than the 8 characters z/OS allows"),
-                        "attls accepts up to 32",
-                    ));
-                }
-                if *word == "Jobname" { jobname = Some(n) } else { userid = Some(n) }
-            }
-            "ClientHelloHold" => match v.text.parse::<u64>() {
-                Ok(ms) if ms <= 60_000 => hold = Duration::from_millis(ms),
-                _ => diags.push(Diagnostic::error(
-                    v.span,
-                    "ClientHelloHold needs milliseconds from 0 to 60000",
-                    "write e.g. `ClientHelloHold 500`",
-                )),
-            },
-            w if NOT_YET.contains(&w) => diags.push(
-                Diagnostic::portability(
-                    key.span,
-                    format!("{w} is not applied yet (its helper arrives in a later release)"),
-                    "the listener runs without it",
-                )
-                .grouped(w),
-            ),
-            _ => unreachable!("every LISTENER keyword has an arm"),
-        }
-        if closes {
-            break;
-        }
-    }
-    let missing = |what: &str, diags: &mut Diagnostics| {
-        diags.push(Diagnostic::error(
-            name.span,
-            format!("Listener {} has no {what}", name.text),
-            format!("add `{what} …` to the block"),
-        ));
-    };
-    if listen.is_none() {
-        missing("Listen", diags);
-    }
-    if backend.is_none() {
-        missing("Backend", diags);
-    }
-    if direction.is_none() {
-        missing("Direction", diags);
-    }
-    if protocol != Protocol::Raw {
-        diags.push(
-            Diagnostic::portability(
-                name.span,
-                format!("Protocol {} is relayed as Raw until its helper arrives", protocol.word()),
-                "use Protocol Raw for now",
-            )
-            .grouped("Protocol"),
-        );
-    }
-    if diags.error_count() > errors_before {
-        return None;
-    }
-    let (backend_host, backend_port) = backend?;
-    Some(ListenerConfig {
-        name: name.text.to_string(),
-        listen: listen?,
-        backend_host,
-        backend_port,
-        direction: direction?,
-        protocol,
-        jobname: jobname.unwrap_or_else(|| name.text.to_string()),
-        userid: userid.unwrap_or_else(current_user),
-        client_hello_hold: hold,
-    })
-}
-
 /// The name of the user the agent runs as (from the environment, else the uid from /proc).
 pub fn current_user() -> String {
     if let Ok(u) = std::env::var("USER")
@@ -654,5 +451,6 @@ pub fn current_user() -> String {
     .unwrap_or_else(|| "unknown".into())
 }
 
+mod listener;
 #[cfg(test)]
 mod tests;

@@ -16,8 +16,10 @@ pub struct Generation {
     pub table: RuleTable,
     /// TLS configurations by settings (rules that share settings share configurations).
     tls: HashMap<usize, Arc<TlsEnv>>,
-    /// Files this generation was read from (watched for changes).
+    /// Policy files this generation was read from (watched for changes).
     pub files: Vec<PathBuf>,
+    /// Keyring files and directories it opened (watched for changes too).
+    pub keyrings: Vec<PathBuf>,
     /// Warnings of the load, rendered, for the log.
     pub warnings: String,
 }
@@ -62,6 +64,13 @@ impl Generation {
                 "{rendered}{errors}policy not installed: its keyrings or TLS settings cannot be used"
             ));
         }
-        Ok(Generation { id, table, tls, files: config.policy_files.clone(), warnings: rendered })
+        Ok(Generation {
+            id,
+            table,
+            tls,
+            files: config.policy_files.clone(),
+            keyrings: keyrings.opened(),
+            warnings: rendered,
+        })
     }
 }

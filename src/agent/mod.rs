@@ -69,6 +69,11 @@ impl Agent {
         }))
     }
 
+    /// Notified when a new generation is installed.
+    pub fn subscribe(&self) -> cell::Receiver<Arc<Generation>> {
+        self.current.subscribe()
+    }
+
     /// The generation new connections map with.
     pub fn current(&self) -> Arc<Generation> {
         self.current.borrow().clone()

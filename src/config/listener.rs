@@ -210,4 +210,3 @@ pub(super) fn listener<'a>(
         client_hello_hold: hold,
     })
 }
-

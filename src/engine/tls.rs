@@ -35,6 +35,11 @@ pub struct Keyrings<'a> {
 }
 
 impl<'a> Keyrings<'a> {
+    /// Every keyring path opened so far (watched for changes by the agent).
+    pub fn opened(&self) -> Vec<PathBuf> {
+        self.cache.keys().cloned().collect()
+    }
+
     pub fn new(map: &'a [(String, PathBuf)], dev: Option<&'a Path>) -> Self {
         Keyrings { map, dev, cache: HashMap::new() }
     }

@@ -240,7 +240,7 @@ proptest! {
         let rendered = render(&table);
         let second = load_str("rendered.pol", &rendered, LoadOptions::default());
         let again = second.table.clone().unwrap_or_else(|| panic!("rendered policy failed:\n{}\n{rendered}", second.diagnostics.render(&second.sources)));
-        // `written` records where each parameter was written (for netstat); the rendering writes
+        // `written` and `keyring_span` record where things were written (for reports); the rendering writes
         // every setting out, so compare what the rules do, not how they were spelled.
         let semantic = |t: &attls::policy::RuleTable| -> Vec<attls::policy::Rule> {
             t.rules()
@@ -249,6 +249,7 @@ proptest! {
                     let mut r = (**r).clone();
                     let mut s = (*r.settings).clone();
                     s.written = Default::default();
+                    s.keyring_span = None;
                     r.settings = std::sync::Arc::new(s);
                     r
                 })

@@ -2,6 +2,10 @@
 
 mod cli;
 mod corpus;
+mod engine;
+mod engine_lifecycle;
+mod engine_outbound;
+mod engine_refresh;
 mod properties;
 mod samples;
 mod support;

@@ -83,7 +83,8 @@ impl Agent {
     /// every diagnostic, rendered.
     pub async fn reload(&self, cause: ReloadCause) -> Result<u64, String> {
         let _one_at_a_time = self.reloading.lock().await;
-        let id = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        // Reloads are serialised, so the number is only used up when the generation is installed.
+        let id = self.next_generation.load(Ordering::Relaxed);
         let config = self.config.clone();
         let loaded = tokio::task::spawn_blocking(move || Generation::load(&config, id))
             .await
@@ -94,6 +95,7 @@ impl Agent {
                     warn!("policy warnings:\n{}", g.warnings.trim_end());
                 }
                 info!(generation = id, ?cause, rules = g.table.len(), "policy loaded");
+                self.next_generation.store(id + 1, Ordering::Relaxed);
                 self.current.send_replace(Arc::new(g));
                 Ok(id)
             }
@@ -110,12 +112,17 @@ pub struct Running {
     pub agent: Arc<Agent>,
     /// Each listener's name and the address it is bound to (a `:0` port resolved).
     pub listeners: Vec<(String, std::net::SocketAddr)>,
+    accepting: Vec<tokio::task::JoinHandle<()>>,
+    terminations: signals::Terminations,
 }
 
 /// Loads the policy and binds every listener, the demo backend and the control socket; nothing is
 /// served unless all of them succeed.
 pub async fn start(config: Config) -> Result<Running, String> {
     let agent = Agent::new(config).await?;
+    // Everything that must not miss an early event is set up before `start` returns.
+    let (hangups, terminations) = signals::Signals::install()?.split();
+    let watcher = watch::FileWatch::install(&agent);
     let mut bound = Vec::new();
     for l in &agent.config.listeners {
         let sock = TcpListener::bind(l.listen)
@@ -136,24 +143,31 @@ pub async fn start(config: Config) -> Result<Running, String> {
     }
     tokio::spawn(control.serve());
     let mut listeners = Vec::new();
+    let mut accepting = Vec::new();
     for (l, sock, addr) in bound {
         listeners.push((l.name.clone(), addr));
-        tokio::spawn(crate::engine::listener::accept_loop(agent.clone(), Arc::new(l), sock));
+        accepting.push(tokio::spawn(crate::engine::listener::accept_loop(agent.clone(), Arc::new(l), sock)));
     }
-    tokio::spawn(signals::refresh_on_signal(agent.clone()));
-    tokio::spawn(watch::refresh_on_change(agent.clone()));
+    tokio::spawn(hangups.refresh_on_signal(agent.clone()));
+    if let Some(w) = watcher {
+        tokio::spawn(w.refresh_on_change(agent.clone()));
+    }
     if let Some(every) = agent.config.refresh_interval {
         tokio::spawn(refresh_every(agent.clone(), every));
     }
-    Ok(Running { agent, listeners })
+    Ok(Running { agent, listeners, accepting, terminations })
 }
 
 impl Running {
     /// Serves until `shutdown` completes (or SIGTERM/SIGINT), then drains or purges (D9).
-    pub async fn wait(self, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn wait(mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::select! {
             () = shutdown => {}
-            () = signals::terminate() => {}
+            () = self.terminations.wait() => {}
+        }
+        // Stop accepting (the listening sockets close), then drain or purge.
+        for a in &self.accepting {
+            a.abort();
         }
         drain(&self.agent).await;
         let _ = std::fs::remove_file(&self.agent.config.control_socket);

@@ -1,31 +1,58 @@
 //! Signals: SIGHUP refreshes the policy (z/OS `F PAGENT,REFRESH`); SIGTERM and SIGINT end the agent.
+//! The handlers are installed by [`Signals::install`] before the agent reports that it is ready, so a
+//! signal sent right after start is never lost or fatal.
 
 use std::sync::Arc;
 
-use tokio::signal::unix::{SignalKind, signal};
-use tracing::warn;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{Agent, ReloadCause};
 
-pub async fn refresh_on_signal(agent: Arc<Agent>) {
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        warn!("cannot install the SIGHUP handler; refresh with `pagent refresh`");
-        return;
-    };
-    while hup.recv().await.is_some() {
-        let _ = agent.reload(ReloadCause::Signal).await;
+pub struct Signals {
+    hup: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    pub fn install() -> Result<Signals, String> {
+        let make = |k: SignalKind, name: &str| {
+            signal(k).map_err(|e| format!("cannot install the {name} handler: {e}"))
+        };
+        Ok(Signals {
+            hup: make(SignalKind::hangup(), "SIGHUP")?,
+            term: make(SignalKind::terminate(), "SIGTERM")?,
+            int: make(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+
+    /// Splits into the refresh loop (SIGHUP) and the termination wait (SIGTERM, SIGINT).
+    pub fn split(self) -> (Hangups, Terminations) {
+        (Hangups(self.hup), Terminations { term: self.term, int: self.int })
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn terminate() {
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+pub struct Hangups(Signal);
+
+impl Hangups {
+    pub async fn refresh_on_signal(mut self, agent: Arc<Agent>) {
+        while self.0.recv().await.is_some() {
+            let _ = agent.reload(ReloadCause::Signal).await;
+        }
+    }
+}
+
+pub struct Terminations {
+    term: Signal,
+    int: Signal,
+}
+
+impl Terminations {
+    /// Completes on SIGTERM or SIGINT.
+    pub async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
 }

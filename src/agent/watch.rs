@@ -54,41 +54,55 @@ impl Targets {
     }
 }
 
-pub async fn refresh_on_change(agent: Arc<Agent>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<notify::Event>();
-    let mut watcher = match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res {
-            let _ = tx.send(ev);
-        }
-    }) {
-        Ok(w) => w,
-        Err(e) => {
-            warn!("file watching unavailable ({e}); refresh with SIGHUP or `pagent refresh`");
-            return;
-        }
-    };
-    let mut generations = agent.subscribe();
-    let mut targets = Targets::default();
-    rewatch(&mut watcher, &mut targets, &agent.current());
-    loop {
-        tokio::select! {
-            ev = rx.recv() => {
-                let Some(ev) = ev else { return };
-                if !targets.concerns(&ev) {
-                    continue;
-                }
-                // Let the burst of events of one save settle, then refresh once.
-                tokio::time::sleep(SETTLE).await;
-                while rx.try_recv().is_ok() {}
-                debug!(paths = ?ev.paths, "policy or keyring changed");
-                let _ = agent.reload(ReloadCause::FileChange).await;
+/// The watcher, installed and watching the current generation's files.
+pub struct FileWatch {
+    watcher: RecommendedWatcher,
+    events: tokio::sync::mpsc::UnboundedReceiver<notify::Event>,
+    targets: Targets,
+}
+
+impl FileWatch {
+    /// `None` (with a warning) where the platform cannot watch files.
+    pub fn install(agent: &Agent) -> Option<FileWatch> {
+        let (tx, events) = tokio::sync::mpsc::unbounded_channel::<notify::Event>();
+        let mut watcher = match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res {
+                let _ = tx.send(ev);
             }
-            changed = generations.changed() => {
-                if changed.is_err() {
-                    return;
+        }) {
+            Ok(w) => w,
+            Err(e) => {
+                warn!("file watching unavailable ({e}); refresh with SIGHUP or `pagent refresh`");
+                return None;
+            }
+        };
+        let mut targets = Targets::default();
+        rewatch(&mut watcher, &mut targets, &agent.current());
+        Some(FileWatch { watcher, events, targets })
+    }
+
+    pub async fn refresh_on_change(mut self, agent: Arc<Agent>) {
+        let mut generations = agent.subscribe();
+        loop {
+            tokio::select! {
+                ev = self.events.recv() => {
+                    let Some(ev) = ev else { return };
+                    if !self.targets.concerns(&ev) {
+                        continue;
+                    }
+                    // Let the burst of events of one save settle, then refresh once.
+                    tokio::time::sleep(SETTLE).await;
+                    while self.events.try_recv().is_ok() {}
+                    debug!(paths = ?ev.paths, "policy or keyring changed");
+                    let _ = agent.reload(ReloadCause::FileChange).await;
                 }
-                let g = generations.borrow_and_update().clone();
-                rewatch(&mut watcher, &mut targets, &g);
+                changed = generations.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let g = generations.borrow_and_update().clone();
+                    rewatch(&mut self.watcher, &mut self.targets, &g);
+                }
             }
         }
     }

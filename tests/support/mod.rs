@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests: paths, the `pagent` binary, expected-output files.
 
+pub mod agent;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

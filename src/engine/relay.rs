@@ -7,8 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Buffer per direction. 16 KiB is one TLS record: a full read becomes one record.
+/// Buffer per direction to start with: 16 KiB is one TLS record, and an idle connection holds no more.
 const BUF: usize = 16 * 1024;
+/// A direction whose reads keep filling the buffer (bulk transfer) grows it up to this, to halve the
+/// system calls per byte; it never shrinks again.
+const BUF_MAX: usize = 64 * 1024;
 
 /// Bytes moved and how the relay ended.
 #[derive(Debug, Default, Clone, Copy)]
@@ -55,6 +58,9 @@ where
         w.write_all(&buf[..n]).await?;
         count.fetch_add(n as u64, Ordering::Relaxed);
         total += n as u64;
+        if n == buf.len() && buf.len() < BUF_MAX {
+            buf.resize(buf.len() * 2, 0);
+        }
     }
     w.flush().await?;
     // Half-close: the other side sees end of input; on TLS this sends close_notify first.

@@ -111,6 +111,7 @@ const TOP: &[&str] = &[
     "Listener",
 ];
 
+/// Listener keywords applied now.
 pub(crate) const LISTENER: &[&str] = &[
     "Listen",
     "Backend",
@@ -119,18 +120,6 @@ pub(crate) const LISTENER: &[&str] = &[
     "Jobname",
     "Userid",
     "ClientHelloHold",
-    "SecureFtp",
-    "SecureLogin",
-    "SecureDataConn",
-    "SessionReuse",
-    "Ccc",
-    "PassivePorts",
-    "PassiveAddress",
-    "ConnType",
-    "ClientAuth",
-    "StartTlsWait",
-    "Transparent",
-    "ProtocolPorts",
 ];
 
 /// Listener keywords that later helpers apply; accepted now with a warning.

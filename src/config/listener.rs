@@ -76,8 +76,8 @@ pub(super) fn listener<'a>(
         }
         let key = toks[0];
         let value = toks.get(1).copied();
-        let Some(word) = LISTENER.iter().find(|k| k.eq_ignore_ascii_case(key.text)) else {
-            let hint = nearest(key.text, LISTENER.iter().copied())
+        let Some(word) = LISTENER.iter().chain(NOT_YET).find(|k| k.eq_ignore_ascii_case(key.text)) else {
+            let hint = nearest(key.text, LISTENER.iter().chain(NOT_YET).copied())
                 .map_or("see the Listener keywords in README".into(), |n| format!("did you mean {n}?"));
             diags.push(Diagnostic::error(key.span, format!("unknown Listener keyword `{}`", key.text), hint));
             if closes {

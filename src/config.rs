@@ -112,15 +112,8 @@ const TOP: &[&str] = &[
 ];
 
 /// Listener keywords applied now.
-pub(crate) const LISTENER: &[&str] = &[
-    "Listen",
-    "Backend",
-    "Direction",
-    "Protocol",
-    "Jobname",
-    "Userid",
-    "ClientHelloHold",
-];
+pub(crate) const LISTENER: &[&str] =
+    &["Listen", "Backend", "Direction", "Protocol", "Jobname", "Userid", "ClientHelloHold"];
 
 /// Listener keywords that later helpers apply; accepted now with a warning.
 pub(crate) const NOT_YET: &[&str] = &[

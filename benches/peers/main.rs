@@ -1,0 +1,197 @@
+//! `cargo bench --bench peers`: attls against stunnel4 and HAProxy in one run, with the same
+//! certificate (ECDSA P-256, CN/SAN localhost), the same TLS (1.3, TLS_AES_128_GCM_SHA256, X25519)
+//! and the same rustls client, as the load tool asks (STYLE.md §3.10: ratios from one run).
+//!
+//! Every proxy terminates TLS on 127.0.0.1 and relays plaintext to one backend in this process.
+//! Direction: the client sends, the proxy decrypts. A request is an 8-byte big-endian length N then
+//! N bytes; the backend discards them and answers N as an 8-byte ack (N = 0 is a ping).
+//!
+//! The proxy is judged by its own CPU time (utime + stime of the process in `/proc/PID/stat`, all
+//! threads, live and exited), read before and after each phase, because on 2 cores the client and
+//! backend compete with it. The three proxies run side by side (idle ones cost nothing):
+//! 1. idle, on each fresh process: VmRSS after one warm-up connection, then with `idle` (1,000)
+//!    connections that finished the handshake and one ping and stay open; the delta per connection;
+//! 2. rounds (`ATTLS_PEERS_ROUNDS`, default 3), each running every phase on every proxy in turn, so
+//!    a machine that speeds up or slows down (shared hosts do) hits all three alike; the table
+//!    shows medians, `target/peers.json` every phase's raw wall, user and system seconds:
+//!    - bulk: 1 connection × 1 GiB, then 8 × 128 MiB (set up before the clock starts);
+//!    - handshakes: 2,000 full ones (client resumption disabled), then 2,000 resumed ones (a client
+//!      configuration of the proxy's own, primed first; `handshake_kind()` checks each), 4 workers;
+//!      each connection is a handshake, one ping through to the backend, close_notify and close,
+//!      so the figure is the whole cost of a short connection to the proxy, TCP included.
+//!
+//! GB and MB are 10^9 and 10^6 bytes. Environment: `ATTLS_PEERS_SCALE` (default 1; 0.1 for a quick
+//! run) scales bytes and counts; `ATTLS_PEERS_ONLY=attls,haproxy` picks proxies and
+//! `ATTLS_PEERS_PHASES=idle,bulk,handshakes` phases (for profiling one of them);
+//! `ATTLS_PEERS_LOG_LEVEL` is pagent's `--log-level` (default `info`, its own default; stunnel logs
+//! at its default level too, HAProxy logs nothing without a `log` line). Output: a markdown table
+//! and the target checks on stdout, the same as JSON in `target/peers.json`.
+//!
+//! # Layout
+//! - `main.rs`: the entry point, the rounds and the parameters read from the environment;
+//! - `proxies.rs`: attls, stunnel4 and HAProxy: their configurations, start, stop and versions;
+//! - `backend.rs`: the plaintext sink the proxies relay to;
+//! - `client.rs`: the rustls client and its connection, bulk and handshake loops;
+//! - `phases.rs`: one proxy under test, its samples and the idle and timed phases;
+//! - `measure.rs`: host readings: cores, CLK_TCK, the open-file limit, `openssl speed`, `/proc`
+//!   CPU time and RSS;
+//! - `report.rs`: the table, the target checks and `target/peers.json`.
+
+mod backend;
+mod client;
+mod measure;
+mod phases;
+mod proxies;
+mod report;
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use backend::start_backend;
+use measure::{check_fd_limit, clk_tck, cores, openssl_speed};
+use phases::{Phase, Subject, idle_phase, run_phase};
+use proxies::{Ctx, Kind, versions};
+use report::Row;
+
+const MIB: u64 = 1 << 20;
+const WORKERS: usize = 4;
+const CHUNK: usize = 64 * 1024;
+/// Bound on one connection's set-up, ping or close.
+const STEP: Duration = Duration::from_secs(20);
+/// Bound on a proxy's start (listening line or accepting port).
+const START: Duration = Duration::from_secs(30);
+
+fn main() {
+    let params = Params::from_env();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let work = TempDir::new().expect("temp dir");
+    let pki = work.0.join("pki");
+    let ca = attls::keyring::write_test_pki(&pki, &[("server", "localhost", false)]).expect("test PKI");
+    let backend = rt.block_on(start_backend()).expect("backend");
+    let logs = work.0.join("logs");
+    fs::create_dir_all(&logs).expect("log directory");
+    let ctx = Ctx { dir: work.0.clone(), logs, pki, backend, log_level: params.log_level.clone() };
+    let clk_tck = clk_tck();
+
+    println!(
+        "# attls peers: scale {}, {} rounds, {} cores (CLK_TCK {clk_tck})",
+        params.scale,
+        params.rounds,
+        cores()
+    );
+    check_fd_limit(params.idle);
+    let aes = openssl_speed();
+    match aes {
+        Some(mb) => println!("openssl speed (one core, AES-128-GCM, 16 KiB blocks): {mb:.0} MB/s"),
+        None => println!("openssl speed: unavailable"),
+    }
+    for line in versions() {
+        println!("{line}");
+    }
+
+    // All proxies run side by side (an idle proxy costs nothing) so that rounds can interleave them.
+    let mut subjects: Vec<Subject> = Kind::ALL
+        .into_iter()
+        .filter(|k| params.only.is_empty() || params.only.iter().any(|o| o == k.name()))
+        .map(|kind| Subject::start(kind, &ctx, &ca))
+        .collect();
+    if params.wanted("idle") {
+        for s in subjects.iter_mut() {
+            s.run(|proxy, clients, samples| idle_phase(&rt, proxy, clients, &params, samples));
+        }
+    }
+    for round in 1..=params.rounds {
+        eprintln!("== round {round} of {}", params.rounds);
+        for phase in Phase::ALL.into_iter().filter(|ph| params.wanted(ph.group())) {
+            for s in subjects.iter_mut() {
+                s.run(|proxy, clients, samples| {
+                    run_phase(&rt, proxy, clients, &params, clk_tck, phase, samples)
+                });
+            }
+        }
+    }
+    let rows: Vec<(Kind, Row)> = subjects.iter().map(|s| (s.kind, s.row())).collect();
+    drop(subjects);
+
+    report::publish(&params, aes, &rows);
+}
+
+/// The run's sizes and selections, from the environment (see the crate doc).
+struct Params {
+    scale: f64,
+    bulk_one: u64,
+    bulk_eight: u64,
+    handshakes: usize,
+    idle: usize,
+    rounds: usize,
+    only: Vec<String>,
+    phases: Vec<String>,
+    log_level: String,
+}
+
+impl Params {
+    fn from_env() -> Params {
+        let scale = std::env::var("ATTLS_PEERS_SCALE")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .unwrap_or(1.0)
+            .clamp(0.001, 10.0);
+        let scaled = |n: f64, min: f64| (n * scale).max(min) as u64;
+        Params {
+            scale,
+            bulk_one: scaled(1024.0 * MIB as f64, MIB as f64),
+            bulk_eight: scaled(128.0 * MIB as f64, MIB as f64),
+            handshakes: scaled(2000.0, 100.0) as usize,
+            idle: scaled(1000.0, 100.0) as usize,
+            rounds: std::env::var("ATTLS_PEERS_ROUNDS")
+                .ok()
+                .and_then(|s| s.parse::<usize>().ok())
+                .unwrap_or(3)
+                .clamp(1, 20),
+            only: list_var("ATTLS_PEERS_ONLY"),
+            phases: list_var("ATTLS_PEERS_PHASES"),
+            log_level: std::env::var("ATTLS_PEERS_LOG_LEVEL").unwrap_or_else(|_| "info".into()),
+        }
+    }
+}
+
+impl Params {
+    fn wanted(&self, phase: &str) -> bool {
+        self.phases.is_empty() || self.phases.iter().any(|w| w == phase)
+    }
+}
+
+/// A comma-separated list, lowercased; empty = all.
+fn list_var(name: &str) -> Vec<String> {
+    std::env::var(name)
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A private directory removed at the end, even on panic.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> io::Result<TempDir> {
+        let dir = std::env::temp_dir().join(format!("attls-peers-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir)?;
+        Ok(TempDir(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}

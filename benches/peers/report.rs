@@ -1,0 +1,207 @@
+//! The output: per proxy the medians of the rounds as a markdown table, the issue's targets as
+//! ratios of attls against its peers (PASS, FAIL or n/a), and all of it, each phase's raw figures
+//! included, as JSON in `target/peers.json`.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::Params;
+use crate::measure::cores;
+use crate::proxies::Kind;
+
+/// The table's figures (medians over the rounds).
+#[derive(Debug, Default)]
+pub struct Row {
+    pub cpu_s_per_gb_1: Option<f64>,
+    pub cpu_s_per_gb_8: Option<f64>,
+    pub mb_s_1: Option<f64>,
+    pub mb_s_8: Option<f64>,
+    pub cpu_ms_full: Option<f64>,
+    pub cpu_ms_resumed: Option<f64>,
+    pub hs_s_full: Option<f64>,
+    pub hs_s_resumed: Option<f64>,
+    pub rss_kib_idle: Option<f64>,
+    pub rss_kib_base: Option<u64>,
+    pub phases: Vec<Value>,
+    pub error: Option<String>,
+}
+
+impl Row {
+    fn json(&self) -> Value {
+        json!({
+            "cpu_s_per_gb_1_conn": self.cpu_s_per_gb_1,
+            "cpu_s_per_gb_8_conn": self.cpu_s_per_gb_8,
+            "mb_s_1_conn": self.mb_s_1,
+            "mb_s_8_conn": self.mb_s_8,
+            "cpu_ms_per_full_handshake": self.cpu_ms_full,
+            "cpu_ms_per_resumed_handshake": self.cpu_ms_resumed,
+            "full_handshakes_per_s": self.hs_s_full,
+            "resumed_handshakes_per_s": self.hs_s_resumed,
+            "rss_kib_per_idle_conn": self.rss_kib_idle,
+            "rss_kib_fresh": self.rss_kib_base,
+            "phases": self.phases,
+            "error": self.error,
+        })
+    }
+}
+
+/// Prints the table and the target checks, then writes the same as JSON to `target/peers.json`.
+pub fn publish(params: &Params, aes: Option<f64>, rows: &[(Kind, Row)]) {
+    let (table, checks) = tabulate(rows);
+    println!("\n{table}");
+    for c in &checks {
+        println!("{}", c.line());
+    }
+    let json = json!({
+        "scale": params.scale,
+        "rounds": params.rounds,
+        "cores": cores(),
+        "bulk_bytes_1_conn": params.bulk_one,
+        "bulk_bytes_per_conn_8_conn": params.bulk_eight,
+        "handshakes": params.handshakes,
+        "idle_connections": params.idle,
+        "openssl_speed_aes_128_gcm_mb_s": aes,
+        "proxies": rows.iter().map(|(k, r)| (k.name().to_string(), r.json())).collect::<serde_json::Map<_, _>>(),
+        "targets": checks.iter().map(Check::json).collect::<Vec<_>>(),
+    });
+    let out = target_dir().join("peers.json");
+    match fs::write(&out, serde_json::to_string_pretty(&json).unwrap_or_default()) {
+        Ok(()) => println!("\nJSON: {}", out.display()),
+        Err(e) => eprintln!("cannot write {}: {e}", out.display()),
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// One target of the issue, attls against a peer (or against itself).
+struct Check {
+    name: String,
+    /// How the ratio is formed, e.g. `stunnel / attls`.
+    form: &'static str,
+    ratio: Option<f64>,
+    /// `ratio >= bound` (`at_least`) or `ratio <= bound`.
+    bound: f64,
+    at_least: bool,
+}
+
+impl Check {
+    fn pass(&self) -> Option<bool> {
+        self.ratio.map(|r| if self.at_least { r >= self.bound } else { r <= self.bound })
+    }
+
+    fn line(&self) -> String {
+        let verdict = match self.pass() {
+            Some(true) => "PASS",
+            Some(false) => "FAIL",
+            None => "n/a ",
+        };
+        let op = if self.at_least { ">=" } else { "<=" };
+        let ratio = self.ratio.map_or("n/a".to_string(), |r| format!("{r:.2}"));
+        format!("{verdict}  {}: {} = {ratio} (target {op} {:.2})", self.name, self.form, self.bound)
+    }
+
+    fn json(&self) -> Value {
+        json!({"name": self.name, "ratio": self.form, "value": self.ratio, "bound": self.bound,
+               "at_least": self.at_least, "pass": self.pass()})
+    }
+}
+
+/// The markdown table and the checks of the issue's targets.
+fn tabulate(rows: &[(Kind, Row)]) -> (String, Vec<Check>) {
+    let f = |v: Option<f64>, digits: usize| v.map_or("n/a".to_string(), |v| format!("{v:.digits$}"));
+    let mut t = String::new();
+    t.push_str(
+        "| proxy | CPU s/GB (1 conn) | CPU s/GB (8 conn) | MB/s (1 conn) | MB/s (8 conn) | CPU ms/full handshake \
+         | CPU ms/resumed | handshakes/s (full / resumed) | RSS KiB/idle conn |\n",
+    );
+    t.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    for (kind, r) in rows {
+        if let Some(e) = &r.error {
+            let _ = writeln!(t, "| {} | failed: {} |||||||| ", kind.name(), e.lines().next().unwrap_or(""));
+            continue;
+        }
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} |",
+            kind.name(),
+            f(r.cpu_s_per_gb_1, 2),
+            f(r.cpu_s_per_gb_8, 2),
+            f(r.mb_s_1, 0),
+            f(r.mb_s_8, 0),
+            f(r.cpu_ms_full, 3),
+            f(r.cpu_ms_resumed, 3),
+            f(r.hs_s_full, 0),
+            f(r.hs_s_resumed, 0),
+            f(r.rss_kib_idle, 1),
+        );
+    }
+    let get = |k: Kind| rows.iter().find(|(kind, r)| *kind == k && r.error.is_none()).map(|(_, r)| r);
+    let (a, s, h) = (get(Kind::Attls), get(Kind::Stunnel), get(Kind::Haproxy));
+    // peer / attls for costs where attls must be cheaper by a factor.
+    let over = |peer: Option<&Row>, field: fn(&Row) -> Option<f64>| {
+        let (p, a) = (field(peer?)?, field(a?)?);
+        (a > 0.0).then(|| p / a)
+    };
+    let checks = vec![
+        Check {
+            name: "CPU per GB, 1 conn, vs stunnel".into(),
+            form: "stunnel / attls",
+            ratio: over(s, |r| r.cpu_s_per_gb_1),
+            bound: 1.3,
+            at_least: true,
+        },
+        Check {
+            name: "CPU per GB, 8 conn, vs stunnel".into(),
+            form: "stunnel / attls",
+            ratio: over(s, |r| r.cpu_s_per_gb_8),
+            bound: 1.3,
+            at_least: true,
+        },
+        Check {
+            name: "CPU per GB, 1 conn, vs HAProxy".into(),
+            form: "haproxy / attls",
+            ratio: over(h, |r| r.cpu_s_per_gb_1),
+            bound: 0.9,
+            at_least: true,
+        },
+        Check {
+            name: "CPU per GB, 8 conn, vs HAProxy".into(),
+            form: "haproxy / attls",
+            ratio: over(h, |r| r.cpu_s_per_gb_8),
+            bound: 0.9,
+            at_least: true,
+        },
+        Check {
+            name: "CPU per full handshake vs stunnel".into(),
+            form: "stunnel / attls",
+            ratio: over(s, |r| r.cpu_ms_full),
+            bound: 1.5,
+            at_least: true,
+        },
+        Check {
+            name: "attls resumed vs full handshake".into(),
+            form: "resumed / full",
+            ratio: a.and_then(|a| Some(a.cpu_ms_resumed? / a.cpu_ms_full?)),
+            bound: 1.0 / 3.0,
+            at_least: false,
+        },
+        Check {
+            name: "RSS per idle connection vs stunnel".into(),
+            form: "attls / stunnel",
+            ratio: a.zip(s).and_then(|(a, s)| {
+                let (a, s) = (a.rss_kib_idle?, s.rss_kib_idle?);
+                (s > 0.0).then(|| a / s)
+            }),
+            bound: 0.5,
+            at_least: false,
+        },
+    ];
+    (t, checks)
+}

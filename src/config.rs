@@ -220,17 +220,7 @@ fn parse(file: FileId, path: &Path, text: &str, diags: &mut Diagnostics) -> Conf
                 for a in &args[1..] {
                     match a.text.to_ascii_uppercase().as_str() {
                         "FLUSH" => flush = true,
-                        "NOFLUSH" => {
-                            flush = false;
-                            diags.push(
-                                Diagnostic::portability(
-                                    a.span,
-                                    "NOFLUSH is applied as FLUSH for now: objects deleted from the files are removed at refresh",
-                                    "write FLUSH, or keep deleted objects in the file until NOFLUSH is supported",
-                                )
-                                .grouped("NOFLUSH"),
-                            );
-                        }
+                        "NOFLUSH" => flush = false,
                         "PURGE" => purge = true,
                         "NOPURGE" => purge = false,
                         _ => diags.push(Diagnostic::error(

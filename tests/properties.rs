@@ -82,7 +82,7 @@ proptest! {
 
     #[test]
     fn keyword_soup_never_panics(text in soup()) {
-        let loaded = load_str("soup.pol", &text, LoadOptions { strict: true, warn_keyrings: true });
+        let loaded = load_str("soup.pol", &text, LoadOptions { strict: true, warn_keyrings: true, ..LoadOptions::default() });
         let rendered = loaded.diagnostics.render(&loaded.sources);
         // Every diagnostic starts with the D11 first line.
         for line in rendered.lines().filter(|l| !l.starts_with(' ')) {

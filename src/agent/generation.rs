@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::engine::tls::{self, Keyrings, TlsEnv};
-use crate::policy::{LoadOptions, Rule, RuleTable, load_files};
+use crate::policy::{LoadOptions, Rule, RuleTable, load_with_carry};
 
 #[derive(Debug)]
 pub struct Generation {
@@ -22,6 +22,9 @@ pub struct Generation {
     pub keyrings: Vec<PathBuf>,
     /// Warnings of the load, rendered, for the log.
     pub warnings: String,
+    /// The policy texts this generation was built from, in namespace order (with NOFLUSH, those of
+    /// earlier generations first).
+    texts: Vec<(PathBuf, String)>,
 }
 
 impl Generation {
@@ -31,9 +34,24 @@ impl Generation {
 
     /// Parses, resolves and builds TLS for the configuration's policy files. Blocking work: call it
     /// from `spawn_blocking`. The error is every diagnostic, rendered.
-    pub fn load(config: &Config, id: u64) -> Result<Generation, String> {
-        let loaded =
-            load_files(&config.policy_files, LoadOptions { strict: config.strict, warn_keyrings: false });
+    pub fn load(config: &Config, id: u64, previous: Option<&Generation>) -> Result<Generation, String> {
+        // NOFLUSH (D9): the previous generation's texts first, so objects deleted from the files
+        // stay; a text identical to a file's current one adds nothing and is dropped.
+        let carried: Vec<(PathBuf, String)> = match previous {
+            Some(p) if !config.flush => {
+                let current: Vec<(PathBuf, String)> = config
+                    .policy_files
+                    .iter()
+                    .filter_map(|f| std::fs::read_to_string(f).ok().map(|t| (f.clone(), t)))
+                    .collect();
+                p.texts.iter().filter(|t| !current.contains(t)).cloned().collect()
+            }
+            _ => Vec::new(),
+        };
+        let opts = LoadOptions { strict: config.strict, warn_keyrings: false, carried: 0 };
+        let loaded = load_with_carry(&carried, &config.policy_files, opts);
+        let texts: Vec<(PathBuf, String)> =
+            loaded.sources.files().map(|(_, f)| (f.path.clone(), f.text.clone())).collect();
         let rendered = loaded.diagnostics.render(&loaded.sources);
         let Some(table) = loaded.table else {
             let c = loaded.counts();
@@ -71,6 +89,58 @@ impl Generation {
             files: config.policy_files.clone(),
             keyrings: keyrings.opened(),
             warnings: rendered,
+            texts,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(rules: &[(&str, u16)]) -> String {
+        let mut s = String::from("TTLSGroupAction gOff\n{\n  TTLSEnabled Off\n}\n");
+        for (name, port) in rules {
+            s.push_str(&format!(
+                "TTLSRule {name}\n{{\n  LocalPortRange {port}\n  Direction Inbound\n  TTLSGroupActionRef gOff\n}}\n"
+            ));
+        }
+        s
+    }
+
+    fn setup(flush: &str) -> (std::path::PathBuf, Config) {
+        let dir = std::env::temp_dir().join(format!("attls-gen-{}-{flush}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("p.pol"), policy(&[("A", 1), ("B", 2)])).unwrap();
+        std::fs::write(dir.join("pagent.conf"), format!("TTLSConfig p.pol {flush} NOPURGE\n")).unwrap();
+        let config = crate::config::load(&dir.join("pagent.conf")).unwrap();
+        (dir, config)
+    }
+
+    fn rules(g: &Generation) -> Vec<(String, u16)> {
+        g.table.rules().iter().map(|r| (r.name.clone(), r.local_port.entries[0].lo)).collect()
+    }
+
+    #[test]
+    fn noflush_keeps_objects_deleted_from_the_files_and_flush_drops_them() {
+        for (flush, want) in [
+            ("NOFLUSH", vec![("A".to_string(), 3), ("B".to_string(), 2)]),
+            ("FLUSH", vec![("A".to_string(), 3)]),
+        ] {
+            let (dir, config) = setup(flush);
+            let g1 = Generation::load(&config, 1, None).unwrap();
+            assert_eq!(rules(&g1).len(), 2);
+            // B deleted, A changed.
+            std::fs::write(dir.join("p.pol"), policy(&[("A", 3)])).unwrap();
+            let g2 = Generation::load(&config, 2, Some(&g1)).unwrap();
+            let mut got = rules(&g2);
+            got.sort();
+            assert_eq!(got, want, "{flush}");
+            assert!(g2.warnings.is_empty(), "{flush}: {}", g2.warnings);
+            // An unchanged file adds nothing to the carry.
+            let g3 = Generation::load(&config, 3, Some(&g2)).unwrap();
+            assert_eq!(g3.texts.len(), g2.texts.len(), "{flush}");
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 }

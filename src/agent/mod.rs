@@ -50,7 +50,7 @@ impl Agent {
     /// Loads the first generation; an invalid policy is an error and nothing starts.
     pub async fn new(config: Config) -> Result<Arc<Agent>, String> {
         let c = config.clone();
-        let first = tokio::task::spawn_blocking(move || Generation::load(&c, 1))
+        let first = tokio::task::spawn_blocking(move || Generation::load(&c, 1, None))
             .await
             .map_err(|e| format!("policy load failed: {e}"))??;
         if !first.warnings.is_empty() {
@@ -86,7 +86,8 @@ impl Agent {
         // Reloads are serialised, so the number is only used up when the generation is installed.
         let id = self.next_generation.load(Ordering::Relaxed);
         let config = self.config.clone();
-        let loaded = tokio::task::spawn_blocking(move || Generation::load(&config, id))
+        let previous = self.current();
+        let loaded = tokio::task::spawn_blocking(move || Generation::load(&config, id, Some(&previous)))
             .await
             .map_err(|e| format!("policy load failed: {e}"))?;
         match loaded {

@@ -81,7 +81,10 @@ pub fn run(a: CheckArgs) -> ExitCode {
         }
     };
     let strict = a.strict || config.as_ref().is_some_and(|c| c.strict);
-    let loaded = load_and_report(&a.files, LoadOptions { strict, warn_keyrings: config.is_none() });
+    let loaded = load_and_report(
+        &a.files,
+        LoadOptions { strict, warn_keyrings: config.is_none(), ..LoadOptions::default() },
+    );
     eprintln!("{}", summary(&loaded));
     let Some(table) = &loaded.table else { return ExitCode::from(1) };
     if let Some(config) = &config

@@ -35,6 +35,9 @@ pub struct LoadOptions {
     pub strict: bool,
     /// Warn about keyrings that a bare check cannot open (D10).
     pub warn_keyrings: bool,
+    /// The first this many files are carried over from the previous generation (NOFLUSH, D9):
+    /// their objects count, but their warnings were reported when they were loaded.
+    pub carried: usize,
 }
 
 /// The outcome of a load: the sources (for rendering diagnostics), every diagnostic, and the table
@@ -82,7 +85,17 @@ pub struct Counts {
 /// Reads and loads policy files in order (one namespace, later definitions win: D4, D13). A file
 /// that cannot be read is an error diagnostic like any other.
 pub fn load_files(paths: &[PathBuf], opts: LoadOptions) -> Loaded {
+    load_with_carry(&[], paths, opts)
+}
+
+/// As [`load_files`], with the texts of an earlier generation read first (NOFLUSH, D9): an object
+/// deleted from the files stays as it was, one written again replaces it (D4, later wins).
+pub fn load_with_carry(carried: &[(PathBuf, String)], paths: &[PathBuf], opts: LoadOptions) -> Loaded {
     let mut sources = SourceMap::default();
+    for (path, text) in carried {
+        sources.add(path.clone(), text.clone());
+    }
+    let opts = LoadOptions { carried: carried.len(), ..opts };
     let mut read_errors = Vec::new();
     for path in paths {
         match std::fs::read(path) {
@@ -127,6 +140,16 @@ pub fn load_sources(sources: SourceMap, opts: LoadOptions) -> Loaded {
         ResolveOptions { warn_keyrings: opts.warn_keyrings },
         &mut diagnostics,
     );
+    if opts.carried > 0 {
+        // Carried files were reported when they were loaded; a new definition overriding a carried
+        // one is the point of NOFLUSH, not news.
+        let carried = |s: &Span| (s.file.0 as usize) < opts.carried;
+        diagnostics.items.retain(|d| {
+            d.is_error()
+                || !(carried(&d.span)
+                    || (d.severity == Severity::Info && d.also.iter().any(|(s, _)| carried(s))))
+        });
+    }
     diagnostics.finish(opts.strict);
     let table = if diagnostics.has_errors() { None } else { table };
     Loaded { sources, diagnostics, table }

@@ -87,13 +87,31 @@ fn map(
     });
     let rule_name = rule.as_ref().map_or("-", |r| r.name.as_str());
     info!(rule = rule_name, status = status.word(), local = %local, remote = %remote, generation = generation.id, "open");
+    if let Some(r) = rule.as_ref().filter(|r| Trace(r.settings.trace).info()) {
+        info!(
+            group = %r.group_action,
+            environment = r.environment_action.as_deref().unwrap_or("-"),
+            connection = r.connection_action.as_deref().unwrap_or("-"),
+            priority = ?r.priority,
+            "mapped"
+        );
+    }
     Mapped { rule, status, tls, reg }
 }
 
-async fn connect_backend(listener: &ListenerConfig) -> std::io::Result<TcpStream> {
+async fn connect_backend(listener: &ListenerConfig, trace: Trace) -> std::io::Result<TcpStream> {
     let s = TcpStream::connect(listener.backend()).await?;
     let _ = s.set_nodelay(true);
+    if trace.debug() {
+        info!(backend = %listener.backend(), local = ?s.local_addr().ok(), "backend connected");
+    }
     Ok(s)
+}
+
+impl Mapped {
+    fn trace(&self) -> Trace {
+        Trace(self.rule.as_ref().map_or(0, |r| r.settings.trace))
+    }
 }
 
 async fn inbound(
@@ -106,18 +124,18 @@ async fn inbound(
     let m = map(agent, listener, id, ConnDirection::Inbound, local, remote);
     let entry = m.reg.entry.clone();
     if m.status != PolicyStatus::Enabled {
-        let backend = connect_backend(listener).await?;
-        return finish(relay(client, backend, &entry.bytes_in, &entry.bytes_out).await, &entry);
+        let backend = connect_backend(listener, m.trace()).await?;
+        return finish(relay(client, backend, &entry.bytes_in, &entry.bytes_out).await, &entry, m.trace());
     }
     let (rule, tls) = enabled(&m)?;
     let secured = handshake(client, rule, tls, listener, &entry).await?;
     // D24c: the backend opens only after the handshake succeeded.
-    let backend = connect_backend(listener).await?;
+    let backend = connect_backend(listener, m.trace()).await?;
     let r = match secured {
         Secured::Server(s) => relay(s, backend, &entry.bytes_in, &entry.bytes_out).await,
         Secured::Client(s) => relay(s, backend, &entry.bytes_in, &entry.bytes_out).await,
     };
-    finish(r, &entry)
+    finish(r, &entry, m.trace())
 }
 
 async fn outbound(
@@ -126,20 +144,20 @@ async fn outbound(
     id: ConnId,
     client: TcpStream,
 ) -> std::io::Result<()> {
-    let backend = connect_backend(listener).await?;
+    let backend = connect_backend(listener, Trace(0)).await?;
     // D24a: an outbound connection maps once attls's local address is known.
     let (local, remote) = (backend.local_addr()?, backend.peer_addr()?);
     let m = map(agent, listener, id, ConnDirection::Outbound, local, remote);
     let entry = m.reg.entry.clone();
     if m.status != PolicyStatus::Enabled {
-        return finish(relay(client, backend, &entry.bytes_in, &entry.bytes_out).await, &entry);
+        return finish(relay(client, backend, &entry.bytes_in, &entry.bytes_out).await, &entry, m.trace());
     }
     let (rule, tls) = enabled(&m)?;
     let r = match handshake(backend, rule, tls, listener, &entry).await? {
         Secured::Server(s) => relay(client, s, &entry.bytes_in, &entry.bytes_out).await,
         Secured::Client(s) => relay(client, s, &entry.bytes_in, &entry.bytes_out).await,
     };
-    finish(r, &entry)
+    finish(r, &entry, m.trace())
 }
 
 fn enabled(m: &Mapped) -> std::io::Result<(&Arc<Rule>, &Arc<TlsEnv>)> {
@@ -149,10 +167,17 @@ fn enabled(m: &Mapped) -> std::io::Result<(&Arc<Rule>, &Arc<TlsEnv>)> {
     }
 }
 
-fn finish(r: std::io::Result<super::relay::RelayStats>, entry: &Entry) -> std::io::Result<()> {
+fn finish(r: std::io::Result<super::relay::RelayStats>, entry: &Entry, trace: Trace) -> std::io::Result<()> {
     let snap = entry.snapshot();
     match r {
         Ok(stats) => {
+            if trace.flow() {
+                info!(
+                    client_to_server = stats.from_client,
+                    server_to_client = stats.to_client,
+                    "flow: both directions ended"
+                );
+            }
             info!(bytes_in = stats.from_client, bytes_out = stats.to_client, "close");
             Ok(())
         }
@@ -182,6 +207,14 @@ where
 {
     entry.update(|s| s.conn_status = ConnStatus::Handshake);
     let limit = rule.settings.handshake_timeout;
+    let trace = Trace(rule.settings.trace);
+    if trace.debug() {
+        info!(
+            role = rule.settings.handshake_role.map_or("-", Role::word),
+            timeout = limit,
+            "handshake started"
+        );
+    }
     let sock = io.socket_ref_handle();
     let attempt = async {
         match (rule.settings.handshake_role, &tls.server, &tls.client) {
@@ -215,21 +248,50 @@ where
                 s.peer_subject = peer.clone();
                 s.secured_how = Some("Direct".into());
             });
-            info!(
-                version = version.unwrap_or("?"),
-                cipher = cipher.map(crate::policy::ciphers::hex4).unwrap_or_default(),
-                peer = peer.as_deref().unwrap_or("-"),
-                "secure"
-            );
+            let cipher_code = cipher.map(crate::policy::ciphers::hex4).unwrap_or_default();
+            let (version, peer) = (version.unwrap_or("?"), peer.as_deref().unwrap_or("-"));
+            if trace.info() {
+                info!(version, cipher = cipher_code, peer, "secure");
+            } else {
+                debug!(version, cipher = cipher_code, peer, "secure");
+            }
             Ok(secured)
         }
         Err(e) => {
             let rc = return_code(&e);
             entry.update(|s| s.conn_status = ConnStatus::NotSecure);
-            warn!(rc, rule = %rule.name, jobname = %listener.jobname, "handshake failed: {e}");
+            if trace.errors() {
+                warn!(rc, rule = %rule.name, jobname = %listener.jobname, "handshake failed: {e}");
+            } else {
+                debug!(rc, rule = %rule.name, jobname = %listener.jobname, "handshake failed: {e}");
+            }
             sock.reset();
             Err(e)
         }
+    }
+}
+
+/// A rule's effective Trace (D20): detail it adds, for its connections, on top of the agent's own
+/// open and close lines (which are logged whatever the rule says).
+#[derive(Debug, Clone, Copy)]
+pub struct Trace(pub u8);
+
+impl Trace {
+    /// 1, 2: errors (handshake failures).
+    pub fn errors(self) -> bool {
+        self.0 & 3 != 0
+    }
+    /// 4: information (mapping, handshake done).
+    pub fn info(self) -> bool {
+        self.0 & 4 != 0
+    }
+    /// 8: events (handshake started, backend connected).
+    pub fn debug(self) -> bool {
+        self.0 & 8 != 0
+    }
+    /// 16 and up: flow (bytes per direction; never payload).
+    pub fn flow(self) -> bool {
+        self.0 >= 16
     }
 }
 
@@ -297,5 +359,24 @@ impl SocketHandle {
         if let Some(s) = self.0 {
             let _ = s.set_linger(Some(Duration::ZERO));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Trace;
+
+    #[test]
+    fn trace_bits_add_detail_as_d20_says() {
+        let t = |n: u8| {
+            let t = Trace(n);
+            (t.errors(), t.info(), t.debug(), t.flow())
+        };
+        assert_eq!(t(0), (false, false, false, false));
+        assert_eq!(t(2), (true, false, false, false), "the default: errors only");
+        assert_eq!(t(6), (true, true, false, false));
+        assert_eq!(t(8), (false, false, true, false));
+        assert_eq!(t(16), (false, false, false, true));
+        assert_eq!(t(255), (true, true, true, true));
     }
 }

@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Buffer per direction to start with: 16 KiB is one TLS record, and an idle connection holds no more.
+/// A direction starts with this small buffer, inside the task: an idle or lightly used connection
+/// (a terminal session, a control connection) never allocates more.
+const SMALL: usize = 2 * 1024;
+/// The first heap buffer, once a read fills the small one: 16 KiB is one TLS record.
 const BUF: usize = 16 * 1024;
 /// A direction whose reads keep filling the buffer (bulk transfer) grows it up to this, to halve the
 /// system calls per byte; it never shrinks again.
@@ -45,10 +48,12 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; BUF];
+    let mut small = [0u8; SMALL];
+    let mut big: Vec<u8> = Vec::new();
     let mut total = 0u64;
     loop {
-        let n = match r.read(&mut buf).await {
+        let buf: &mut [u8] = if big.is_empty() { &mut small } else { &mut big };
+        let n = match r.read(buf).await {
             Ok(0) => break,
             Ok(n) => n,
             // A peer that closed without close_notify ends its direction like a FIN.
@@ -58,8 +63,12 @@ where
         w.write_all(&buf[..n]).await?;
         count.fetch_add(n as u64, Ordering::Relaxed);
         total += n as u64;
-        if n == buf.len() && buf.len() < BUF_MAX {
-            buf.resize(buf.len() * 2, 0);
+        if n == buf.len() {
+            if big.is_empty() {
+                big = vec![0u8; BUF];
+            } else if big.len() < BUF_MAX {
+                big.resize(big.len() * 2, 0);
+            }
         }
     }
     w.flush().await?;

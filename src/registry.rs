@@ -78,6 +78,12 @@ pub struct ConnSnapshot {
     /// IANA number of the key-exchange group (TLS 1.3).
     pub key_share: Option<u16>,
     pub peer_subject: Option<String>,
+    /// The peer's certificate (DER), for the control `query` and `return_certificate`.
+    pub peer_cert: Option<Arc<Vec<u8>>>,
+    /// The backend-side socket: attls's local address (what the application's getpeername()
+    /// returns, the control protocol's `app_peer`) and the application's own address.
+    pub app_peer: Option<SocketAddr>,
+    pub app_local: Option<SocketAddr>,
     /// How the connection went secure (`Direct`, `Negotiated`, `AUTH TLS`, `Implicit`) or why not.
     pub secured_how: Option<String>,
     pub bytes_in: u64,

@@ -1,6 +1,7 @@
 //! The one integration test binary: a module per area.
 
 mod cli;
+mod control;
 mod corpus;
 mod engine;
 mod engine_lifecycle;

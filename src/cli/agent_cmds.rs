@@ -112,3 +112,67 @@ pub fn netstat(a: NetstatArgs) -> ExitCode {
         }
     }
 }
+
+/// The operations of `pagent ctl` (ATTLS.md §6; z/OS SIOCTTLSCTL requests).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum CtlOp {
+    Query,
+    Init,
+    Stop,
+    ResetSession,
+    ResetCipher,
+    ResetWriteCipher,
+    SendSessionTicket,
+    ReturnCertificate,
+}
+
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    #[command(flatten)]
+    at: AgentAddress,
+    /// The connection by ConnID (leading zeros optional).
+    #[arg(long, value_name = "ID", required_unless_present = "app_peer", conflicts_with = "app_peer")]
+    conn: Option<String>,
+    /// The connection as the application sees it: its getpeername() (IP:PORT).
+    #[arg(long, value_name = "ADDR")]
+    app_peer: Option<String>,
+    #[arg(value_enum)]
+    op: CtlOp,
+    /// The reply as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn ctl(a: CtlArgs) -> ExitCode {
+    let op = clap::ValueEnum::to_possible_value(&a.op).map(|v| v.get_name().to_string()).unwrap_or_default();
+    let mut req = Request::new(&op);
+    req.conn = a.conn.clone();
+    req.app_peer = a.app_peer.clone();
+    match call(&a.at, req) {
+        Ok(reply) => {
+            if a.json {
+                println!("{reply}");
+            } else if let Some(fields) = reply.as_object().filter(|_| reply["ok"] == true) {
+                for (k, v) in fields.iter().filter(|(k, _)| !matches!(k.as_str(), "v" | "ok")) {
+                    let shown = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Null => "-".into(),
+                        other => other.to_string(),
+                    };
+                    println!("{k}: {shown}");
+                }
+            }
+            if reply["ok"] == true {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("{}", failed(&reply));
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -33,6 +33,8 @@ pub enum Command {
     Refresh(agent_cmds::RefreshArgs),
     /// Live connections through the running agent (z/OS Netstat TTLS).
     Netstat(agent_cmds::NetstatArgs),
+    /// One connection's TLS, as an application asks with SIOCTTLSCTL (query is available now).
+    Ctl(agent_cmds::CtlArgs),
 }
 
 /// Exit code for a usage error found after clap (e.g. a bad address in --match).
@@ -45,6 +47,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Start(a) => start::run(a),
         Command::Refresh(a) => agent_cmds::refresh(a),
         Command::Netstat(a) => agent_cmds::netstat(a),
+        Command::Ctl(a) => agent_cmds::ctl(a),
     }
 }
 

@@ -5,7 +5,9 @@
 
 pub mod auth;
 pub mod client;
+pub mod owner;
 pub mod proto;
+mod query;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -125,6 +127,19 @@ async fn handle(agent: &Agent, cred: Option<tokio::net::unix::UCred>, line: &[u8
             if !auth::may_administer(cred, agent.config.control_group.as_deref()) {
                 return err(Errno::Eperm, format!("{} needs root or membership of the ControlGroup", req.op));
             }
+        }
+        "query" => return query::query(agent, cred, &req),
+        "init"
+        | "stop"
+        | "reset_session"
+        | "reset_cipher"
+        | "reset_write_cipher"
+        | "send_session_ticket"
+        | "return_certificate" => {
+            return err(
+                Errno::Eopnotsupp,
+                format!("`{}` is not available yet in this agent (query is)", req.op),
+            );
         }
         other => return err(Errno::Einval, format!("unknown op `{other}`")),
     }

@@ -14,13 +14,16 @@ pub struct Request {
     pub op: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conn: Option<String>,
+    /// The connection as the application sees it: its getpeername(), attls's backend-side address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_peer: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub detail: bool,
 }
 
 impl Request {
     pub fn new(op: &str) -> Self {
-        Request { v: VERSION, op: op.into(), conn: None, detail: false }
+        Request { v: VERSION, op: op.into(), conn: None, app_peer: None, detail: false }
     }
 }
 
@@ -30,6 +33,7 @@ pub enum Errno {
     Einval,
     Eperm,
     Enoent,
+    Enotconn,
     Eopnotsupp,
     Emvserr,
 }
@@ -40,6 +44,7 @@ impl Errno {
             Errno::Einval => "EINVAL",
             Errno::Eperm => "EPERM",
             Errno::Enoent => "ENOENT",
+            Errno::Enotconn => "ENOTCONN",
             Errno::Eopnotsupp => "EOPNOTSUPP",
             Errno::Emvserr => "EMVSERR",
         }

@@ -80,6 +80,9 @@ fn map(
         cipher: None,
         key_share: None,
         peer_subject: None,
+        peer_cert: None,
+        app_peer: None,
+        app_local: None,
         secured_how: None,
         bytes_in: 0,
         bytes_out: 0,
@@ -125,12 +128,14 @@ async fn inbound(
     let entry = m.reg.entry.clone();
     if m.status != PolicyStatus::Enabled {
         let backend = connect_backend(listener, m.trace()).await?;
+        note_backend(&entry, &backend);
         return finish(relay(client, backend, &entry.bytes_in, &entry.bytes_out).await, &entry, m.trace());
     }
     let (rule, tls) = enabled(&m)?;
     let secured = handshake(client, rule, tls, listener, &entry).await?;
     // D24c: the backend opens only after the handshake succeeded.
     let backend = connect_backend(listener, m.trace()).await?;
+    note_backend(&entry, &backend);
     let r = match secured {
         Secured::Server(s) => relay(s, backend, &entry.bytes_in, &entry.bytes_out).await,
         Secured::Client(s) => relay(s, backend, &entry.bytes_in, &entry.bytes_out).await,
@@ -158,6 +163,15 @@ async fn outbound(
         Secured::Client(s) => relay(client, s, &entry.bytes_in, &entry.bytes_out).await,
     };
     finish(r, &entry, m.trace())
+}
+
+/// Inbound: the backend connection is the application's; remember both of its ends.
+fn note_backend(entry: &Entry, backend: &TcpStream) {
+    let (mine, theirs) = (backend.local_addr().ok(), backend.peer_addr().ok());
+    entry.update(|s| {
+        s.app_peer = mine;
+        s.app_local = theirs;
+    });
 }
 
 fn enabled(m: &Mapped) -> std::io::Result<(&Arc<Rule>, &Arc<TlsEnv>)> {
@@ -236,7 +250,7 @@ where
     };
     match result {
         Ok(secured) => {
-            let (version, cipher, group, peer) = match &secured {
+            let (version, cipher, group, peer, cert) = match &secured {
                 Secured::Server(s) => describe(s.get_ref().1),
                 Secured::Client(s) => describe(s.get_ref().1),
             };
@@ -246,6 +260,7 @@ where
                 s.cipher = cipher;
                 s.key_share = group;
                 s.peer_subject = peer.clone();
+                s.peer_cert = cert;
                 s.secured_how = Some("Direct".into());
             });
             let cipher_code = cipher.map(crate::policy::ciphers::hex4).unwrap_or_default();
@@ -322,7 +337,7 @@ fn server_name(rule: &Rule, listener: &ListenerConfig) -> std::io::Result<Server
     })
 }
 
-type Described = (Option<&'static str>, Option<u16>, Option<u16>, Option<String>);
+type Described = (Option<&'static str>, Option<u16>, Option<u16>, Option<String>, Option<Arc<Vec<u8>>>);
 
 fn describe<D>(conn: &rustls::ConnectionCommon<D>) -> Described {
     let version = conn.protocol_version().map(|v| match v {
@@ -332,10 +347,11 @@ fn describe<D>(conn: &rustls::ConnectionCommon<D>) -> Described {
     });
     let cipher = conn.negotiated_cipher_suite().map(|c| u16::from(c.suite()));
     let group = conn.negotiated_key_exchange_group().map(|g| u16::from(g.name()));
-    let peer = conn.peer_certificates().and_then(|c| c.first()).and_then(|der| {
+    let leaf = conn.peer_certificates().and_then(|c| c.first());
+    let peer = leaf.and_then(|der| {
         x509_parser::parse_x509_certificate(der.as_ref()).ok().map(|(_, cert)| cert.subject().to_string())
     });
-    (version, cipher, group, peer)
+    (version, cipher, group, peer, leaf.map(|d| Arc::new(d.as_ref().to_vec())))
 }
 
 /// Resetting a TCP connection (SO_LINGER 0, then close) without owning the stream.

@@ -1,0 +1,70 @@
+//! Who owns the application's end of a connection: the uid of the TCP socket whose local address is
+//! the application's and whose remote address is attls's backend-side address, read from
+//! /proc/net/tcp and /proc/net/tcp6 (the `uid` column).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// The uid owning the socket `local` ↔ `remote`, if it is on this host.
+pub fn socket_uid(local: SocketAddr, remote: SocketAddr) -> Option<u32> {
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|f| {
+        let text = std::fs::read_to_string(f).ok()?;
+        text.lines().skip(1).find_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let (l, r, uid) = (parse(cols.get(1)?)?, parse(cols.get(2)?)?, cols.get(7)?.parse().ok()?);
+            (same(l, local) && same(r, remote)).then_some(uid)
+        })
+    })
+}
+
+fn same(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && a.ip().to_canonical() == b.ip().to_canonical()
+}
+
+/// `0100007F:1F90` (IPv4) or 32 hex digits `:PORT` (IPv6), each 32-bit word in host (little-endian)
+/// byte order as the kernel prints it.
+fn parse(s: &str) -> Option<SocketAddr> {
+    let (addr, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let words: Vec<u32> = (0..addr.len() / 8)
+        .map(|i| u32::from_str_radix(&addr[i * 8..i * 8 + 8], 16).map(u32::swap_bytes))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let ip = match words.as_slice() {
+        [w] => IpAddr::V4(Ipv4Addr::from(*w)),
+        [a, b, c, d] => {
+            let mut bytes = [0u8; 16];
+            for (i, w) in [a, b, c, d].iter().enumerate() {
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
+            }
+            IpAddr::V6(Ipv6Addr::from(bytes))
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_net_addresses() {
+        assert_eq!(parse("0100007F:1F90"), Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(parse("00000000000000000000000001000000:0016"), Some("[::1]:22".parse().unwrap()));
+        assert_eq!(parse("zz:1"), None);
+    }
+
+    #[test]
+    fn finds_the_owner_of_a_live_socket() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let uid = std::fs::read_to_string("/proc/self/status")
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1).and_then(|u| u.parse::<u32>().ok()))
+            .unwrap();
+        assert_eq!(socket_uid(c.local_addr().unwrap(), c.peer_addr().unwrap()), Some(uid));
+        assert_eq!(socket_uid("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap()), None);
+    }
+}

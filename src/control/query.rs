@@ -1,0 +1,105 @@
+//! The per-connection `query` op (z/OS SIOCTTLSCTL QUERY_ONLY): a connection named by ConnID or by
+//! the application's view of it (`app_peer`), answered to root or to the uid owning the
+//! application's end of it.
+
+use serde_json::{Map, Value, json};
+use tokio::net::unix::UCred;
+
+use super::owner::socket_uid;
+use super::proto::{Errno, Request, err, ok};
+use crate::agent::Agent;
+use crate::policy::ciphers;
+use crate::registry::{ConnId, ConnSnapshot};
+
+/// Finds the connection a request names, and checks the requester may see it.
+pub fn find(agent: &Agent, cred: Option<UCred>, req: &Request) -> Result<ConnSnapshot, Value> {
+    let conns = agent.registry.snapshot();
+    let found = match (&req.conn, &req.app_peer) {
+        (Some(id), _) => {
+            let id: ConnId = id.parse().map_err(|e: String| err(Errno::Einval, e))?;
+            conns.into_iter().find(|c| c.id == id)
+        }
+        (None, Some(peer)) => {
+            let peer: std::net::SocketAddr = peer.parse().map_err(|_| {
+                err(Errno::Einval, format!("app_peer `{peer}` is not IP:PORT (IPv6 as [addr]:port)"))
+            })?;
+            conns.into_iter().find(|c| {
+                c.app_peer.is_some_and(|a| {
+                    a.ip().to_canonical() == peer.ip().to_canonical() && a.port() == peer.port()
+                })
+            })
+        }
+        (None, None) => return Err(err(Errno::Einval, "name the connection with \"conn\" or \"app_peer\"")),
+    };
+    let c = found.ok_or_else(|| err(Errno::Enotconn, "no live connection by that name"))?;
+    let uid = cred.map(|c| c.uid());
+    let owner = match (c.app_local, c.app_peer) {
+        (Some(local), Some(peer)) => socket_uid(local, peer),
+        _ => None,
+    };
+    if uid == Some(0) || (uid.is_some() && uid == owner) {
+        Ok(c)
+    } else {
+        Err(err(Errno::Eperm, format!("connection {} belongs to another user", c.id)))
+    }
+}
+
+pub fn query(agent: &Agent, cred: Option<UCred>, req: &Request) -> Value {
+    let c = match find(agent, cred, req) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let cipher = c.cipher.map(|code| match ciphers::name_of(code) {
+        Some(name) => format!("{} {name}", ciphers::hex4(code)),
+        None => ciphers::hex4(code),
+    });
+    let mut m = Map::new();
+    m.insert("policy_status".into(), json!(c.policy_status.word()));
+    m.insert("conn_status".into(), json!(c.conn_status.word()));
+    m.insert("protocol".into(), json!(c.tls_version));
+    m.insert("cipher".into(), json!(cipher));
+    m.insert("rule".into(), json!(c.rule.as_ref().map(|r| r.name.as_str())));
+    m.insert("conn".into(), json!(c.id.to_string()));
+    m.insert("map_type".into(), json!(c.map_type.map_or("none", |t| t.word())));
+    m.insert("primary_conn".into(), json!(c.primary.map(|p| p.to_string())));
+    m.insert("client_addr".into(), json!(c.remote.to_string()));
+    m.insert("peer_subject".into(), json!(c.peer_subject));
+    m.insert("peer_cert_der_b64".into(), json!(c.peer_cert.as_deref().map(|d| base64(d))));
+    ok(m)
+}
+
+/// Standard base64 with padding (RFC 4648).
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(super::base64(input.as_bytes()), want);
+        }
+    }
+}

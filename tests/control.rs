@@ -103,6 +103,17 @@ fn query_errors_use_z_os_errno_names() {
     );
     let (code, v) = ctl_json(&agent, &["--app-peer", "not-an-address", "query"]);
     assert_eq!((code, v["errno"].clone()), (Some(1), Value::from("EINVAL")), "{v}");
-    let (code, v) = ctl_json(&agent, &["--conn", "1", "init"]);
-    assert_eq!((code, v["errno"].clone()), (Some(1), Value::from("EOPNOTSUPP")), "{v}");
+    // An ENABLED (not application-controlled) connection: INIT is refused with EACCES, as on z/OS.
+    let mut client = s_client(agent.addr("Q2"), &pki.ca, &[]);
+    client.write(b"x\n");
+    assert!(eventually(WAIT, || client.stdout().ends_with(b"x\n")), "no echo: {}", client.stderr());
+    let id = agent.rows()[0][0].clone();
+    let (code, v) = ctl_json(&agent, &["--conn", &id, "init"]);
+    assert_eq!((code, v["errno"].clone()), (Some(1), Value::from("EACCES")), "{v}");
+    let (code, v) = ctl_json(&agent, &["--conn", &id, "return_certificate"]);
+    assert_eq!(
+        (code, v["ok"].clone(), v["peer_cert_der_b64"].clone()),
+        (Some(0), Value::Bool(true), Value::Null),
+        "{v}"
+    );
 }

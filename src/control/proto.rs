@@ -34,6 +34,7 @@ pub enum Errno {
     Eperm,
     Enoent,
     Enotconn,
+    Eacces,
     Eopnotsupp,
     Emvserr,
 }
@@ -45,6 +46,7 @@ impl Errno {
             Errno::Eperm => "EPERM",
             Errno::Enoent => "ENOENT",
             Errno::Enotconn => "ENOTCONN",
+            Errno::Eacces => "EACCES",
             Errno::Eopnotsupp => "EOPNOTSUPP",
             Errno::Emvserr => "EMVSERR",
         }

@@ -8,7 +8,7 @@ use tokio::net::unix::UCred;
 use super::owner::socket_uid;
 use super::proto::{Errno, Request, err, ok};
 use crate::agent::Agent;
-use crate::policy::ciphers;
+use crate::policy::{PolicyStatus, ciphers};
 use crate::registry::{ConnId, ConnSnapshot};
 
 /// Finds the connection a request names, and checks the requester may see it.
@@ -66,6 +66,52 @@ pub fn query(agent: &Agent, cred: Option<UCred>, req: &Request) -> Value {
     m.insert("peer_subject".into(), json!(c.peer_subject));
     m.insert("peer_cert_der_b64".into(), json!(c.peer_cert.as_deref().map(|d| base64(d))));
     ok(m)
+}
+
+/// RETURN_CERTIFICATE: the peer's certificate (DER, base64), for any connection with a policy.
+pub fn return_certificate(agent: &Agent, cred: Option<UCred>, req: &Request) -> Value {
+    let c = match find(agent, cred, req) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    if matches!(c.policy_status, PolicyStatus::NoPolicy | PolicyStatus::NotEnabled) {
+        return err(
+            Errno::Eopnotsupp,
+            format!("connection {} has no TLS policy ({})", c.id, c.policy_status.word()),
+        );
+    }
+    let mut m = Map::new();
+    m.insert("conn".into(), json!(c.id.to_string()));
+    m.insert("peer_subject".into(), json!(c.peer_subject));
+    m.insert("peer_cert_der_b64".into(), json!(c.peer_cert.as_deref().map(|d| base64(d))));
+    ok(m)
+}
+
+/// The ops that control a connection's TLS (INIT, STOP, RESET_*, SEND_SESSION_TICKET). As on z/OS:
+/// without a TLS policy `EOPNOTSUPP`, on a connection whose policy is not application-controlled
+/// `EACCES`. Application-controlled connections are not steerable through the socket yet.
+pub fn application_control(agent: &Agent, cred: Option<UCred>, req: &Request) -> Value {
+    let c = match find(agent, cred, req) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    match c.policy_status {
+        PolicyStatus::NoPolicy | PolicyStatus::NotEnabled => err(
+            Errno::Eopnotsupp,
+            format!("connection {} has no TLS policy ({})", c.id, c.policy_status.word()),
+        ),
+        PolicyStatus::Enabled => err(
+            Errno::Eacces,
+            format!(
+                "connection {} is not application-controlled (ENABLED): only query and return_certificate",
+                c.id
+            ),
+        ),
+        PolicyStatus::ApplCntrl => err(
+            Errno::Eopnotsupp,
+            format!("`{}` on application-controlled connections is not available yet", req.op),
+        ),
+    }
 }
 
 /// Standard base64 with padding (RFC 4648).

@@ -1,5 +1,6 @@
 //! The one integration test binary: a module per area.
 
+mod applctl;
 mod cli;
 mod control;
 mod corpus;

@@ -139,6 +139,12 @@ pub struct CtlArgs {
     app_peer: Option<String>,
     #[arg(value_enum)]
     op: CtlOp,
+    /// init/stop: switch after exactly this many bytes the application has written on the connection.
+    #[arg(long, value_name = "N")]
+    written: Option<u64>,
+    /// init: on handshake timeout stay up in clear instead of resetting.
+    #[arg(long)]
+    allow_hstimeout: bool,
     /// The reply as JSON.
     #[arg(long)]
     json: bool,
@@ -149,6 +155,8 @@ pub fn ctl(a: CtlArgs) -> ExitCode {
     let mut req = Request::new(&op);
     req.conn = a.conn.clone();
     req.app_peer = a.app_peer.clone();
+    req.written = a.written;
+    req.allow_hstimeout = a.allow_hstimeout;
     match call(&a.at, req) {
         Ok(reply) => {
             if a.json {

@@ -131,7 +131,7 @@ async fn handle(agent: &Agent, cred: Option<tokio::net::unix::UCred>, line: &[u8
         "query" => return query::query(agent, cred, &req),
         "return_certificate" => return query::return_certificate(agent, cred, &req),
         "init" | "stop" | "reset_session" | "reset_cipher" | "reset_write_cipher" | "send_session_ticket" => {
-            return query::application_control(agent, cred, &req);
+            return query::application_control(agent, cred, &req).await;
         }
         other => return err(Errno::Einval, format!("unknown op `{other}`")),
     }

@@ -19,11 +19,24 @@ pub struct Request {
     pub app_peer: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub detail: bool,
+    /// INIT/STOP: the application's byte count on the connection at which to switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_hstimeout: bool,
 }
 
 impl Request {
     pub fn new(op: &str) -> Self {
-        Request { v: VERSION, op: op.into(), conn: None, app_peer: None, detail: false }
+        Request {
+            v: VERSION,
+            op: op.into(),
+            conn: None,
+            app_peer: None,
+            detail: false,
+            written: None,
+            allow_hstimeout: false,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use tokio::net::unix::UCred;
 use super::owner::socket_uid;
 use super::proto::{Errno, Request, err, ok};
 use crate::agent::Agent;
+use crate::engine::applctl::Control;
 use crate::policy::{PolicyStatus, ciphers};
 use crate::registry::{ConnId, ConnSnapshot};
 
@@ -90,7 +91,7 @@ pub fn return_certificate(agent: &Agent, cred: Option<UCred>, req: &Request) -> 
 /// The ops that control a connection's TLS (INIT, STOP, RESET_*, SEND_SESSION_TICKET). As on z/OS:
 /// without a TLS policy `EOPNOTSUPP`, on a connection whose policy is not application-controlled
 /// `EACCES`. Application-controlled connections are not steerable through the socket yet.
-pub fn application_control(agent: &Agent, cred: Option<UCred>, req: &Request) -> Value {
+pub async fn application_control(agent: &Agent, cred: Option<UCred>, req: &Request) -> Value {
     let c = match find(agent, cred, req) {
         Ok(c) => c,
         Err(e) => return e,
@@ -107,10 +108,41 @@ pub fn application_control(agent: &Agent, cred: Option<UCred>, req: &Request) ->
                 c.id
             ),
         ),
-        PolicyStatus::ApplCntrl => err(
-            Errno::Eopnotsupp,
-            format!("`{}` on application-controlled connections is not available yet", req.op),
-        ),
+        PolicyStatus::ApplCntrl => steer(agent, &c, req).await,
+    }
+}
+
+/// INIT and STOP on an application-controlled connection: handed to its task, answered when done.
+async fn steer(agent: &Agent, c: &ConnSnapshot, req: &Request) -> Value {
+    if req.allow_hstimeout && req.op != "init" {
+        return err(Errno::Eperm, "allow_hstimeout goes with init only");
+    }
+    if req.allow_hstimeout {
+        return err(Errno::Eopnotsupp, "allow_hstimeout is not available yet");
+    }
+    let Some(tx) = agent.registry.get(c.id).and_then(|e| e.control.get().cloned()) else {
+        return err(Errno::Enotconn, format!("connection {} is not relaying yet", c.id));
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let control = match req.op.as_str() {
+        "init" => Control::Init { written: req.written, reply },
+        "stop" if req.written.is_some() => {
+            return err(Errno::Eopnotsupp, "stop with written is not available yet");
+        }
+        "stop" => Control::Stop { reply },
+        other => return err(Errno::Eopnotsupp, format!("`{other}` is not available yet")),
+    };
+    if tx.send(control).await.is_err() {
+        return err(Errno::Enotconn, format!("connection {} has closed", c.id));
+    }
+    match answer.await {
+        Ok(Ok(())) => {
+            let mut m = Map::new();
+            m.insert("conn".into(), json!(c.id.to_string()));
+            ok(m)
+        }
+        Ok(Err((errno, message))) => json!({ "v": 1, "ok": false, "errno": errno, "message": message }),
+        Err(_) => err(Errno::Enotconn, format!("connection {} has closed", c.id)),
     }
 }
 

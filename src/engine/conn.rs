@@ -126,6 +126,27 @@ async fn inbound(
     let (local, remote) = (client.local_addr()?, client.peer_addr()?);
     let m = map(agent, listener, id, ConnDirection::Inbound, local, remote);
     let entry = m.reg.entry.clone();
+    if m.status == PolicyStatus::ApplCntrl
+        && let Some(rule) = &m.rule
+    {
+        let backend = connect_backend(listener, m.trace()).await?;
+        note_backend(&entry, &backend);
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let _ = entry.control.set(tx);
+        let r = super::applctl::run(
+            client,
+            backend,
+            rx,
+            entry.clone(),
+            rule.clone(),
+            m.tls.clone(),
+            listener.client_hello_hold,
+        )
+        .await;
+        let snap = entry.snapshot();
+        info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");
+        return r;
+    }
     if m.status != PolicyStatus::Enabled {
         let backend = connect_backend(listener, m.trace()).await?;
         note_backend(&entry, &backend);

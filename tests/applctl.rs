@@ -152,6 +152,9 @@ fn init_on_a_clear_connection_before_any_data_and_stop_back_to_clear() {
     tcp.read_exact(&mut b).expect("clear echo");
     assert_eq!(&b, b"clear\n");
     let peer = rx.recv_timeout(Duration::from_secs(10)).expect("backend connected");
+    // RESET_CIPHER before INIT: EPROTO.
+    let v = control(&socket, serde_json::json!({"v":1,"op":"reset_cipher","app_peer":peer.to_string()}));
+    assert_eq!(v["errno"], "EPROTO", "{v}");
     // STOP on a clear connection: EALREADY.
     let v = control(&socket, serde_json::json!({"v":1,"op":"stop","app_peer":peer.to_string()}));
     assert_eq!(v["errno"], "EALREADY", "{v}");
@@ -169,6 +172,13 @@ fn init_on_a_clear_connection_before_any_data_and_stop_back_to_clear() {
     tls.read_exact(&mut b).expect("tls echo");
     assert_eq!(&b, b"secret\n");
     assert_eq!(init.join().expect("init thread")["ok"], true);
+    // RESET_CIPHER: a TLS 1.3 KeyUpdate; the data keeps flowing under the new keys.
+    let v = control(&socket, serde_json::json!({"v":1,"op":"reset_cipher","app_peer":peer.to_string()}));
+    assert_eq!(v["ok"], true, "{v}");
+    tls.write_all(b"rekeyed\n").expect("write after KeyUpdate");
+    let mut b = [0u8; 8];
+    tls.read_exact(&mut b).expect("echo after KeyUpdate");
+    assert_eq!(&b, b"rekeyed\n");
     let v = control(&socket, serde_json::json!({"v":1,"op":"init","app_peer":peer.to_string()}));
     assert_eq!(v["errno"], "EALREADY", "{v}");
     // STOP: close_notify both ways, then clear again on the same TCP connection.

@@ -130,6 +130,7 @@ async fn steer(agent: &Agent, c: &ConnSnapshot, req: &Request) -> Value {
             return err(Errno::Eopnotsupp, "stop with written is not available yet");
         }
         "stop" => Control::Stop { reply },
+        "reset_cipher" => Control::ResetCipher { reply },
         other => return err(Errno::Eopnotsupp, format!("`{other}` is not available yet")),
     };
     if tx.send(control).await.is_err() {

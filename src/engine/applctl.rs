@@ -34,6 +34,8 @@ pub enum Control {
     Init { written: Option<u64>, reply: oneshot::Sender<Result<(), Refusal>> },
     /// close_notify, then carry on in clear.
     Stop { reply: oneshot::Sender<Result<(), Refusal>> },
+    /// New traffic keys both ways (TLS 1.3 KeyUpdate, update requested).
+    ResetCipher { reply: oneshot::Sender<Result<(), Refusal>> },
 }
 
 /// The client side: held bytes first, then the socket.
@@ -189,6 +191,19 @@ pub async fn run(
                             _ => client = start_tls(client, &mut held, &mut hold_until, &rule, tls.as_deref(), &entry, reply).await?,
                         }
                     }
+                    Control::ResetCipher { reply } => match &mut client {
+                        Client::Tls(t) if t.get_ref().1.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) => {
+                            let r = t.get_mut().1.refresh_traffic_keys().map_err(|e| ("EPROTO", e.to_string()));
+                            t.flush().await?;
+                            let _ = reply.send(r);
+                        }
+                        Client::Tls(_) => {
+                            let _ = reply.send(Err(("EOPNOTSUPP", "new keys need TLS 1.3 (KeyUpdate); rustls does not renegotiate TLS 1.2".into())));
+                        }
+                        Client::Clear(_) => {
+                            let _ = reply.send(Err(("EPROTO", "reset_cipher before init".into())));
+                        }
+                    },
                     Control::Stop { reply } => {
                         client = match client {
                             Client::Tls(t) => stop_tls(*t, &mut backend, &entry, reply).await?,

@@ -358,9 +358,11 @@ fn server_name(rule: &Rule, listener: &ListenerConfig) -> std::io::Result<Server
     })
 }
 
-type Described = (Option<&'static str>, Option<u16>, Option<u16>, Option<String>, Option<Arc<Vec<u8>>>);
+pub(super) type Described =
+    (Option<&'static str>, Option<u16>, Option<u16>, Option<String>, Option<Arc<Vec<u8>>>);
 
-fn describe<D>(conn: &rustls::ConnectionCommon<D>) -> Described {
+/// What a finished handshake negotiated: version, suite, group, peer subject and certificate.
+pub(super) fn describe<D>(conn: &rustls::ConnectionCommon<D>) -> Described {
     let version = conn.protocol_version().map(|v| match v {
         rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
         rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",

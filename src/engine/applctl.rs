@@ -273,15 +273,14 @@ async fn start_tls(
     };
     match result {
         Ok(t) => {
-            let conn = t.get_ref().1;
-            let version = conn
-                .protocol_version()
-                .map(|v| if v == rustls::ProtocolVersion::TLSv1_3 { "TLSv1.3" } else { "TLSv1.2" });
-            let cipher = conn.negotiated_cipher_suite().map(|c| u16::from(c.suite()));
+            let (version, cipher, group, peer, cert) = super::conn::describe(t.get_ref().1);
             entry.update(|s| {
                 s.conn_status = ConnStatus::Secure;
                 s.tls_version = version;
                 s.cipher = cipher;
+                s.key_share = group;
+                s.peer_subject = peer;
+                s.peer_cert = cert;
                 s.secured_how = Some("Init".into());
             });
             info!(version = version.unwrap_or("?"), "secure (INIT from the application)");

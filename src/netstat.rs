@@ -17,7 +17,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 
 use crate::policy::ciphers;
-use crate::policy::resolve::DEFAULT_CIPHERS;
 use crate::policy::table::{AddrCond, PortCond, Rule, Settings, WrittenActions};
 use crate::registry::ConnSnapshot;
 
@@ -176,37 +175,6 @@ fn at_level(effective: String, key: &str, above: &[&Params], own: &[&Params], de
     own.iter().find_map(|l| written_value(l, key)).unwrap_or_else(|| default.to_string())
 }
 
-/// The cipher list written in these parameters (both keywords, names or hex codes, unknown codes
-/// and duplicates dropped as the resolver does, D6); the D15 default when none is written.
-fn written_ciphers(level: &Params) -> Vec<u16> {
-    let mut out: Vec<u16> = Vec::new();
-    for (k, v) in level {
-        let step = match k.as_str() {
-            "V3CipherSuites" => 2,
-            "V3CipherSuites4Char" => 4,
-            _ => continue,
-        };
-        for tok in v.split_whitespace() {
-            let codes: Vec<u16> = match ciphers::code_of_name(tok) {
-                Some(c) => vec![c],
-                None if tok.len() % step == 0 && tok.bytes().all(|b| b.is_ascii_hexdigit()) => tok
-                    .as_bytes()
-                    .chunks(step)
-                    .filter_map(|ch| u16::from_str_radix(std::str::from_utf8(ch).ok()?, 16).ok())
-                    .filter(|&c| ciphers::name_of(c).is_some())
-                    .collect(),
-                None => Vec::new(),
-            };
-            for c in codes {
-                if !out.contains(&c) {
-                    out.push(c);
-                }
-            }
-        }
-    }
-    if out.is_empty() { DEFAULT_CIPHERS.to_vec() } else { out }
-}
-
 /// `All`, `label (a, b)`, or the list.
 fn addr_text(c: &AddrCond) -> String {
     let list: Vec<String> = c.entries.iter().map(|e| e.to_string()).collect();
@@ -339,7 +307,7 @@ fn rule_block(out: &mut String, r: &Rule, generation: u64) {
             act(out, label, &canon(&env(on(eff), key, default), ON_OFF));
         }
         let conn_ciphers = cn.iter().any(|(k, _)| k == "V3CipherSuites" || k == "V3CipherSuites4Char");
-        let list = if conn_ciphers { written_ciphers(e) } else { s.ciphers.clone() };
+        let list = if conn_ciphers { s.environment_ciphers.clone() } else { s.ciphers.clone() };
         match list.split_first() {
             None => act(out, "V3CipherSuites", "N/A"),
             Some((first, rest)) => {

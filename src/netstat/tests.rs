@@ -367,14 +367,28 @@ fn detail_field_order() {
 }
 
 #[test]
-fn written_cipher_lists_parse_like_the_resolver() {
-    let w = |k: &str, v: &str| (k.to_string(), v.to_string());
-    assert_eq!(
-        written_ciphers(&[w("V3CipherSuites4Char", "13021301"), w("V3CipherSuites", "2F 2F35")]),
-        vec![0x1302, 0x1301, 0x2F, 0x35]
+fn environment_cipher_list_is_the_resolvers_when_the_connection_replaces_it() {
+    let text = "TTLSRule r\n{\n  LocalPortRange 1\n  Direction Inbound\n  TTLSGroupActionRef g\n  TTLSEnvironmentActionRef e\n  TTLSConnectionActionRef c\n}\n\
+TTLSGroupAction g\n{\n  TTLSEnabled On\n}\n\
+TTLSEnvironmentAction e\n{\n  HandshakeRole Server\n  TTLSKeyringParms\n  {\n    Keyring /k\n  }\n  TTLSCipherParms\n  {\n    V3CipherSuites4Char 13021301\n    V3CipherSuites 2F35\n  }\n}\n\
+TTLSConnectionAction c\n{\n  TTLSCipherParms\n  {\n    V3CipherSuites4Char C02F\n  }\n}\n";
+    let loaded = crate::policy::load_str("n.pol", text, Default::default());
+    let table = loaded.table.expect("loads");
+    let s = &table.rules()[0].settings;
+    assert_eq!(s.ciphers, vec![0xC02F]);
+    assert_eq!(s.environment_ciphers, vec![0x1302, 0x1301, 0x2F, 0x35]);
+    let loaded = crate::policy::load_str(
+        "n.pol",
+        &text.replace(
+            "  TTLSCipherParms\n  {\n    V3CipherSuites4Char 13021301\n    V3CipherSuites 2F35\n  }\n",
+            "",
+        ),
+        Default::default(),
     );
-    assert_eq!(written_ciphers(&[w("V3CipherSuites", "TLS_AES_128_GCM_SHA256")]), vec![0x1301]);
-    assert_eq!(written_ciphers(&[]), DEFAULT_CIPHERS.to_vec());
+    assert_eq!(
+        loaded.table.expect("loads").rules()[0].settings.environment_ciphers,
+        crate::policy::resolve::DEFAULT_CIPHERS.to_vec()
+    );
 }
 
 #[test]

@@ -189,6 +189,9 @@ fn render_actions(out: &mut String, table: &RuleTable) {
             out.push_str("  }\n");
             if r.connection_action.is_none() {
                 render_level(out, s, "Environment");
+            } else {
+                let codes: String = s.environment_ciphers.iter().map(|c| format!("{c:04X}")).collect();
+                let _ = writeln!(out, "  TTLSCipherParms\n  {{\n    V3CipherSuites4Char {codes}\n  }}");
             }
             out.push_str("}\n");
         }

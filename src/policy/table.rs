@@ -193,6 +193,9 @@ pub struct Settings {
     pub ciphers: Vec<u16>,
     /// The part of `ciphers` that will be offered.
     pub ciphers_rustls: Vec<u16>,
+    /// The environment action's own list (written, else the D15 default): what netstat's environment
+    /// block shows when the connection action replaces it.
+    pub environment_ciphers: Vec<u16>,
     /// Key-share groups as written for this role (z/OS numbers); `None` = the provider's defaults.
     pub groups: Option<Vec<u16>>,
     pub groups_rustls: Option<Vec<u16>>,

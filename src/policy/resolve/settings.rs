@@ -194,6 +194,10 @@ impl<'s> Resolver<'s, '_> {
             tlsv1_2: on_off(lv.adv("TLSv1.2"), true),
             tlsv1_3: on_off(lv.adv("TLSv1.3"), true),
         };
+        let or_default = |list: Vec<(u16, Span)>| -> Vec<u16> {
+            if list.is_empty() { DEFAULT_CIPHERS.to_vec() } else { list.iter().map(|&(c, _)| c).collect() }
+        };
+        let environment_ciphers = or_default(cipher_list(lv.env_cipher));
         let written_ciphers = cipher_list(lv.conn_cipher.or(lv.env_cipher));
         let ciphers: Vec<u16> = if written_ciphers.is_empty() {
             DEFAULT_CIPHERS.to_vec()
@@ -237,6 +241,7 @@ impl<'s> Resolver<'s, '_> {
             protocols,
             ciphers,
             ciphers_rustls,
+            environment_ciphers,
             groups,
             groups_rustls,
             application_controlled: on_off(lv.adv("ApplicationControlled"), false),

@@ -110,10 +110,45 @@ fn query_errors_use_z_os_errno_names() {
     let id = agent.rows()[0][0].clone();
     let (code, v) = ctl_json(&agent, &["--conn", &id, "init"]);
     assert_eq!((code, v["errno"].clone()), (Some(1), Value::from("EACCES")), "{v}");
-    let (code, v) = ctl_json(&agent, &["--conn", &id, "return_certificate"]);
+    let (code, v) = ctl_json(&agent, &["--conn", &id, "cert"]);
     assert_eq!(
         (code, v["ok"].clone(), v["peer_cert_der_b64"].clone()),
         (Some(0), Value::Bool(true), Value::Null),
         "{v}"
     );
+}
+
+#[test]
+fn oversized_malformed_and_silent_requests_never_disturb_other_clients() {
+    use std::io::BufRead;
+    use std::os::unix::net::UnixStream;
+    let setup = AgentSetup::new("ctlabuse");
+    let (backend, _) = app_backend();
+    let agent = setup.listener("Q3", backend, "Inbound").policy("").start();
+    // A client that connects and says nothing holds no one up.
+    let _silent = UnixStream::connect(agent.socket()).expect("connect");
+    let ask = |line: &[u8]| -> Value {
+        let mut s = UnixStream::connect(agent.socket()).expect("connect");
+        s.set_read_timeout(Some(WAIT)).expect("timeout");
+        // The agent may stop reading an oversized line early; what it answers is what counts.
+        let _ = s.write_all(line);
+        let mut reply = String::new();
+        std::io::BufReader::new(s).read_line(&mut reply).expect("reply");
+        serde_json::from_str(&reply).expect("JSON reply")
+    };
+    let mut huge = vec![b'x'; 200 * 1024];
+    huge.push(b'\n');
+    let v = ask(&huge);
+    assert_eq!(v["errno"], "EINVAL", "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| m.contains("longer than")), "{v}");
+    let v = ask(b"{\"v\":1,\"op\":\n");
+    assert_eq!(v["errno"], "EINVAL", "{v}");
+    let v = ask(b"{\"v\":2,\"op\":\"netstat\"}\n");
+    assert_eq!(v["errno"], "EINVAL", "{v}");
+    let v = ask(b"{\"v\":1,\"op\":\"fly\"}\n");
+    assert_eq!(v["ok"], false, "{v}");
+    // The agent still serves everyone else.
+    let (code, v) = ctl_json(&agent, &["--conn", "1", "query"]);
+    assert_eq!((code, v["errno"].clone()), (Some(1), Value::from("ENOTCONN")), "{v}");
+    assert_eq!(agent.pagent(&["netstat"]).status.code(), Some(0));
 }

@@ -133,3 +133,30 @@ fn outbound_to_an_ip_checks_ip_sans_unless_host_reference_id_dns_names_the_serve
     }
     assert!(agent.log_text().contains("not valid for name \"127.0.0.1\""), "{}", agent.log_text());
 }
+
+#[test]
+fn outbound_application_control_starts_tls_as_client_when_the_local_application_asks() {
+    use attls::control::client::AppControl;
+    let setup = AgentSetup::new("outbound-applctl");
+    let pki = setup.pki("pki");
+    let (server, port) = s_server_rev(&pki.server_pem, &pki.server_key);
+    let env = policy::env("Client", &pki.ca_ring, &["ApplicationControlled On"], None);
+    let rule = policy::tls_rule("out~ctl", "OUT2", "Outbound", &format!("  RemotePortRange {port}"), &env);
+    let agent = setup.listener("OUT2", format!("localhost:{port}"), "Outbound").policy(&rule).start();
+    let mut s = tcp_connect(agent.addr("OUT2"));
+    let lib = AppControl::new(agent.socket());
+    let q = lib.query(&s).expect("query");
+    assert_eq!(
+        (q["policy_status"].as_str(), q["conn_status"].as_str()),
+        (Some("APPLCNTRL"), Some("NOT_SECURE"))
+    );
+    // INIT: attls is the TLS client of the remote server (Client role), checking it with the keyring.
+    let reply = lib.init(&s).expect("INIT as TLS client");
+    assert_eq!(reply["conn_status"], "SECURE", "{reply}");
+    s.write_all(b"hello\n").expect("send");
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).expect("read the reply");
+    assert_eq!(line, "olleh\n", "s_server output:\n{}", String::from_utf8_lossy(&server.stdout()));
+    let q = lib.query(&s).expect("query");
+    assert_eq!(q["protocol"], "TLSv1.3", "{q}");
+}

@@ -1,6 +1,7 @@
 //! The one integration test binary: a module per area.
 
 mod applctl;
+mod applctl_library;
 mod cli;
 mod control;
 mod corpus;

@@ -113,18 +113,40 @@ pub fn netstat(a: NetstatArgs) -> ExitCode {
     }
 }
 
-/// The operations of `pagent ctl` (ATTLS.md §6; z/OS SIOCTTLSCTL requests).
+/// The operations of `pagent ctl` (ATTLS.md §6; z/OS SIOCTTLSCTL requests). The protocol's
+/// snake_case names are accepted too.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-#[value(rename_all = "snake_case")]
+#[value(rename_all = "kebab-case")]
 pub enum CtlOp {
     Query,
     Init,
     Stop,
+    #[value(alias = "reset_session")]
     ResetSession,
+    #[value(alias = "reset_cipher")]
     ResetCipher,
+    #[value(alias = "reset_write_cipher")]
     ResetWriteCipher,
+    #[value(alias = "send_session_ticket")]
     SendSessionTicket,
-    ReturnCertificate,
+    #[value(alias = "return_certificate", alias = "return-certificate")]
+    Cert,
+}
+
+impl CtlOp {
+    /// The op's name in the control protocol.
+    fn wire(self) -> &'static str {
+        match self {
+            CtlOp::Query => "query",
+            CtlOp::Init => "init",
+            CtlOp::Stop => "stop",
+            CtlOp::ResetSession => "reset_session",
+            CtlOp::ResetCipher => "reset_cipher",
+            CtlOp::ResetWriteCipher => "reset_write_cipher",
+            CtlOp::SendSessionTicket => "send_session_ticket",
+            CtlOp::Cert => "return_certificate",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -151,8 +173,7 @@ pub struct CtlArgs {
 }
 
 pub fn ctl(a: CtlArgs) -> ExitCode {
-    let op = clap::ValueEnum::to_possible_value(&a.op).map(|v| v.get_name().to_string()).unwrap_or_default();
-    let mut req = Request::new(&op);
+    let mut req = Request::new(a.op.wire());
     req.conn = a.conn.clone();
     req.app_peer = a.app_peer.clone();
     req.written = a.written;

@@ -1,17 +1,29 @@
-//! Who owns the application's end of a connection: the uid of the TCP socket whose local address is
-//! the application's and whose remote address is attls's backend-side address, read from
-//! /proc/net/tcp and /proc/net/tcp6 (the `uid` column).
+//! Facts about one local TCP socket, read from /proc/net/tcp and /proc/net/tcp6: who owns it (the
+//! `uid` column: the application's end of a connection may be controlled by that user) and how many
+//! bytes wait in its send queue (`tx_queue`, what the SIOCOUTQ ioctl reports, without the ioctl).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The uid owning the socket `local` ↔ `remote`, if it is on this host.
 pub fn socket_uid(local: SocketAddr, remote: SocketAddr) -> Option<u32> {
+    row(local, remote, |cols| cols.get(7)?.parse().ok())
+}
+
+/// Bytes written on the socket `local` ↔ `remote` and not yet acknowledged by the other end.
+pub fn send_queue(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
+    row(local, remote, |cols| {
+        let (tx, _rx) = cols.get(4)?.split_once(':')?;
+        u64::from_str_radix(tx, 16).ok()
+    })
+}
+
+fn row<T>(local: SocketAddr, remote: SocketAddr, pick: impl Fn(&[&str]) -> Option<T>) -> Option<T> {
     ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|f| {
         let text = std::fs::read_to_string(f).ok()?;
         text.lines().skip(1).find_map(|line| {
             let cols: Vec<&str> = line.split_whitespace().collect();
-            let (l, r, uid) = (parse(cols.get(1)?)?, parse(cols.get(2)?)?, cols.get(7)?.parse().ok()?);
-            (same(l, local) && same(r, remote)).then_some(uid)
+            let (l, r) = (parse(cols.get(1)?)?, parse(cols.get(2)?)?);
+            if same(l, local) && same(r, remote) { pick(&cols) } else { None }
         })
     })
 }
@@ -66,5 +78,6 @@ mod tests {
             .unwrap();
         assert_eq!(socket_uid(c.local_addr().unwrap(), c.peer_addr().unwrap()), Some(uid));
         assert_eq!(socket_uid("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap()), None);
+        assert_eq!(send_queue(c.local_addr().unwrap(), c.peer_addr().unwrap()), Some(0));
     }
 }

@@ -17,6 +17,10 @@ pub struct Request {
     /// The connection as the application sees it: its getpeername(), attls's backend-side address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_peer: Option<String>,
+    /// With `app_peer`: the application's own address (its getsockname()), which tells connections
+    /// apart when several share `app_peer` (an outbound listener's address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_local: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub detail: bool,
     /// INIT/STOP: the application's byte count on the connection at which to switch.
@@ -33,6 +37,7 @@ impl Request {
             op: op.into(),
             conn: None,
             app_peer: None,
+            app_local: None,
             detail: false,
             written: None,
             allow_hstimeout: false,

@@ -21,14 +21,27 @@ pub fn find(agent: &Agent, cred: Option<UCred>, req: &Request) -> Result<ConnSna
             conns.into_iter().find(|c| c.id == id)
         }
         (None, Some(peer)) => {
-            let peer: std::net::SocketAddr = peer.parse().map_err(|_| {
-                err(Errno::Einval, format!("app_peer `{peer}` is not IP:PORT (IPv6 as [addr]:port)"))
-            })?;
-            conns.into_iter().find(|c| {
-                c.app_peer.is_some_and(|a| {
-                    a.ip().to_canonical() == peer.ip().to_canonical() && a.port() == peer.port()
+            let addr = |text: &str, key: &str| {
+                text.parse::<std::net::SocketAddr>().map_err(|_| {
+                    err(Errno::Einval, format!("{key} `{text}` is not IP:PORT (IPv6 as [addr]:port)"))
                 })
-            })
+            };
+            let peer = addr(peer, "app_peer")?;
+            let local = req.app_local.as_deref().map(|l| addr(l, "app_local")).transpose()?;
+            let same = |a: Option<std::net::SocketAddr>, b: std::net::SocketAddr| {
+                a.is_some_and(|a| a.ip().to_canonical() == b.ip().to_canonical() && a.port() == b.port())
+            };
+            let mut matching = conns
+                .into_iter()
+                .filter(|c| same(c.app_peer, peer) && local.is_none_or(|l| same(c.app_local, l)));
+            let first = matching.next();
+            if first.is_some() && matching.next().is_some() {
+                return Err(err(
+                    Errno::Einval,
+                    format!("several connections have app_peer {peer}: add \"app_local\" (getsockname())"),
+                ));
+            }
+            first
         }
         (None, None) => return Err(err(Errno::Einval, "name the connection with \"conn\" or \"app_peer\"")),
     };
@@ -90,7 +103,7 @@ pub fn return_certificate(agent: &Agent, cred: Option<UCred>, req: &Request) -> 
 
 /// The ops that control a connection's TLS (INIT, STOP, RESET_*, SEND_SESSION_TICKET). As on z/OS:
 /// without a TLS policy `EOPNOTSUPP`, on a connection whose policy is not application-controlled
-/// `EACCES`. Application-controlled connections are not steerable through the socket yet.
+/// `EACCES`.
 pub async fn application_control(agent: &Agent, cred: Option<UCred>, req: &Request) -> Value {
     let c = match find(agent, cred, req) {
         Ok(c) => c,
@@ -112,34 +125,51 @@ pub async fn application_control(agent: &Agent, cred: Option<UCred>, req: &Reque
     }
 }
 
-/// INIT and STOP on an application-controlled connection: handed to its task, answered when done.
+/// INIT, STOP and RESET_CIPHER on an application-controlled connection: handed to its task,
+/// answered when done. RESET_SESSION and SEND_SESSION_TICKET have no rustls equivalent (tickets are
+/// stateless and sent right after the handshake): EOPNOTSUPP, as z/OS answers an unsupported request.
 async fn steer(agent: &Agent, c: &ConnSnapshot, req: &Request) -> Value {
     if req.allow_hstimeout && req.op != "init" {
         return err(Errno::Eperm, "allow_hstimeout goes with init only");
     }
-    if req.allow_hstimeout {
-        return err(Errno::Eopnotsupp, "allow_hstimeout is not available yet");
+    if req.written.is_some() && !matches!(req.op.as_str(), "init" | "stop") {
+        return err(Errno::Eperm, "written goes with init and stop only");
     }
     let Some(tx) = agent.registry.get(c.id).and_then(|e| e.control.get().cloned()) else {
         return err(Errno::Enotconn, format!("connection {} is not relaying yet", c.id));
     };
     let (reply, answer) = tokio::sync::oneshot::channel();
     let control = match req.op.as_str() {
-        "init" => Control::Init { written: req.written, reply },
-        "stop" if req.written.is_some() => {
-            return err(Errno::Eopnotsupp, "stop with written is not available yet");
+        "init" => Control::Init { written: req.written, allow_hstimeout: req.allow_hstimeout, reply },
+        "stop" => Control::Stop { written: req.written, reply },
+        // rustls's KeyUpdate always asks the peer to update too: the write side gets new keys either way.
+        "reset_cipher" | "reset_write_cipher" => Control::ResetCipher { reply },
+        "reset_session" => {
+            return err(
+                Errno::Eopnotsupp,
+                "reset_session: rustls cannot revoke a session (tickets are stateless); \
+                 lower TTLSGskAdvancedParms GSK_V3_SESSION_TIMEOUT instead",
+            );
         }
-        "stop" => Control::Stop { reply },
-        "reset_cipher" => Control::ResetCipher { reply },
-        other => return err(Errno::Eopnotsupp, format!("`{other}` is not available yet")),
+        "send_session_ticket" => {
+            return err(
+                Errno::Eopnotsupp,
+                "send_session_ticket: rustls sends TLS 1.3 tickets only right after the handshake",
+            );
+        }
+        other => return err(Errno::Einval, format!("unknown op `{other}`")),
     };
     if tx.send(control).await.is_err() {
         return err(Errno::Enotconn, format!("connection {} has closed", c.id));
     }
     match answer.await {
-        Ok(Ok(())) => {
+        Ok(Ok(done)) => {
             let mut m = Map::new();
             m.insert("conn".into(), json!(c.id.to_string()));
+            m.insert("conn_status".into(), json!(done.conn_status.word()));
+            if let Some(note) = done.note {
+                m.insert("message".into(), json!(note));
+            }
             ok(m)
         }
         Ok(Err((errno, message))) => json!({ "v": 1, "ok": false, "errno": errno, "message": message }),

@@ -3,22 +3,28 @@
 //! return to clear (`stop`). The switch is exact in the application's byte stream: with `written`,
 //! after exactly that many application bytes; without it, after what attls has already received.
 //!
-//! ClientHello hold (ATTLS.md D29): in the clear phase, client bytes that begin a TLS handshake
-//! record are kept from the application until `init` arrives (they start the handshake) or
-//! `ClientHelloHold` passes (then they are delivered as data).
+//! The TLS-capable side is the client for an inbound listener and the remote server for an outbound
+//! one; the application is the other end.
+//!
+//! ClientHello hold (ATTLS.md D29): in the clear phase, peer bytes that begin a TLS handshake record
+//! are kept from the application until `init` arrives (they start the handshake) or `ClientHelloHold`
+//! passes (then they are delivered as data).
+//!
+//! `init` with `allow_hstimeout` (z/OS ALLOW_HSTIMEOUT): the handshake starts only if the peer's first
+//! bytes are a ClientHello within HandshakeTimeout; silence or other bytes leave the connection up in
+//! clear, and the reply says so.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use tokio_rustls::TlsAcceptor;
-use tracing::{info, warn};
+use tokio::time::Instant;
 
+use super::side::{NotStarted, Prefixed, Secure, Side, secure, unsecure};
 use super::tls::TlsEnv;
 use crate::policy::Rule;
 use crate::policy::table::Role;
@@ -27,82 +33,31 @@ use crate::registry::{ConnStatus, Entry};
 /// The failure of a control request: a z/OS errno name and a message.
 pub type Refusal = (&'static str, String);
 
+/// The outcome of a control request that succeeded.
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub conn_status: ConnStatus,
+    /// Why an `init` with `allow_hstimeout` left the connection clear.
+    pub note: Option<String>,
+}
+
+type Reply = oneshot::Sender<Result<Done, Refusal>>;
+
 /// A request from the control socket to the connection's task.
 #[derive(Debug)]
 pub enum Control {
     /// Start TLS after `written` application bytes (or now); replies when the handshake is done.
-    Init { written: Option<u64>, reply: oneshot::Sender<Result<(), Refusal>> },
-    /// close_notify, then carry on in clear.
-    Stop { reply: oneshot::Sender<Result<(), Refusal>> },
-    /// New traffic keys both ways (TLS 1.3 KeyUpdate, update requested).
-    ResetCipher { reply: oneshot::Sender<Result<(), Refusal>> },
+    Init { written: Option<u64>, allow_hstimeout: bool, reply: Reply },
+    /// close_notify after `written` application bytes (or now), then carry on in clear.
+    Stop { written: Option<u64>, reply: Reply },
+    /// New traffic keys (TLS 1.3 KeyUpdate, update requested).
+    ResetCipher { reply: Reply },
 }
 
-/// The client side: held bytes first, then the socket.
-pub struct Prefixed {
-    held: Vec<u8>,
-    pos: usize,
-    io: TcpStream,
-}
-
-impl AsyncRead for Prefixed {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if self.pos < self.held.len() {
-            let n = (self.held.len() - self.pos).min(buf.remaining());
-            let start = self.pos;
-            buf.put_slice(&self.held[start..start + n]);
-            self.pos += n;
-            if self.pos == self.held.len() {
-                self.held = Vec::new();
-                self.pos = 0;
-            }
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Prefixed {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-}
-
-enum Client {
-    Clear(Prefixed),
-    Tls(Box<tokio_rustls::server::TlsStream<Prefixed>>),
-}
-
-impl Client {
-    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Client::Clear(c) => c.read(buf).await,
-            Client::Tls(t) => t.read(buf).await,
-        }
-    }
-    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        match self {
-            Client::Clear(c) => c.write_all(buf).await,
-            Client::Tls(t) => {
-                t.write_all(buf).await?;
-                t.flush().await
-            }
-        }
-    }
+/// A switch waiting for the application's byte count to reach its `written`.
+enum Switch {
+    Init { allow_hstimeout: bool, reply: Reply },
+    Stop { reply: Reply },
 }
 
 /// Whether `bytes` start a TLS handshake record (`16 03 01`…`16 03 04`).
@@ -110,108 +65,185 @@ pub fn starts_handshake_record(bytes: &[u8]) -> bool {
     bytes.len() >= 3 && bytes[0] == 0x16 && bytes[1] == 0x03 && (1..=4).contains(&bytes[2])
 }
 
+/// The fixed parts of one application-controlled connection.
+pub struct AppCtl {
+    pub entry: Arc<Entry>,
+    pub rule: Arc<Rule>,
+    pub tls: Option<Arc<TlsEnv>>,
+    /// D29 hold.
+    pub hold: Duration,
+    /// Client role: the name checked in the peer's certificate (D21).
+    pub server_name: Option<ServerName<'static>>,
+    /// Inbound: the peer is the listener's client (its bytes count as `bytes_in`).
+    pub inbound: bool,
+}
+
+impl AppCtl {
+    fn counters(&self) -> (&AtomicU64, &AtomicU64) {
+        if self.inbound {
+            (&self.entry.bytes_in, &self.entry.bytes_out)
+        } else {
+            (&self.entry.bytes_out, &self.entry.bytes_in)
+        }
+    }
+
+    fn done(&self, note: Option<String>) -> Result<Done, Refusal> {
+        Ok(Done { conn_status: self.entry.snapshot().conn_status, note })
+    }
+
+    /// Starts the handshake now (the peer's held bytes first).
+    async fn start(&self, side: Side, held: &mut Vec<u8>, reply: Reply) -> std::io::Result<Side> {
+        let Side::Clear(mut clear) = side else {
+            let _ = reply.send(Err(("EALREADY", "TLS is already on".into())));
+            return Ok(side);
+        };
+        clear.unread(&std::mem::take(held));
+        let how = "Init";
+        let s = Secure {
+            rule: &self.rule,
+            tls: self.tls.as_deref(),
+            entry: &self.entry,
+            server_name: self.server_name.clone(),
+            resumption: None,
+            how,
+        };
+        match secure(clear, s).await {
+            Ok(Ok(side)) => {
+                let _ = reply.send(self.done(None));
+                Ok(side)
+            }
+            Ok(Err(NotStarted(clear, errno, message))) => {
+                let _ = reply.send(Err((errno, message)));
+                Ok(Side::Clear(clear))
+            }
+            Err(e) => {
+                let _ = reply.send(Err(("ECONNRESET", format!("the handshake failed: {e}"))));
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Relays an application-controlled connection until either side closes.
 pub async fn run(
-    client: TcpStream,
-    mut backend: TcpStream,
+    peer: TcpStream,
+    mut app: TcpStream,
     mut control: mpsc::Receiver<Control>,
-    entry: Arc<Entry>,
-    rule: Arc<Rule>,
-    tls: Option<Arc<TlsEnv>>,
-    hold: Duration,
+    ctl: AppCtl,
 ) -> std::io::Result<()> {
-    let mut client = Client::Clear(Prefixed { held: Vec::new(), pos: 0, io: client });
-    let mut cbuf = vec![0u8; 16 * 1024];
-    let mut bbuf = vec![0u8; 16 * 1024];
-    // Client bytes kept from the application (D29), and when they must be let go.
+    let (from_peer, from_app) = ctl.counters();
+    let mut side = Side::Clear(Prefixed::new(peer));
+    let mut pbuf = vec![0u8; 16 * 1024];
+    let mut abuf = vec![0u8; 16 * 1024];
+    // Peer bytes kept from the application (D29), and when they must be let go.
     let mut held: Vec<u8> = Vec::new();
-    let mut hold_until: Option<tokio::time::Instant> = None;
-    // Application bytes relayed so far, and a pending INIT waiting for `written`.
+    let mut hold_until: Option<Instant> = None;
+    // Application bytes relayed so far, and a switch waiting for `written`.
     let mut app_sent: u64 = 0;
-    let mut pending: Option<(u64, oneshot::Sender<Result<(), Refusal>>)> = None;
+    let mut pending: Option<(u64, Switch)> = None;
+    // INIT with allow_hstimeout waiting for the peer's first bytes.
+    let mut awaiting: Option<(Instant, Reply)> = None;
     loop {
         let holding = hold_until.is_some();
         tokio::select! {
-            n = client.read(&mut cbuf), if !holding => {
+            n = side.read(&mut pbuf), if !holding => {
                 let n = n?;
                 if n == 0 {
-                    let _ = backend.shutdown().await;
-                    return drain_backend(&mut backend, &mut client, &entry).await;
+                    let _ = app.shutdown().await;
+                    return drain_app(&mut app, &mut side, from_app, &mut control).await;
                 }
-                entry.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                if matches!(client, Client::Clear(_)) && starts_handshake_record(&cbuf[..n]) {
-                    held.extend_from_slice(&cbuf[..n]);
-                    hold_until = Some(tokio::time::Instant::now() + hold);
+                from_peer.fetch_add(n as u64, Ordering::Relaxed);
+                let data = &pbuf[..n];
+                if !side.is_tls() && starts_handshake_record(data) {
+                    held.extend_from_slice(data);
+                    match awaiting.take() {
+                        Some((_, reply)) => side = ctl.start(side, &mut held, reply).await?,
+                        None => hold_until = Some(Instant::now() + ctl.hold),
+                    }
                     continue;
                 }
-                backend.write_all(&cbuf[..n]).await?;
+                if let Some((_, reply)) = awaiting.take() {
+                    let _ = reply.send(ctl.done(Some("the peer's first bytes were not a ClientHello: clear".into())));
+                }
+                app.write_all(data).await?;
             }
             () = sleep_until(hold_until) => {
                 // No INIT in time: the bytes were data after all.
-                backend.write_all(&held).await?;
+                app.write_all(&held).await?;
                 held.clear();
                 hold_until = None;
             }
-            n = backend.read(&mut bbuf) => {
+            () = sleep_until(awaiting.as_ref().map(|a| a.0)) => {
+                if let Some((_, reply)) = awaiting.take() {
+                    let _ = reply.send(ctl.done(Some("no ClientHello within HandshakeTimeout: clear".into())));
+                }
+            }
+            n = app.read(&mut abuf) => {
                 let n = n?;
                 if n == 0 {
-                    return Ok(());
+                    let _ = side.shutdown().await;
+                    return drain_peer(&mut side, &mut app, from_peer, &mut control).await;
                 }
-                let mut data = &bbuf[..n];
+                let mut data = &abuf[..n];
                 if let Some((limit, _)) = &pending {
-                    let clear = (limit - app_sent).min(n as u64) as usize;
-                    client.write_all(&data[..clear]).await?;
-                    app_sent += clear as u64;
-                    entry.bytes_out.fetch_add(clear as u64, Ordering::Relaxed);
-                    data = &data[clear..];
+                    let before = (limit - app_sent).min(n as u64) as usize;
+                    side.write_all(&data[..before]).await?;
+                    app_sent += before as u64;
+                    from_app.fetch_add(before as u64, Ordering::Relaxed);
+                    data = &data[before..];
                     if app_sent == *limit {
-                        let (_, reply) = pending.take().expect("pending checked");
-                        client = start_tls(client, &mut held, &mut hold_until, &rule, tls.as_deref(), &entry, reply).await?;
+                        let (_, switch) = pending.take().expect("pending checked");
+                        side = execute(&ctl, side, switch, &mut held, &mut hold_until, &mut awaiting, &mut app).await?;
                     }
                 }
                 if !data.is_empty() {
-                    client.write_all(data).await?;
+                    side.write_all(data).await?;
                     app_sent += data.len() as u64;
-                    entry.bytes_out.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    from_app.fetch_add(data.len() as u64, Ordering::Relaxed);
                 }
             }
             req = control.recv() => {
                 let Some(req) = req else { continue };
+                let busy = pending.is_some() || awaiting.is_some();
                 match req {
-                    Control::Init { written, reply } => {
-                        if matches!(client, Client::Tls(_)) || pending.is_some() {
-                            let _ = reply.send(Err(("EALREADY", "TLS is already on or starting".into())));
-                            continue;
-                        }
-                        match written {
-                            Some(w) if w < app_sent => {
-                                let _ = reply.send(Err(("EPROTO", format!("{app_sent} application bytes were already relayed in clear, more than written={w}"))));
+                    Control::Init { reply, .. } if side.is_tls() || busy => {
+                        let _ = reply.send(Err(("EALREADY", "TLS is already on or starting".into())));
+                    }
+                    Control::Init { allow_hstimeout: true, reply, .. }
+                        if ctl.rule.settings.handshake_role == Some(Role::Client) || ctl.rule.settings.handshake_timeout == 0 =>
+                    {
+                        let _ = reply.send(Err(("EPROTO", "allow_hstimeout needs a Server role and a HandshakeTimeout other than 0".into())));
+                    }
+                    Control::Init { written, allow_hstimeout, reply } => {
+                        match schedule(written, app_sent, Switch::Init { allow_hstimeout, reply }) {
+                            Due::Later(at, switch) => pending = Some((at, switch)),
+                            Due::Now(switch) => {
+                                if written.is_none() {
+                                    app_sent += relay_ready(&mut app, &mut side, from_app).await?;
+                                }
+                                side = execute(&ctl, side, switch, &mut held, &mut hold_until, &mut awaiting, &mut app).await?;
                             }
-                            Some(w) if w > app_sent => pending = Some((w, reply)),
-                            _ => client = start_tls(client, &mut held, &mut hold_until, &rule, tls.as_deref(), &entry, reply).await?,
+                            Due::TooLate(switch, refusal) => refuse(switch, refusal),
                         }
                     }
-                    Control::ResetCipher { reply } => match &mut client {
-                        Client::Tls(t) if t.get_ref().1.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) => {
-                            let r = t.get_mut().1.refresh_traffic_keys().map_err(|e| ("EPROTO", e.to_string()));
-                            t.flush().await?;
-                            let _ = reply.send(r);
-                        }
-                        Client::Tls(_) => {
-                            let _ = reply.send(Err(("EOPNOTSUPP", "new keys need TLS 1.3 (KeyUpdate); rustls does not renegotiate TLS 1.2".into())));
-                        }
-                        Client::Clear(_) => {
-                            let _ = reply.send(Err(("EPROTO", "reset_cipher before init".into())));
-                        }
-                    },
-                    Control::Stop { reply } => {
-                        client = match client {
-                            Client::Tls(t) => stop_tls(*t, &mut backend, &entry, reply).await?,
-                            clear => {
-                                let _ = reply.send(Err(("EALREADY", "the connection is already clear".into())));
-                                clear
+                    Control::Stop { reply, .. } if !side.is_tls() => {
+                        let _ = reply.send(Err(("EALREADY", "the connection is already clear".into())));
+                    }
+                    Control::Stop { reply, .. } if busy => {
+                        let _ = reply.send(Err(("EALREADY", "a STOP is already pending".into())));
+                    }
+                    Control::Stop { written, reply } => match schedule(written, app_sent, Switch::Stop { reply }) {
+                        Due::Later(at, switch) => pending = Some((at, switch)),
+                        Due::Now(switch) => {
+                            if written.is_none() {
+                                app_sent += relay_ready(&mut app, &mut side, from_app).await?;
                             }
-                        };
+                            side = execute(&ctl, side, switch, &mut held, &mut hold_until, &mut awaiting, &mut app).await?;
+                        }
+                        Due::TooLate(switch, refusal) => refuse(switch, refusal),
+                    },
+                    Control::ResetCipher { reply } => {
+                        let _ = reply.send(side.key_update().await.and_then(|()| ctl.done(None)));
                     }
                 }
             }
@@ -219,119 +251,138 @@ pub async fn run(
     }
 }
 
-async fn sleep_until(at: Option<tokio::time::Instant>) {
+/// When a switch happens, given the application's `written` count and the bytes relayed so far.
+enum Due {
+    Later(u64, Switch),
+    Now(Switch),
+    TooLate(Switch, Refusal),
+}
+
+fn schedule(written: Option<u64>, app_sent: u64, switch: Switch) -> Due {
+    match written {
+        Some(w) if w < app_sent => Due::TooLate(
+            switch,
+            ("EPROTO", format!("{app_sent} application bytes were already relayed, more than written={w}")),
+        ),
+        Some(w) if w > app_sent => Due::Later(w, switch),
+        _ => Due::Now(switch),
+    }
+}
+
+fn refuse(switch: Switch, refusal: Refusal) {
+    let (Switch::Init { reply, .. } | Switch::Stop { reply }) = switch;
+    let _ = reply.send(Err(refusal));
+}
+
+/// Carries out a switch that is due.
+async fn execute(
+    ctl: &AppCtl,
+    side: Side,
+    switch: Switch,
+    held: &mut Vec<u8>,
+    hold_until: &mut Option<Instant>,
+    awaiting: &mut Option<(Instant, Reply)>,
+    app: &mut TcpStream,
+) -> std::io::Result<Side> {
+    match switch {
+        Switch::Init { allow_hstimeout: true, reply } if held.is_empty() => {
+            let wait = Duration::from_secs(u64::from(ctl.rule.settings.handshake_timeout));
+            *awaiting = Some((Instant::now() + wait, reply));
+            Ok(side)
+        }
+        Switch::Init { reply, .. } => {
+            *hold_until = None;
+            ctl.start(side, held, reply).await
+        }
+        Switch::Stop { reply } => match unsecure(side, app, &ctl.entry).await {
+            Ok(side) => {
+                let _ = reply.send(ctl.done(None));
+                Ok(side)
+            }
+            Err(e) => {
+                let _ = reply.send(Err(("ECONNRESET", format!("the peer did not answer close_notify: {e}"))));
+                Err(e)
+            }
+        },
+    }
+}
+
+/// Without `written`, the switch comes after what attls has received: what the application's socket
+/// delivered before the request, read now without waiting, still goes in the old protection.
+async fn relay_ready(app: &mut TcpStream, side: &mut Side, counter: &AtomicU64) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut total = 0u64;
+    loop {
+        match app.try_read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                side.write_all(&buf[..n]).await?;
+                counter.fetch_add(n as u64, Ordering::Relaxed);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(total),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
 
-/// After the client closed its side: pass what the application still sends, then end.
-async fn drain_backend(backend: &mut TcpStream, client: &mut Client, entry: &Entry) -> std::io::Result<()> {
+/// After the peer closed its side: pass what the application still sends, then end.
+async fn drain_app(
+    app: &mut TcpStream,
+    side: &mut Side,
+    counter: &AtomicU64,
+    control: &mut mpsc::Receiver<Control>,
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let n = backend.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        client.write_all(&buf[..n]).await?;
-        entry.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
-    }
-}
-
-/// The handshake of INIT, as TLS server (the roles a controlling server application uses), bounded by
-/// HandshakeTimeout. Held client bytes (the early ClientHello) start it.
-async fn start_tls(
-    client: Client,
-    held: &mut Vec<u8>,
-    hold_until: &mut Option<tokio::time::Instant>,
-    rule: &Rule,
-    tls: Option<&TlsEnv>,
-    entry: &Entry,
-    reply: oneshot::Sender<Result<(), Refusal>>,
-) -> std::io::Result<Client> {
-    let Client::Clear(mut clear) = client else { unreachable!("start_tls is only called in clear") };
-    let server = match (rule.settings.handshake_role, tls.and_then(|t| t.server.clone())) {
-        (Some(Role::Server | Role::ServerWithClientAuth), Some(s)) => s,
-        _ => {
-            let _ = reply.send(Err(("EOPNOTSUPP", "INIT as TLS client is not available yet".into())));
-            return Ok(Client::Clear(clear));
-        }
-    };
-    clear.held = std::mem::take(held);
-    clear.pos = 0;
-    *hold_until = None;
-    entry.update(|s| s.conn_status = ConnStatus::Handshake);
-    let limit = rule.settings.handshake_timeout;
-    let attempt = TlsAcceptor::from(server).accept(clear);
-    let result = if limit == 0 {
-        attempt.await
-    } else {
-        tokio::time::timeout(Duration::from_secs(u64::from(limit)), attempt).await.unwrap_or_else(|_| {
-            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake timer expired"))
-        })
-    };
-    match result {
-        Ok(t) => {
-            let (version, cipher, group, peer, cert) = super::conn::describe(t.get_ref().1);
-            entry.update(|s| {
-                s.conn_status = ConnStatus::Secure;
-                s.tls_version = version;
-                s.cipher = cipher;
-                s.key_share = group;
-                s.peer_subject = peer;
-                s.peer_cert = cert;
-                s.secured_how = Some("Init".into());
-            });
-            info!(version = version.unwrap_or("?"), "secure (INIT from the application)");
-            let _ = reply.send(Ok(()));
-            Ok(Client::Tls(Box::new(t)))
-        }
-        Err(e) => {
-            warn!(rule = %rule.name, "handshake after INIT failed: {e}");
-            entry.update(|s| s.conn_status = ConnStatus::NotSecure);
-            let _ = reply.send(Err(("ECONNRESET", format!("the handshake failed: {e}"))));
-            Err(e)
-        }
-    }
-}
-
-/// STOP: close_notify, wait for the client's, then carry on in clear on the same TCP connection.
-async fn stop_tls(
-    mut t: tokio_rustls::server::TlsStream<Prefixed>,
-    backend: &mut TcpStream,
-    entry: &Entry,
-    reply: oneshot::Sender<Result<(), Refusal>>,
-) -> std::io::Result<Client> {
-    t.get_mut().1.send_close_notify();
-    t.flush().await?;
-    // Data the client sent before its close_notify still belongs to the protected phase.
-    let mut buf = vec![0u8; 16 * 1024];
-    let wait = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match t.read(&mut buf).await {
-                Ok(0) => return Ok(()),
-                Ok(n) => backend.write_all(&buf[..n]).await?,
-                Err(e) => return Err(e),
+        tokio::select! {
+            n = app.read(&mut buf) => {
+                let n = n?;
+                if n == 0 {
+                    let _ = side.shutdown().await;
+                    return Ok(());
+                }
+                side.write_all(&buf[..n]).await?;
+                counter.fetch_add(n as u64, Ordering::Relaxed);
             }
-        }
-    })
-    .await;
-    match wait {
-        Ok(Ok(())) => {
-            entry.update(|s| {
-                s.conn_status = ConnStatus::NotSecure;
-                s.tls_version = None;
-                s.cipher = None;
-                s.secured_how = Some("Stopped (clear after STOP)".into());
-            });
-            let _ = reply.send(Ok(()));
-            let (io, _) = t.into_inner();
-            Ok(Client::Clear(io))
-        }
-        _ => {
-            let _ = reply.send(Err(("ECONNRESET", "the client did not answer close_notify".into())));
-            Err(std::io::Error::other("no close_notify from the client after STOP"))
+            Some(req) = control.recv() => half_closed(req, "the peer"),
         }
     }
+}
+
+/// After the application closed its side: pass what the peer still sends, then end.
+async fn drain_peer(
+    side: &mut Side,
+    app: &mut TcpStream,
+    counter: &AtomicU64,
+    control: &mut mpsc::Receiver<Control>,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        tokio::select! {
+            n = side.read(&mut buf) => {
+                let n = n?;
+                if n == 0 {
+                    return Ok(());
+                }
+                app.write_all(&buf[..n]).await?;
+                counter.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Some(req) = control.recv() => half_closed(req, "the application"),
+        }
+    }
+}
+
+/// A control request on a connection one side has already closed: EPIPE (z/OS: the TCP connection
+/// is going away).
+fn half_closed(req: Control, who: &str) {
+    let (Control::Init { reply, .. } | Control::Stop { reply, .. } | Control::ResetCipher { reply }) = req;
+    let _ = reply.send(Err(("EPIPE", format!("{who} has closed its side of the connection"))));
 }

@@ -133,16 +133,15 @@ async fn inbound(
         note_backend(&entry, &backend);
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let _ = entry.control.set(tx);
-        let r = super::applctl::run(
-            client,
-            backend,
-            rx,
-            entry.clone(),
-            rule.clone(),
-            m.tls.clone(),
-            listener.client_hello_hold,
-        )
-        .await;
+        let ctl = super::applctl::AppCtl {
+            entry: entry.clone(),
+            rule: rule.clone(),
+            tls: m.tls.clone(),
+            hold: listener.client_hello_hold,
+            server_name: server_name(rule, listener).ok(),
+            inbound: true,
+        };
+        let r = super::applctl::run(client, backend, rx, ctl).await;
         let snap = entry.snapshot();
         info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");
         return r;
@@ -175,6 +174,29 @@ async fn outbound(
     let (local, remote) = (backend.local_addr()?, backend.peer_addr()?);
     let m = map(agent, listener, id, ConnDirection::Outbound, local, remote);
     let entry = m.reg.entry.clone();
+    if m.status == PolicyStatus::ApplCntrl
+        && let Some(rule) = &m.rule
+    {
+        // The local client is the controlling application; the remote server is the TLS peer.
+        entry.update(|s| {
+            s.app_peer = client.local_addr().ok();
+            s.app_local = client.peer_addr().ok();
+        });
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let _ = entry.control.set(tx);
+        let ctl = super::applctl::AppCtl {
+            entry: entry.clone(),
+            rule: rule.clone(),
+            tls: m.tls.clone(),
+            hold: listener.client_hello_hold,
+            server_name: server_name(rule, listener).ok(),
+            inbound: false,
+        };
+        let r = super::applctl::run(backend, client, rx, ctl).await;
+        let snap = entry.snapshot();
+        info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");
+        return r;
+    }
     if m.status != PolicyStatus::Enabled {
         return finish(relay(client, backend, &entry.bytes_in, &entry.bytes_out).await, &entry, m.trace());
     }

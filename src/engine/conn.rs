@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{debug, info, warn};
 
+use super::rekey::Rekeying;
 use super::relay::relay;
 use super::tls::TlsEnv;
 use crate::agent::Agent;
@@ -156,9 +157,12 @@ async fn inbound(
     // D24c: the backend opens only after the handshake succeeded.
     let backend = connect_backend(listener, m.trace()).await?;
     note_backend(&entry, &backend);
-    let r = match secured {
-        Secured::Server(s) => relay(s, backend, &entry.bytes_in, &entry.bytes_out).await,
-        Secured::Client(s) => relay(s, backend, &entry.bytes_in, &entry.bytes_out).await,
+    let (bin, bout) = (&entry.bytes_in, &entry.bytes_out);
+    let r = match (secured, rekey_every(rule)) {
+        (Secured::Server(s), None) => relay(s, backend, bin, bout).await,
+        (Secured::Client(s), None) => relay(s, backend, bin, bout).await,
+        (Secured::Server(s), Some(t)) => relay(Rekeying::new(s, t), backend, bin, bout).await,
+        (Secured::Client(s), Some(t)) => relay(Rekeying::new(s, t), backend, bin, bout).await,
     };
     finish(r, &entry, m.trace())
 }
@@ -201,11 +205,20 @@ async fn outbound(
         return finish(relay(client, backend, &entry.bytes_in, &entry.bytes_out).await, &entry, m.trace());
     }
     let (rule, tls) = enabled(&m)?;
-    let r = match handshake(backend, rule, tls, listener, &entry).await? {
-        Secured::Server(s) => relay(client, s, &entry.bytes_in, &entry.bytes_out).await,
-        Secured::Client(s) => relay(client, s, &entry.bytes_in, &entry.bytes_out).await,
+    let (bin, bout) = (&entry.bytes_in, &entry.bytes_out);
+    let r = match (handshake(backend, rule, tls, listener, &entry).await?, rekey_every(rule)) {
+        (Secured::Server(s), None) => relay(client, s, bin, bout).await,
+        (Secured::Client(s), None) => relay(client, s, bin, bout).await,
+        (Secured::Server(s), Some(t)) => relay(client, Rekeying::new(s, t), bin, bout).await,
+        (Secured::Client(s), Some(t)) => relay(client, Rekeying::new(s, t), bin, bout).await,
     };
     finish(r, &entry, m.trace())
+}
+
+/// ResetCipherTimer (minutes; 0 = never).
+fn rekey_every(rule: &Rule) -> Option<Duration> {
+    let minutes = rule.settings.reset_cipher_timer;
+    (minutes > 0).then(|| Duration::from_secs(60 * u64::from(minutes)))
 }
 
 /// Inbound: the backend connection is the application's; remember both of its ends.

@@ -4,6 +4,7 @@
 pub mod applctl;
 pub mod conn;
 pub mod listener;
+pub mod rekey;
 pub mod relay;
 pub mod side;
 pub mod tls;

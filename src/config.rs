@@ -46,6 +46,10 @@ pub struct ListenerConfig {
     /// D7: defaults to the user the agent runs as.
     pub userid: String,
     pub client_hello_hold: Duration,
+    /// `Protocol Ftp`: the FTP.DATA-like settings (§9.1).
+    pub ftp: crate::ftp::settings::FtpSettings,
+    /// `Protocol Tn3270`: ConnType, ClientAuth, StartTlsWait (§10).
+    pub tn3270: crate::tn3270::settings::Tn3270Settings,
 }
 
 impl ListenerConfig {
@@ -115,21 +119,8 @@ const TOP: &[&str] = &[
 pub(crate) const LISTENER: &[&str] =
     &["Listen", "Backend", "Direction", "Protocol", "Jobname", "Userid", "ClientHelloHold"];
 
-/// Listener keywords that later helpers apply; accepted now with a warning.
-pub(crate) const NOT_YET: &[&str] = &[
-    "SecureFtp",
-    "SecureLogin",
-    "SecureDataConn",
-    "SessionReuse",
-    "Ccc",
-    "PassivePorts",
-    "PassiveAddress",
-    "ConnType",
-    "ClientAuth",
-    "StartTlsWait",
-    "Transparent",
-    "ProtocolPorts",
-];
+/// Listener keywords that later releases apply; accepted now with a warning.
+pub(crate) const NOT_YET: &[&str] = &["Transparent", "ProtocolPorts"];
 
 /// Reads and validates a main configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -433,6 +424,7 @@ pub fn current_user() -> String {
     .unwrap_or_else(|| "unknown".into())
 }
 
+mod helpers;
 mod listener;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@
 //! - [`config`]: the main configuration (`pagent.conf`): policy files, listeners, control socket.
 //! - [`agent`]: a running agent — policy generations, refresh, signals, file watching, shutdown.
 //! - [`engine`]: per connection — accept, map, TLS, relay.
+//! - [`ftp`], [`tn3270`]: the protocol helpers that play the controlling application.
 //! - [`keyring`]: PEM keyrings and the generated development keyring.
 //! - [`registry`]: live connections, for reports; [`netstat`] formats them.
 //! - [`control`]: the control socket (refresh, netstat; the SIOCTTLSCTL equivalent).
@@ -23,8 +24,10 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod engine;
+pub mod ftp;
 pub mod keyring;
 pub mod netstat;
 pub mod policy;
 pub mod registry;
 pub mod search;
+pub mod tn3270;

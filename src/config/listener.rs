@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::helpers::{self, Helpers};
 use super::{LISTENER, Lines, ListenerConfig, NOT_YET, Protocol, current_user};
 use crate::policy::diag::{Diagnostic, Diagnostics, nearest};
 use crate::policy::lex::{TokKind, Token};
@@ -56,6 +57,7 @@ pub(super) fn listener<'a>(
     let mut jobname = None;
     let mut userid = None;
     let mut hold = Duration::from_millis(500);
+    let mut helper = Helpers::default();
     let errors_before = diags.error_count();
     loop {
         let Some(line) = ls.next() else {
@@ -76,9 +78,18 @@ pub(super) fn listener<'a>(
         }
         let key = toks[0];
         let value = toks.get(1).copied();
-        let Some(word) = LISTENER.iter().chain(NOT_YET).find(|k| k.eq_ignore_ascii_case(key.text)) else {
-            let hint = nearest(key.text, LISTENER.iter().chain(NOT_YET).copied())
-                .map_or("see the Listener keywords in README".into(), |n| format!("did you mean {n}?"));
+        let Some(word) = LISTENER
+            .iter()
+            .chain(helpers::FTP)
+            .chain(helpers::TN3270)
+            .chain(NOT_YET)
+            .find(|k| k.eq_ignore_ascii_case(key.text))
+        else {
+            let hint = nearest(
+                key.text,
+                LISTENER.iter().chain(helpers::FTP).chain(helpers::TN3270).chain(NOT_YET).copied(),
+            )
+            .map_or("see the Listener keywords in README".into(), |n| format!("did you mean {n}?"));
             diags.push(Diagnostic::error(key.span, format!("unknown Listener keyword `{}`", key.text), hint));
             if closes {
                 break;
@@ -154,6 +165,7 @@ pub(super) fn listener<'a>(
                     "write e.g. `ClientHelloHold 500`",
                 )),
             },
+            w if helper.keyword(key, w, &v, diags) => {}
             w if NOT_YET.contains(&w) => diags.push(
                 Diagnostic::portability(
                     key.span,
@@ -184,15 +196,23 @@ pub(super) fn listener<'a>(
     if direction.is_none() {
         missing("Direction", diags);
     }
-    if protocol != Protocol::Raw {
+    helper.check(protocol, diags);
+    if protocol == Protocol::Tn3270 {
         diags.push(
             Diagnostic::portability(
                 name.span,
-                format!("Protocol {} is relayed as Raw until its helper arrives", protocol.word()),
+                "Protocol Tn3270 is relayed as Raw until its helper arrives",
                 "use Protocol Raw for now",
             )
             .grouped("Protocol"),
         );
+    }
+    if direction == Some(ConnDirection::Outbound) && protocol != Protocol::Raw {
+        diags.push(Diagnostic::error(
+            name.span,
+            format!("Protocol {} serves inbound listeners only", protocol.word()),
+            "use `Direction Inbound` (attls plays the server's side), or Protocol Raw",
+        ));
     }
     if diags.error_count() > errors_before {
         return None;
@@ -208,5 +228,7 @@ pub(super) fn listener<'a>(
         jobname: jobname.unwrap_or_else(|| name.text.to_string()),
         userid: userid.unwrap_or_else(current_user),
         client_hello_hold: hold,
+        ftp: helper.ftp,
+        tn3270: helper.tn3270,
     })
 }

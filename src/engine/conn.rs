@@ -27,6 +27,11 @@ pub async fn serve(agent: Arc<Agent>, listener: Arc<ListenerConfig>, id: ConnId,
     let mut purge = agent.purge.subscribe();
     let work = async {
         match listener.direction {
+            ConnDirection::Inbound if listener.protocol == Protocol::Ftp => {
+                let (local, remote) = (stream.local_addr(), stream.peer_addr());
+                let m = map(&agent, &listener, id, ConnDirection::Inbound, local?, remote?);
+                crate::ftp::control::serve(&agent, &listener, m, stream).await
+            }
             ConnDirection::Inbound => inbound(&agent, &listener, id, stream).await,
             ConnDirection::Outbound => outbound(&agent, &listener, id, stream).await,
         }
@@ -38,11 +43,13 @@ pub async fn serve(agent: Arc<Agent>, listener: Arc<ListenerConfig>, id: ConnId,
 }
 
 /// The mapped state of a connection, kept for its whole life (D9).
-struct Mapped {
-    rule: Option<Arc<Rule>>,
-    status: PolicyStatus,
-    tls: Option<Arc<TlsEnv>>,
-    reg: Registration,
+pub(crate) struct Mapped {
+    pub rule: Option<Arc<Rule>>,
+    pub status: PolicyStatus,
+    pub tls: Option<Arc<TlsEnv>>,
+    pub reg: Registration,
+    /// The generation the rule came from (an FTP session maps its data connections in it too).
+    pub generation: Arc<crate::agent::Generation>,
 }
 
 fn map(
@@ -76,7 +83,7 @@ fn map(
         primary: None,
         rule: rule.clone(),
         generation: generation.id,
-        protocol_helper: Protocol::Raw.word(),
+        protocol_helper: listener.protocol.word(),
         tls_version: None,
         cipher: None,
         key_share: None,
@@ -100,7 +107,7 @@ fn map(
             "mapped"
         );
     }
-    Mapped { rule, status, tls, reg }
+    Mapped { rule, status, tls, reg, generation }
 }
 
 async fn connect_backend(listener: &ListenerConfig, trace: Trace) -> std::io::Result<TcpStream> {

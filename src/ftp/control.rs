@@ -1,0 +1,410 @@
+//! The FTP control connection's I/O: client command lines and backend replies go through the
+//! [`Session`] state machine, whose actions this module carries out: writes, the switch to TLS on
+//! `AUTH TLS` (and back on `CCC`), passive listeners and active connections ([`super::data`]), and
+//! the `522` for a refused data connection. Implicit FTPS (D25) arrives here already secure.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::addr::{self, BackendData};
+use super::command::MAX_LINE;
+use super::data::{DataCtx, Passive, Verdict, open_passive, start_active};
+use super::reply::{ReplyParser, line};
+use super::session::{Out, Session, SessionInit};
+use crate::agent::Agent;
+use crate::config::ListenerConfig;
+use crate::engine::conn::Mapped;
+use crate::engine::side::{NotStarted, Prefixed, Secure, Side, secure, unsecure};
+use crate::engine::tls::TlsEnv;
+use crate::policy::{PolicyStatus, Rule};
+use crate::registry::{ConnId, Entry};
+
+/// How long a transfer's positive reply waits for its data connection's verdict (the handshake is
+/// bounded by HandshakeTimeout well within this).
+const VERDICT_WAIT: Duration = Duration::from_secs(120);
+
+/// What the control connection needs besides its two streams.
+pub struct ControlCtx {
+    pub data: Arc<DataCtx>,
+    pub entry: Arc<Entry>,
+    pub rule: Option<Arc<Rule>>,
+    pub tls: Option<Arc<TlsEnv>>,
+}
+
+/// The data plan of the next transfer: set by PASV/EPSV or PORT/EPRT, used by the transfer command.
+enum Plan {
+    Passive(Passive),
+    Active { backend_port: u16, client: SocketAddr },
+}
+
+struct Conn {
+    ctx: ControlCtx,
+    session: Session,
+    /// `None` only while a switch to or from TLS has it.
+    client: Option<Side>,
+    backend: TcpStream,
+    plan: Option<Plan>,
+    /// A transfer command forwarded before its PASV/PORT reply came back (pipelining).
+    early_begin: Option<(bool, Verdict)>,
+    /// The verdicts of the transfers whose final replies are still to come, in order.
+    verdicts: VecDeque<oneshot::Receiver<Result<(), String>>>,
+    /// Client bytes read but not yet parsed into lines.
+    pending: Vec<u8>,
+    /// Dropping bytes of an over-long line until its end.
+    skipping: bool,
+}
+
+/// Serves one FTP control connection until either side closes. `client` is clear (explicit FTPS) or
+/// already secure (implicit, D25).
+pub async fn run(ctx: ControlCtx, client: Side, backend: TcpStream) -> std::io::Result<()> {
+    let tls_available = ctx.tls.as_ref().is_some_and(|t| t.server.is_some());
+    let implicit = client.is_tls();
+    let backend_v6 = backend.peer_addr().map(|a| a.is_ipv6()).unwrap_or(false);
+    let init = SessionInit {
+        settings: ctx.data.listener.ftp.clone(),
+        tls_available,
+        implicit,
+        client_ip: ctx.data.client.ip(),
+        control_v6: addr::canonical(ctx.data.control_local.ip()).is_ipv6(),
+        backend_v6,
+    };
+    let mut session = Session::new(init);
+    if implicit {
+        session.tls_started(client.peer_certified());
+    }
+    let mut c = Conn {
+        ctx,
+        session,
+        client: Some(client),
+        backend,
+        plan: None,
+        early_begin: None,
+        verdicts: VecDeque::new(),
+        pending: Vec::new(),
+        skipping: false,
+    };
+    let mut cbuf = vec![0u8; 8 * 1024];
+    let mut bbuf = vec![0u8; 8 * 1024];
+    let mut replies = ReplyParser::new();
+    loop {
+        tokio::select! {
+            n = c.backend.read(&mut bbuf) => {
+                let n = n?;
+                if n == 0 {
+                    // The server ended the session (after QUIT or its own 421).
+                    if let Some(client) = c.client.as_mut() {
+                        let _ = client.shutdown().await;
+                    }
+                    return Ok(());
+                }
+                replies.push(&bbuf[..n]);
+                loop {
+                    let reply = match replies.next_reply() {
+                        Ok(Some(r)) => r,
+                        Ok(None) => break,
+                        Err(e) => {
+                            warn!("unreadable reply from the FTP server: {e}");
+                            let bye = line(421, "Service not available: the server's reply was unreadable");
+                            c.send_client(bye.as_bytes()).await?;
+                            return Ok(());
+                        }
+                    };
+                    let outs = c.session.on_reply(&reply);
+                    if !c.execute(outs).await? {
+                        return Ok(());
+                    }
+                }
+            }
+            n = read_side(&mut c.client, &mut cbuf) => {
+                let n = n?;
+                if n == 0 {
+                    let _ = c.backend.shutdown().await;
+                    return drain(&mut c.backend).await;
+                }
+                c.pending.extend_from_slice(&cbuf[..n]);
+                if !c.lines().await? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+async fn read_side(side: &mut Option<Side>, buf: &mut [u8]) -> std::io::Result<usize> {
+    match side {
+        Some(s) => s.read(buf).await,
+        None => Err(lost()),
+    }
+}
+
+fn lost() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotConnected, "the client connection was lost in a TLS switch")
+}
+
+impl Conn {
+    async fn send_client(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.client.as_mut() {
+            Some(s) => s.write_all(bytes).await,
+            None => Err(lost()),
+        }
+    }
+
+    /// Feeds every complete client line to the session; false when the connection must close.
+    async fn lines(&mut self) -> std::io::Result<bool> {
+        loop {
+            let Some(end) = self.pending.iter().position(|&b| b == b'\n') else {
+                if self.pending.len() > MAX_LINE {
+                    self.pending.clear();
+                    if !self.skipping {
+                        self.skipping = true;
+                        let outs = self.session.on_overlong_line();
+                        if !self.execute(outs).await? {
+                            return Ok(false);
+                        }
+                    }
+                }
+                return Ok(true);
+            };
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            if std::mem::take(&mut self.skipping) {
+                continue;
+            }
+            let outs = self.session.on_command(&line);
+            if !self.execute(outs).await? {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Carries out the session's actions in order; false when the connection must close.
+    async fn execute(&mut self, outs: Vec<Out>) -> std::io::Result<bool> {
+        for out in outs {
+            match out {
+                Out::ToClient(text) => self.send_client(text.as_bytes()).await?,
+                Out::ToBackend(text) => self.backend.write_all(text.as_bytes()).await?,
+                Out::ToBackendRaw(bytes) => self.backend.write_all(&bytes).await?,
+                Out::StartTls => {
+                    if !self.start_tls().await? {
+                        return Ok(false);
+                    }
+                }
+                Out::StopTls => self.stop_tls().await?,
+                Out::OpenPassive { backend, extended } => self.open_passive(backend, extended).await?,
+                Out::ActiveReady { backend, client } => {
+                    let backend_port = self.backend_port(backend);
+                    self.plan = Some(Plan::Active { backend_port, client });
+                    if let Some((protect, verdict)) = self.early_begin.take() {
+                        self.begin(protect, verdict);
+                    }
+                }
+                Out::BeginTransfer { protect } => {
+                    let (tx, rx) = oneshot::channel();
+                    self.verdicts.push_back(rx);
+                    self.begin(protect, tx);
+                }
+                Out::TransferReply { reply, positive } => {
+                    let verdict = self.verdicts.pop_front();
+                    let text = match verdict {
+                        Some(v) if positive => match tokio::time::timeout(VERDICT_WAIT, v).await {
+                            Ok(Ok(Err(why))) => line(522, &why),
+                            _ => reply,
+                        },
+                        _ => reply,
+                    };
+                    self.send_client(text.as_bytes()).await?;
+                }
+                Out::Close => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    fn backend_port(&self, b: BackendData) -> u16 {
+        // The address in a 227 is often wrong behind NAT; the backend's own address is not.
+        match b {
+            BackendData::Addr(a) => a.port(),
+            BackendData::Port(p) => p,
+        }
+    }
+
+    async fn open_passive(&mut self, backend: BackendData, extended: bool) -> std::io::Result<()> {
+        let backend_port = self.backend_port(backend);
+        // A new PASV replaces an unused listener (dropping it closes it).
+        self.plan = None;
+        match open_passive(&self.ctx.data, backend_port).await {
+            Ok(p) => {
+                let reply = if extended {
+                    addr::format_229(p.port)
+                } else {
+                    let ip = self
+                        .ctx
+                        .data
+                        .listener
+                        .ftp
+                        .passive_address
+                        .unwrap_or(self.ctx.data.control_local.ip());
+                    match addr::canonical(ip) {
+                        std::net::IpAddr::V4(v4) => addr::format_227(std::net::SocketAddrV4::new(v4, p.port)),
+                        std::net::IpAddr::V6(_) => line(425, "PASV carries only IPv4 addresses: use EPSV"),
+                    }
+                };
+                self.send_client(reply.as_bytes()).await?;
+                self.plan = Some(Plan::Passive(p));
+                if let Some((protect, verdict)) = self.early_begin.take() {
+                    self.begin(protect, verdict);
+                }
+            }
+            Err(e) => {
+                warn!("passive listener: {e}");
+                self.send_client(line(425, &format!("Can't open passive connection: {e}")).as_bytes())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn begin(&mut self, protect: bool, verdict: Verdict) {
+        match self.plan.take() {
+            Some(Plan::Passive(p)) => p.begin(protect, verdict),
+            Some(Plan::Active { backend_port, client }) => {
+                start_active(&self.ctx.data, backend_port, client, protect, verdict)
+            }
+            // The PASV/PORT reply is still on its way; the server answers 425 if none was sent.
+            None => self.early_begin = Some((protect, verdict)),
+        }
+    }
+
+    /// AUTH TLS: the handshake as server; the bytes after the AUTH line belong to it.
+    async fn start_tls(&mut self) -> std::io::Result<bool> {
+        let Some(rule) = self.ctx.rule.clone() else {
+            self.session.tls_failed();
+            return Ok(false);
+        };
+        let leftover = std::mem::take(&mut self.pending);
+        let Some(Side::Clear(mut clear)) = self.client.take() else {
+            return Err(lost());
+        };
+        clear.unread(&leftover);
+        let s = Secure {
+            rule: &rule,
+            tls: self.ctx.tls.as_deref(),
+            entry: &self.ctx.entry,
+            server_name: None,
+            resumption: Some(self.ctx.data.token.clone()),
+            how: "AUTH TLS",
+        };
+        match secure(clear, s).await {
+            Ok(Ok(side)) => {
+                self.session.tls_started(side.peer_certified());
+                self.client = Some(side);
+                Ok(true)
+            }
+            Ok(Err(NotStarted(clear, _, why))) => {
+                warn!("AUTH TLS: {why}");
+                self.session.tls_failed();
+                self.client = Some(Side::Clear(clear));
+                Ok(false)
+            }
+            Err(e) => {
+                self.session.tls_failed();
+                Err(e)
+            }
+        }
+    }
+
+    /// CCC: close_notify both ways; what the client sent before its close_notify is still commands.
+    async fn stop_tls(&mut self) -> std::io::Result<()> {
+        let client = self.client.take().ok_or_else(lost)?;
+        let mut sink: Vec<u8> = Vec::new();
+        self.client = Some(unsecure(client, &mut sink, &self.ctx.entry).await?);
+        self.ctx.entry.update(|s| s.secured_how = Some("Clear after CCC".into()));
+        self.session.tls_stopped();
+        info!("control connection clear after CCC");
+        self.pending.extend_from_slice(&sink);
+        Ok(())
+    }
+}
+
+/// After the client closed: let the server's last replies go (nowhere), then end.
+async fn drain(backend: &mut TcpStream) -> std::io::Result<()> {
+    let mut buf = [0u8; 1024];
+    let wait = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while backend.read(&mut buf).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    });
+    let _ = wait.await;
+    Ok(())
+}
+
+/// An accepted FTP control connection, mapped: implicit FTPS handshakes first (D25, D24c), then the
+/// backend opens and the session runs.
+pub(crate) async fn serve(
+    agent: &Arc<Agent>,
+    listener: &Arc<ListenerConfig>,
+    m: Mapped,
+    client: TcpStream,
+) -> std::io::Result<()> {
+    let (local, remote) = (client.local_addr()?, client.peer_addr()?);
+    let entry = m.reg.entry.clone();
+    let token = session_token(m.reg.id);
+    let mut side = Side::Clear(Prefixed::new(client));
+    if let (PolicyStatus::Enabled, Some(rule)) = (m.status, m.rule.as_deref()) {
+        let Side::Clear(clear) = side else { return Err(lost()) };
+        let s = Secure {
+            rule,
+            tls: m.tls.as_deref(),
+            entry: &entry,
+            server_name: None,
+            resumption: Some(token.clone()),
+            how: "Implicit",
+        };
+        side = match secure(clear, s).await? {
+            Ok(side) => side,
+            Err(NotStarted(_, _, why)) => return Err(std::io::Error::other(why)),
+        };
+    }
+    let backend = TcpStream::connect(listener.backend()).await?;
+    let _ = backend.set_nodelay(true);
+    let (backend_local, backend_peer) = (backend.local_addr()?, backend.peer_addr()?);
+    entry.update(|s| {
+        s.app_peer = Some(backend_local);
+        s.app_local = Some(backend_peer);
+    });
+    let data = Arc::new(DataCtx {
+        agent: agent.clone(),
+        listener: listener.clone(),
+        generation: m.generation.clone(),
+        control_id: m.reg.id,
+        control_rule: m.rule.clone(),
+        control_local: local,
+        client: remote,
+        backend_peer,
+        backend_local,
+        token,
+    });
+    let ctx = ControlCtx { data, entry: entry.clone(), rule: m.rule.clone(), tls: m.tls.clone() };
+    let r = run(ctx, side, backend).await;
+    let snap = entry.snapshot();
+    info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");
+    drop(m);
+    r
+}
+
+/// A value no client can forge into a ticket: the ConnID and 16 random bytes.
+fn session_token(id: ConnId) -> Arc<[u8]> {
+    let mut t = vec![0u8; 20];
+    t[..4].copy_from_slice(&id.0.to_be_bytes());
+    let random = rustls::crypto::ring::default_provider().secure_random;
+    if random.fill(&mut t[4..]).is_err() {
+        // Without randomness the ConnID alone still ties tickets to this session in this agent.
+        warn!("no random bytes for the FTP session token");
+    }
+    t.into()
+}

@@ -1,0 +1,10 @@
+//! The TN3270 helper (ATTLS.md §10): direct or negotiated (telnet START_TLS) TLS in front of an
+//! unmodified TN3270 server.
+//!
+//! - [`settings`]: the listener's `ConnType`, `ClientAuth` and `StartTlsWait`.
+//! - [`telnet`]: telnet bytes and an incremental parser, no I/O.
+//! - [`negotiate`]: the per-connection decision (direct TLS, START_TLS, clear, close), no I/O.
+
+pub mod negotiate;
+pub mod settings;
+pub mod telnet;

@@ -96,9 +96,9 @@ pub fn netstat(a: NetstatArgs) -> ExitCode {
     match call(&a.at, req) {
         Ok(reply) if reply["ok"] == true => {
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&reply["report"]).unwrap_or_default());
+                say!("{}", serde_json::to_string_pretty(&reply["report"]).unwrap_or_default());
             } else {
-                print!("{}", reply["text"].as_str().unwrap_or_default());
+                say_raw!("{}", reply["text"].as_str().unwrap_or_default());
             }
             ExitCode::SUCCESS
         }
@@ -181,7 +181,7 @@ pub fn ctl(a: CtlArgs) -> ExitCode {
     match call(&a.at, req) {
         Ok(reply) => {
             if a.json {
-                println!("{reply}");
+                say!("{reply}");
             } else if let Some(fields) = reply.as_object().filter(|_| reply["ok"] == true) {
                 for (k, v) in fields.iter().filter(|(k, _)| !matches!(k.as_str(), "v" | "ok")) {
                     let shown = match v {
@@ -189,7 +189,7 @@ pub fn ctl(a: CtlArgs) -> ExitCode {
                         Value::Null => "-".into(),
                         other => other.to_string(),
                     };
-                    println!("{k}: {shown}");
+                    say!("{k}: {shown}");
                 }
             }
             if reply["ok"] == true {

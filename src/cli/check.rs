@@ -94,7 +94,7 @@ pub fn run(a: CheckArgs) -> ExitCode {
     }
     if let Some(p) = probe {
         let out = match_report(table, &p, primary.as_ref(), a.job.as_deref(), a.user.as_deref(), a.json);
-        print!("{out}");
+        say_raw!("{out}");
     }
     ExitCode::SUCCESS
 }

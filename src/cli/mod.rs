@@ -1,6 +1,15 @@
 //! The `pagent` command line: clap definitions and dispatch, one module per subcommand. Diagnostics
 //! and summaries go to stderr; reports to stdout. Exit 0 = valid, 1 = invalid policy, 2 = usage.
 
+/// `println!` and `print!` for command output: a reader that goes away (`pagent netstat | head`)
+/// ends the process quietly instead of a panic.
+macro_rules! say {
+    ($($t:tt)*) => { $crate::cli::write_stdout(format_args!($($t)*), true) };
+}
+macro_rules! say_raw {
+    ($($t:tt)*) => { $crate::cli::write_stdout(format_args!($($t)*), false) };
+}
+
 mod agent_cmds;
 mod check;
 mod search;
@@ -74,5 +83,20 @@ fn summary(loaded: &Loaded) -> String {
             plural(c.actions, "action"),
             plural(c.warnings, "warning")
         )
+    }
+}
+
+/// Writes command output to stdout; a closed pipe ends the process with status 0, as a reader that
+/// stopped early (`head`) expects, and any other write error with status 1.
+pub fn write_stdout(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let r = out.write_fmt(args).and_then(|()| if newline { out.write_all(b"\n") } else { Ok(()) });
+    if let Err(e) = r.and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
     }
 }

@@ -37,7 +37,7 @@ pub fn run(a: SearchArgs) -> ExitCode {
         return ExitCode::from(1);
     }
     if a.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&search_json(rules.into_iter().map(|r| &**r)))
                 .expect("JSON of plain values")
@@ -48,7 +48,7 @@ pub fn run(a: SearchArgs) -> ExitCode {
             rule_text(&mut out, r);
             out.push('\n');
         }
-        print!("{out}");
+        say_raw!("{out}");
     }
     eprintln!("{}", summary(&loaded));
     ExitCode::SUCCESS

@@ -52,10 +52,10 @@ pub fn run(a: StartArgs) -> ExitCode {
         let running = crate::agent::start(config).await?;
         // Scripts and tests read these lines to find the bound ports.
         for (name, addr) in &running.listeners {
-            println!("listening {name} {addr}");
+            say!("listening {name} {addr}");
         }
         if !hints.is_empty() {
-            println!("{hints}");
+            say!("{hints}");
         }
         running.wait(std::future::pending()).await;
         Ok::<(), String>(())

@@ -125,6 +125,8 @@ struct ListenerSpec {
     name: String,
     backend: String,
     direction: &'static str,
+    /// More keyword lines inside the block (`Protocol Ftp`, `SecureFtp Required`, …).
+    extra: Vec<String>,
 }
 
 /// An agent being prepared: its directory exists; files, PKI and listeners are added, then
@@ -159,8 +161,25 @@ impl AgentSetup {
 
     /// Adds `Listener NAME { Listen 127.0.0.1:0  Backend BACKEND  Direction DIRECTION }`; its
     /// Jobname is NAME (D7), which is what the test policies match on.
-    pub fn listener(mut self, name: &str, backend: impl ToString, direction: &'static str) -> Self {
-        self.listeners.push(ListenerSpec { name: name.into(), backend: backend.to_string(), direction });
+    pub fn listener(self, name: &str, backend: impl ToString, direction: &'static str) -> Self {
+        self.listener_with(name, backend, direction, &[])
+    }
+
+    /// As [`AgentSetup::listener`], with more keyword lines in the block (`Protocol Ftp`, …).
+    pub fn listener_with(
+        mut self,
+        name: &str,
+        backend: impl ToString,
+        direction: &'static str,
+        extra: &[&str],
+    ) -> Self {
+        let extra = extra.iter().map(|l| l.to_string()).collect();
+        self.listeners.push(ListenerSpec {
+            name: name.into(),
+            backend: backend.to_string(),
+            direction,
+            extra,
+        });
         self
     }
 
@@ -198,9 +217,13 @@ impl AgentSetup {
         }
         for l in &self.listeners {
             conf.push_str(&format!(
-                "Listener {}\n{{\n  Listen 127.0.0.1:0\n  Backend {}\n  Direction {}\n}}\n",
+                "Listener {}\n{{\n  Listen 127.0.0.1:0\n  Backend {}\n  Direction {}\n",
                 l.name, l.backend, l.direction
             ));
+            for line in &l.extra {
+                conf.push_str(&format!("  {line}\n"));
+            }
+            conf.push_str("}\n");
         }
         let config = dir.join("pagent.conf");
         write_atomic(&config, &conf);
@@ -274,6 +297,16 @@ pub struct AgentProc {
 }
 
 impl AgentProc {
+    /// The agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How many file descriptors the agent has open now.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map(|d| d.count()).unwrap_or(0)
+    }
+
     /// The address listener `name` is bound to.
     pub fn addr(&self, name: &str) -> SocketAddr {
         *self.listeners.get(name).unwrap_or_else(|| panic!("no listener {name}: {:?}", self.listeners))

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: paths, the `pagent` binary, expected-output files.
 
 pub mod agent;
+pub mod ftp;
+pub mod tn3270;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

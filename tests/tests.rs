@@ -14,4 +14,5 @@ mod ftp_peers;
 mod properties;
 mod samples;
 mod support;
+mod tn3270;
 mod tn3270_peers;

@@ -197,16 +197,6 @@ pub(super) fn listener<'a>(
         missing("Direction", diags);
     }
     helper.check(protocol, diags);
-    if protocol == Protocol::Tn3270 {
-        diags.push(
-            Diagnostic::portability(
-                name.span,
-                "Protocol Tn3270 is relayed as Raw until its helper arrives",
-                "use Protocol Raw for now",
-            )
-            .grouped("Protocol"),
-        );
-    }
     if direction == Some(ConnDirection::Outbound) && protocol != Protocol::Raw {
         diags.push(Diagnostic::error(
             name.span,

@@ -32,6 +32,11 @@ pub async fn serve(agent: Arc<Agent>, listener: Arc<ListenerConfig>, id: ConnId,
                 let m = map(&agent, &listener, id, ConnDirection::Inbound, local?, remote?);
                 crate::ftp::control::serve(&agent, &listener, m, stream).await
             }
+            ConnDirection::Inbound if listener.protocol == Protocol::Tn3270 => {
+                let (local, remote) = (stream.local_addr(), stream.peer_addr());
+                let m = map(&agent, &listener, id, ConnDirection::Inbound, local?, remote?);
+                crate::tn3270::serve::serve(&listener, m, stream).await
+            }
             ConnDirection::Inbound => inbound(&agent, &listener, id, stream).await,
             ConnDirection::Outbound => outbound(&agent, &listener, id, stream).await,
         }

@@ -4,7 +4,9 @@
 //! - [`settings`]: the listener's `ConnType`, `ClientAuth` and `StartTlsWait`.
 //! - [`telnet`]: telnet bytes and an incremental parser, no I/O.
 //! - [`negotiate`]: the per-connection decision (direct TLS, START_TLS, clear, close), no I/O.
+//! - [`serve`]: the connection's I/O: the decision, then the backend, then the relay.
 
 pub mod negotiate;
+pub mod serve;
 pub mod settings;
 pub mod telnet;

@@ -53,3 +53,44 @@ fn missing_file_names_it() {
     let e = load(Path::new("/no/such/pagent.conf")).unwrap_err();
     assert!(e.to_string().starts_with("/no/such/pagent.conf:1:1: error: cannot read the main configuration"));
 }
+
+#[test]
+fn ftp_and_tn3270_listener_keywords_land_in_their_settings() {
+    use crate::ftp::settings::{Ccc, SecureDataConn, SecureFtp, SecureLogin, SessionReuse};
+    use crate::tn3270::settings::{ClientAuth, ConnType};
+    let p = write(
+        "helpers",
+        "TTLSConfig ftp.pol\nListener FTPD1\n{\n  Listen 127.0.0.1:2121\n  Backend 127.0.0.1:21\n  Direction Inbound\n  Protocol Ftp\n  \
+         SecureFtp required\n  SecureLogin Required\n  SecureDataConn Safe\n  SessionReuse Allowed\n  Ccc Allowed\n  \
+         PassivePorts 50000-50100\n  PassiveAddress 203.0.113.7\n}\n\
+         Listener TN1\n{\n  Listen 127.0.0.1:2323\n  Backend 127.0.0.1:23\n  Direction Inbound\n  Protocol Tn3270\n  \
+         ConnType NegSecure\n  ClientAuth SslCert\n  StartTlsWait 3\n}\n",
+    );
+    let c = load(&p).unwrap_or_else(|e| panic!("{e}"));
+    let f = &c.listeners[0].ftp;
+    assert_eq!(
+        (f.secure_ftp, f.secure_login, f.secure_data, f.session_reuse, f.ccc),
+        (SecureFtp::Required, SecureLogin::Required, SecureDataConn::Safe, SessionReuse::Allowed, Ccc::Allowed)
+    );
+    assert_eq!(f.passive_ports, Some((50000, 50100)));
+    assert_eq!(f.passive_address, Some("203.0.113.7".parse().unwrap()));
+    let t = &c.listeners[1].tn3270;
+    assert_eq!((t.conn_type, t.client_auth), (ConnType::NegTSecure, ClientAuth::SslCert));
+    assert_eq!(t.start_tls_wait, Some(Duration::from_secs(3)));
+}
+
+#[test]
+fn bad_helper_values_are_errors_with_the_accepted_words() {
+    let p = write(
+        "badhelpers",
+        "TTLSConfig ftp.pol\nListener FTPD1\n{\n  Listen 127.0.0.1:2121\n  Backend 127.0.0.1:21\n  Direction Inbound\n  Protocol Ftp\n  \
+         SecureDataConn Sometimes\n  PassivePorts 80-90\n  ConnType Secure\n}\n\
+         Listener OUT\n{\n  Listen 127.0.0.1:2000\n  Backend 127.0.0.1:21\n  Direction Outbound\n  Protocol Ftp\n}\n",
+    );
+    let out = load(&p).unwrap_err().to_string();
+    assert!(out.contains("`Sometimes` is not a SecureDataConn value"), "{out}");
+    assert!(out.contains("write one of Never, Clear, Safe, Private"), "{out}");
+    assert!(out.contains("`80-90` is not a port range LOW-HIGH within 1024-65535"), "{out}");
+    assert!(out.contains("warning: ConnType applies to Protocol Tn3270 listeners; this one is Ftp"), "{out}");
+    assert!(out.contains("Protocol Ftp serves inbound listeners only"), "{out}");
+}

@@ -31,6 +31,25 @@ impl Protocol {
     }
 }
 
+/// How intercepted connections reach a transparent listener (the kernel's transparent-proxy support).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transparent {
+    /// nftables/iptables `redirect`: the original destination comes from `SO_ORIGINAL_DST`.
+    Redirect,
+    /// nftables/iptables `tproxy`: the accepted socket's own local address is the original
+    /// destination (`IP_TRANSPARENT`), and the backend connection keeps the client's address.
+    Tproxy,
+}
+
+impl Transparent {
+    pub fn word(self) -> &'static str {
+        match self {
+            Transparent::Redirect => "Redirect",
+            Transparent::Tproxy => "Tproxy",
+        }
+    }
+}
+
 /// One `Listener NAME { … }` block.
 #[derive(Debug, Clone)]
 pub struct ListenerConfig {
@@ -50,9 +69,23 @@ pub struct ListenerConfig {
     pub ftp: crate::ftp::settings::FtpSettings,
     /// `Protocol Tn3270`: ConnType, ClientAuth, StartTlsWait (§10).
     pub tn3270: crate::tn3270::settings::Tn3270Settings,
+    /// `Transparent Redirect|Tproxy`: take intercepted connections.
+    pub transparent: Option<Transparent>,
+    /// `ProtocolPorts Ftp 21,990`: the helper per original destination port (transparent listeners).
+    pub protocol_ports: Vec<(u16, Protocol)>,
 }
 
 impl ListenerConfig {
+    /// The helper for a connection whose original destination port is `port`.
+    pub fn protocol_for(&self, port: u16) -> Protocol {
+        self.protocol_ports.iter().find(|(p, _)| *p == port).map_or(self.protocol, |(_, proto)| *proto)
+    }
+
+    /// Whether `Backend` was written (a transparent listener without it uses the original destination).
+    pub fn has_backend(&self) -> bool {
+        !self.backend_host.is_empty()
+    }
+
     pub fn backend(&self) -> String {
         if self.backend_host.contains(':') {
             format!("[{}]:{}", self.backend_host, self.backend_port)
@@ -116,11 +149,17 @@ const TOP: &[&str] = &[
 ];
 
 /// Listener keywords applied now.
-pub(crate) const LISTENER: &[&str] =
-    &["Listen", "Backend", "Direction", "Protocol", "Jobname", "Userid", "ClientHelloHold"];
-
-/// Listener keywords that later releases apply; accepted now with a warning.
-pub(crate) const NOT_YET: &[&str] = &["Transparent", "ProtocolPorts"];
+pub(crate) const LISTENER: &[&str] = &[
+    "Listen",
+    "Backend",
+    "Direction",
+    "Protocol",
+    "Jobname",
+    "Userid",
+    "ClientHelloHold",
+    "Transparent",
+    "ProtocolPorts",
+];
 
 /// Reads and validates a main configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {

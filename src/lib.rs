@@ -9,6 +9,7 @@
 //! - [`agent`]: a running agent — policy generations, refresh, signals, file watching, shutdown.
 //! - [`engine`]: per connection — accept, map, TLS, relay.
 //! - [`ftp`], [`tn3270`]: the protocol helpers that play the controlling application.
+//! - [`intercept`]: transparent mode's nftables rules and marks.
 //! - [`keyring`]: PEM keyrings and the generated development keyring.
 //! - [`registry`]: live connections, for reports; [`netstat`] formats them.
 //! - [`control`]: the control socket (refresh, netstat; the SIOCTTLSCTL equivalent).
@@ -24,6 +25,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod engine;
+pub mod intercept;
 pub mod ftp;
 pub mod keyring;
 pub mod netstat;

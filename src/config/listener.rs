@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::helpers::{self, Helpers};
-use super::{LISTENER, Lines, ListenerConfig, NOT_YET, Protocol, current_user};
+use super::{LISTENER, Lines, ListenerConfig, Protocol, Transparent, current_user};
 use crate::policy::diag::{Diagnostic, Diagnostics, nearest};
 use crate::policy::lex::{TokKind, Token};
 use crate::policy::table::ConnDirection;
@@ -58,6 +58,8 @@ pub(super) fn listener<'a>(
     let mut userid = None;
     let mut hold = Duration::from_millis(500);
     let mut helper = Helpers::default();
+    let mut transparent = None;
+    let mut protocol_ports: Vec<(u16, Protocol)> = Vec::new();
     let errors_before = diags.error_count();
     loop {
         let Some(line) = ls.next() else {
@@ -82,12 +84,11 @@ pub(super) fn listener<'a>(
             .iter()
             .chain(helpers::FTP)
             .chain(helpers::TN3270)
-            .chain(NOT_YET)
             .find(|k| k.eq_ignore_ascii_case(key.text))
         else {
             let hint = nearest(
                 key.text,
-                LISTENER.iter().chain(helpers::FTP).chain(helpers::TN3270).chain(NOT_YET).copied(),
+                LISTENER.iter().chain(helpers::FTP).chain(helpers::TN3270).copied(),
             )
             .map_or("see the Listener keywords in README".into(), |n| format!("did you mean {n}?"));
             diags.push(Diagnostic::error(key.span, format!("unknown Listener keyword `{}`", key.text), hint));
@@ -166,14 +167,16 @@ pub(super) fn listener<'a>(
                 )),
             },
             w if helper.keyword(key, w, &v, diags) => {}
-            w if NOT_YET.contains(&w) => diags.push(
-                Diagnostic::portability(
-                    key.span,
-                    format!("{w} is not applied yet (its helper arrives in a later release)"),
-                    "the listener runs without it",
-                )
-                .grouped(w),
-            ),
+            "Transparent" => match v.text.to_ascii_lowercase().as_str() {
+                "redirect" => transparent = Some(Transparent::Redirect),
+                "tproxy" => transparent = Some(Transparent::Tproxy),
+                _ => diags.push(Diagnostic::error(
+                    v.span,
+                    format!("`{}` is not Redirect or Tproxy", v.text),
+                    "write `Transparent Redirect` (nft redirect) or `Transparent Tproxy` (nft tproxy)",
+                )),
+            },
+            "ProtocolPorts" => protocol_ports.extend(protocol_ports_line(&toks[1..], diags)),
             _ => unreachable!("every LISTENER keyword has an arm"),
         }
         if closes {
@@ -190,14 +193,22 @@ pub(super) fn listener<'a>(
     if listen.is_none() {
         missing("Listen", diags);
     }
-    if backend.is_none() {
+    if backend.is_none() && transparent.is_none() {
         missing("Backend", diags);
+    }
+    if !protocol_ports.is_empty() && transparent.is_none() {
+        diags.push(Diagnostic::warning(
+            name.span,
+            format!("ProtocolPorts has no effect on Listener {}: it is not Transparent", name.text),
+            "use `Protocol` for a listener that is not transparent",
+        ));
     }
     if direction.is_none() {
         missing("Direction", diags);
     }
     helper.check(protocol, diags);
-    if direction == Some(ConnDirection::Outbound) && protocol != Protocol::Raw {
+    let helpers_used = protocol != Protocol::Raw || protocol_ports.iter().any(|(_, p)| *p != Protocol::Raw);
+    if direction == Some(ConnDirection::Outbound) && helpers_used {
         diags.push(Diagnostic::error(
             name.span,
             format!("Protocol {} serves inbound listeners only", protocol.word()),
@@ -207,7 +218,8 @@ pub(super) fn listener<'a>(
     if diags.error_count() > errors_before {
         return None;
     }
-    let (backend_host, backend_port) = backend?;
+    // A transparent listener without Backend relays to each connection's original destination.
+    let (backend_host, backend_port) = backend.unwrap_or_default();
     Some(ListenerConfig {
         name: name.text.to_string(),
         listen: listen?,
@@ -220,5 +232,44 @@ pub(super) fn listener<'a>(
         client_hello_hold: hold,
         ftp: helper.ftp,
         tn3270: helper.tn3270,
+        transparent,
+        protocol_ports,
     })
+}
+
+/// `ProtocolPorts Ftp 21,990`: a helper and the original destination ports it serves.
+fn protocol_ports_line(toks: &[Token<'_>], diags: &mut Diagnostics) -> Vec<(u16, Protocol)> {
+    let Some(first) = toks.first() else { return Vec::new() };
+    let protocol = match first.text.to_ascii_lowercase().as_str() {
+        "ftp" => Protocol::Ftp,
+        "tn3270" => Protocol::Tn3270,
+        "raw" => Protocol::Raw,
+        _ => {
+            diags.push(Diagnostic::error(
+                first.span,
+                format!("`{}` is not Ftp, Tn3270 or Raw", first.text),
+                "write e.g. `ProtocolPorts Ftp 21,990`",
+            ));
+            return Vec::new();
+        }
+    };
+    let rest: Vec<&Token<'_>> = toks[1..].iter().filter(|t| t.text != ",").collect();
+    if rest.is_empty() {
+        diags.push(Diagnostic::error(first.span, "ProtocolPorts needs ports", "write e.g. `ProtocolPorts Ftp 21,990`"));
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for t in rest {
+        for part in t.text.split(',').filter(|p| !p.is_empty()) {
+            match part.parse::<u16>() {
+                Ok(port) if port > 0 => out.push((port, protocol)),
+                _ => diags.push(Diagnostic::error(
+                    t.span,
+                    format!("`{part}` is not a port (1-65535)"),
+                    "write ports separated by commas, e.g. `ProtocolPorts Tn3270 23,992`",
+                )),
+            }
+        }
+    }
+    out
 }

@@ -13,6 +13,7 @@
 //! - [`keyring`]: PEM keyrings and the generated development keyring.
 //! - [`registry`]: live connections, for reports; [`netstat`] formats them.
 //! - [`control`]: the control socket (refresh, netstat; the SIOCTTLSCTL equivalent).
+//! - [`procnet`]: local TCP sockets from /proc: owners, send queues, holding processes.
 //! - [`search`]: the `pagent search` report and the settings shown by `pagent check --match`.
 //! - [`demo`]: the plaintext demo backend of the shipped default configuration.
 //! - [`cli`]: the `pagent` command line (clap), one module per subcommand.
@@ -25,11 +26,12 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod engine;
-pub mod intercept;
 pub mod ftp;
+pub mod intercept;
 pub mod keyring;
 pub mod netstat;
 pub mod policy;
+pub mod procnet;
 pub mod registry;
 pub mod search;
 pub mod tn3270;

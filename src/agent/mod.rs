@@ -126,11 +126,17 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let watcher = watch::FileWatch::install(&agent);
     let mut bound = Vec::new();
     for l in &agent.config.listeners {
-        let sock = TcpListener::bind(l.listen)
-            .await
-            .map_err(|e| format!("Listener {}: cannot listen on {}: {e}", l.name, l.listen))?;
+        let sock = match l.transparent {
+            Some(crate::config::Transparent::Tproxy) => {
+                crate::engine::accepted::transparent_listener(l.listen)
+            }
+            _ => TcpListener::bind(l.listen).await,
+        }
+        .map_err(|e| format!("Listener {}: cannot listen on {}: {e}", l.name, l.listen))?;
         let addr = sock.local_addr().map_err(|e| e.to_string())?;
-        info!(listener = %l.name, listen = %addr, backend = %l.backend(), "listening");
+        let backend = if l.has_backend() { l.backend() } else { "original destination".into() };
+        let mode = l.transparent.map_or("-", |t| t.word());
+        info!(listener = %l.name, listen = %addr, backend, transparent = mode, "listening");
         bound.push((l.clone(), sock, addr));
     }
     let demo = match agent.config.demo_backend {

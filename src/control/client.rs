@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
-use super::owner::send_queue;
 use super::proto::Request;
+use crate::procnet::send_queue;
 
 /// How long to wait for a reply (a refresh of a large policy takes a while).
 const REPLY_WAIT: Duration = Duration::from_secs(120);

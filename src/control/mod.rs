@@ -5,7 +5,6 @@
 
 pub mod auth;
 pub mod client;
-pub mod owner;
 pub mod proto;
 mod query;
 

@@ -5,11 +5,11 @@
 use serde_json::{Map, Value, json};
 use tokio::net::unix::UCred;
 
-use super::owner::socket_uid;
 use super::proto::{Errno, Request, err, ok};
 use crate::agent::Agent;
 use crate::engine::applctl::Control;
 use crate::policy::{PolicyStatus, ciphers};
+use crate::procnet::socket_uid;
 use crate::registry::{ConnId, ConnSnapshot};
 
 /// Finds the connection a request names, and checks the requester may see it.

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{debug, info, warn};
 
+use super::accepted::Accepted;
 use super::rekey::Rekeying;
 use super::relay::relay;
 use super::tls::TlsEnv;
@@ -26,19 +27,18 @@ use crate::registry::{ConnId, ConnSnapshot, ConnStatus, Entry, Registration};
 pub async fn serve(agent: Arc<Agent>, listener: Arc<ListenerConfig>, id: ConnId, stream: TcpStream) {
     let mut purge = agent.purge.subscribe();
     let work = async {
-        match listener.direction {
-            ConnDirection::Inbound if listener.protocol == Protocol::Ftp => {
-                let (local, remote) = (stream.local_addr(), stream.peer_addr());
-                let m = map(&agent, &listener, id, ConnDirection::Inbound, local?, remote?);
-                crate::ftp::control::serve(&agent, &listener, m, stream).await
+        let acc = Accepted::new(&listener, &stream)?;
+        match (listener.direction, acc.protocol) {
+            (ConnDirection::Inbound, Protocol::Ftp) => {
+                let m = map(&agent, &acc, id, ConnDirection::Inbound, acc.dialed, acc.client);
+                crate::ftp::control::serve(&agent, &listener, &acc, m, stream).await
             }
-            ConnDirection::Inbound if listener.protocol == Protocol::Tn3270 => {
-                let (local, remote) = (stream.local_addr(), stream.peer_addr());
-                let m = map(&agent, &listener, id, ConnDirection::Inbound, local?, remote?);
-                crate::tn3270::serve::serve(&listener, m, stream).await
+            (ConnDirection::Inbound, Protocol::Tn3270) => {
+                let m = map(&agent, &acc, id, ConnDirection::Inbound, acc.dialed, acc.client);
+                crate::tn3270::serve::serve(&listener, &acc, m, stream).await
             }
-            ConnDirection::Inbound => inbound(&agent, &listener, id, stream).await,
-            ConnDirection::Outbound => outbound(&agent, &listener, id, stream).await,
+            (ConnDirection::Inbound, _) => inbound(&agent, &listener, &acc, id, stream).await,
+            (ConnDirection::Outbound, _) => outbound(&agent, &listener, &acc, id, stream).await,
         }
     };
     tokio::select! {
@@ -59,27 +59,22 @@ pub(crate) struct Mapped {
 
 fn map(
     agent: &Agent,
-    listener: &ListenerConfig,
+    acc: &Accepted,
     id: ConnId,
     direction: ConnDirection,
     local: SocketAddr,
     remote: SocketAddr,
 ) -> Mapped {
     let generation = agent.current();
-    let conn = Connection {
-        direction,
-        local,
-        remote,
-        jobname: Some(&listener.jobname),
-        userid: Some(&listener.userid),
-    };
+    let conn =
+        Connection { direction, local, remote, jobname: Some(&acc.jobname), userid: Some(&acc.userid) };
     let rule = generation.table.lookup(&conn).cloned();
     let status = rule.as_ref().map_or(PolicyStatus::NoPolicy, |r| r.settings.status());
     let tls = rule.as_ref().and_then(|r| generation.tls_for(r).cloned());
     let reg = agent.registry.register(ConnSnapshot {
         id,
-        listener: listener.name.clone(),
-        jobname: listener.jobname.clone(),
+        listener: acc.listener.clone(),
+        jobname: acc.jobname.clone(),
         local,
         remote,
         policy_status: status,
@@ -88,7 +83,7 @@ fn map(
         primary: None,
         rule: rule.clone(),
         generation: generation.id,
-        protocol_helper: listener.protocol.word(),
+        protocol_helper: acc.protocol.word(),
         tls_version: None,
         cipher: None,
         key_share: None,
@@ -115,11 +110,11 @@ fn map(
     Mapped { rule, status, tls, reg, generation }
 }
 
-async fn connect_backend(listener: &ListenerConfig, trace: Trace) -> std::io::Result<TcpStream> {
-    let s = TcpStream::connect(listener.backend()).await?;
+async fn connect_backend(acc: &Accepted, trace: Trace) -> std::io::Result<TcpStream> {
+    let s = super::accepted::connect(&acc.backend).await?;
     let _ = s.set_nodelay(true);
     if trace.debug() {
-        info!(backend = %listener.backend(), local = ?s.local_addr().ok(), "backend connected");
+        info!(backend = %acc.backend.addr, local = ?s.local_addr().ok(), "backend connected");
     }
     Ok(s)
 }
@@ -133,16 +128,17 @@ impl Mapped {
 async fn inbound(
     agent: &Agent,
     listener: &ListenerConfig,
+    acc: &Accepted,
     id: ConnId,
     client: TcpStream,
 ) -> std::io::Result<()> {
     let (local, remote) = (client.local_addr()?, client.peer_addr()?);
-    let m = map(agent, listener, id, ConnDirection::Inbound, local, remote);
+    let m = map(agent, acc, id, ConnDirection::Inbound, local, remote);
     let entry = m.reg.entry.clone();
     if m.status == PolicyStatus::ApplCntrl
         && let Some(rule) = &m.rule
     {
-        let backend = connect_backend(listener, m.trace()).await?;
+        let backend = connect_backend(acc, m.trace()).await?;
         note_backend(&entry, &backend);
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let _ = entry.control.set(tx);
@@ -151,7 +147,7 @@ async fn inbound(
             rule: rule.clone(),
             tls: m.tls.clone(),
             hold: listener.client_hello_hold,
-            server_name: server_name(rule, listener).ok(),
+            server_name: server_name(rule, acc).ok(),
             inbound: true,
         };
         let r = super::applctl::run(client, backend, rx, ctl).await;
@@ -160,14 +156,14 @@ async fn inbound(
         return r;
     }
     if m.status != PolicyStatus::Enabled {
-        let backend = connect_backend(listener, m.trace()).await?;
+        let backend = connect_backend(acc, m.trace()).await?;
         note_backend(&entry, &backend);
         return finish(relay(client, backend, &entry.bytes_in, &entry.bytes_out).await, &entry, m.trace());
     }
     let (rule, tls) = enabled(&m)?;
-    let secured = handshake(client, rule, tls, listener, &entry).await?;
+    let secured = handshake(client, rule, tls, acc, &entry).await?;
     // D24c: the backend opens only after the handshake succeeded.
-    let backend = connect_backend(listener, m.trace()).await?;
+    let backend = connect_backend(acc, m.trace()).await?;
     note_backend(&entry, &backend);
     let (bin, bout) = (&entry.bytes_in, &entry.bytes_out);
     let r = match (secured, rekey_every(rule)) {
@@ -182,13 +178,14 @@ async fn inbound(
 async fn outbound(
     agent: &Agent,
     listener: &ListenerConfig,
+    acc: &Accepted,
     id: ConnId,
     client: TcpStream,
 ) -> std::io::Result<()> {
-    let backend = connect_backend(listener, Trace(0)).await?;
+    let backend = connect_backend(acc, Trace(0)).await?;
     // D24a: an outbound connection maps once attls's local address is known.
     let (local, remote) = (backend.local_addr()?, backend.peer_addr()?);
-    let m = map(agent, listener, id, ConnDirection::Outbound, local, remote);
+    let m = map(agent, acc, id, ConnDirection::Outbound, local, remote);
     let entry = m.reg.entry.clone();
     if m.status == PolicyStatus::ApplCntrl
         && let Some(rule) = &m.rule
@@ -205,7 +202,7 @@ async fn outbound(
             rule: rule.clone(),
             tls: m.tls.clone(),
             hold: listener.client_hello_hold,
-            server_name: server_name(rule, listener).ok(),
+            server_name: server_name(rule, acc).ok(),
             inbound: false,
         };
         let r = super::applctl::run(backend, client, rx, ctl).await;
@@ -218,7 +215,7 @@ async fn outbound(
     }
     let (rule, tls) = enabled(&m)?;
     let (bin, bout) = (&entry.bytes_in, &entry.bytes_out);
-    let r = match (handshake(backend, rule, tls, listener, &entry).await?, rekey_every(rule)) {
+    let r = match (handshake(backend, rule, tls, acc, &entry).await?, rekey_every(rule)) {
         (Secured::Server(s), None) => relay(client, s, bin, bout).await,
         (Secured::Client(s), None) => relay(client, s, bin, bout).await,
         (Secured::Server(s), Some(t)) => relay(client, Rekeying::new(s, t), bin, bout).await,
@@ -281,7 +278,7 @@ async fn handshake<S>(
     io: S,
     rule: &Rule,
     tls: &TlsEnv,
-    listener: &ListenerConfig,
+    acc: &Accepted,
     entry: &Entry,
 ) -> std::io::Result<Secured<S>>
 where
@@ -301,7 +298,7 @@ where
     let attempt = async {
         match (rule.settings.handshake_role, &tls.server, &tls.client) {
             (Some(Role::Client), _, Some(client)) => {
-                let name = server_name(rule, listener)?;
+                let name = server_name(rule, acc)?;
                 TlsConnector::from(client.clone()).connect(name, io).await.map(Secured::Client)
             }
             (_, Some(server), _) => TlsAcceptor::from(server.clone()).accept(io).await.map(Secured::Server),
@@ -344,9 +341,9 @@ where
             let rc = return_code(&e);
             entry.update(|s| s.conn_status = ConnStatus::NotSecure);
             if trace.errors() {
-                warn!(rc, rule = %rule.name, jobname = %listener.jobname, "handshake failed: {e}");
+                warn!(rc, rule = %rule.name, jobname = %acc.jobname, "handshake failed: {e}");
             } else {
-                debug!(rc, rule = %rule.name, jobname = %listener.jobname, "handshake failed: {e}");
+                debug!(rc, rule = %rule.name, jobname = %acc.jobname, "handshake failed: {e}");
             }
             sock.reset();
             Err(e)
@@ -392,14 +389,14 @@ fn return_code(e: &std::io::Error) -> u32 {
 }
 
 /// D21: HostReferenceIdDNS, else the first ClientHandshakeSNIList name, else the Backend host.
-fn server_name(rule: &Rule, listener: &ListenerConfig) -> std::io::Result<ServerName<'static>> {
+fn server_name(rule: &Rule, acc: &Accepted) -> std::io::Result<ServerName<'static>> {
     let s = &rule.settings;
     let name = s
         .host_reference_id_dns
         .first()
         .or_else(|| s.client_handshake_sni_list.first())
         .cloned()
-        .unwrap_or_else(|| listener.backend_host.clone());
+        .unwrap_or_else(|| acc.backend.host.clone());
     ServerName::try_from(name.clone()).map_err(|_| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("`{name}` is not a valid server name"))
     })

@@ -20,6 +20,7 @@ use super::reply::{ReplyParser, line};
 use super::session::{Out, Session, SessionInit};
 use crate::agent::Agent;
 use crate::config::ListenerConfig;
+use crate::engine::accepted::{Accepted, connect};
 use crate::engine::conn::Mapped;
 use crate::engine::side::{NotStarted, Prefixed, Secure, Side, secure, unsecure};
 use crate::engine::tls::TlsEnv;
@@ -348,10 +349,13 @@ async fn drain(backend: &mut TcpStream) -> std::io::Result<()> {
 pub(crate) async fn serve(
     agent: &Arc<Agent>,
     listener: &Arc<ListenerConfig>,
+    acc: &Accepted,
     m: Mapped,
     client: TcpStream,
 ) -> std::io::Result<()> {
-    let (local, remote) = (client.local_addr()?, client.peer_addr()?);
+    // The address the client dialed: under interception the original server's, which the 227
+    // must name and the passive listeners bind.
+    let (local, remote) = (acc.dialed, acc.client);
     let entry = m.reg.entry.clone();
     let token = session_token(m.reg.id);
     let mut side = Side::Clear(Prefixed::new(client));
@@ -370,7 +374,7 @@ pub(crate) async fn serve(
             Err(NotStarted(_, _, why)) => return Err(std::io::Error::other(why)),
         };
     }
-    let backend = TcpStream::connect(listener.backend()).await?;
+    let backend = connect(&acc.backend).await?;
     let _ = backend.set_nodelay(true);
     let (backend_local, backend_peer) = (backend.local_addr()?, backend.peer_addr()?);
     entry.update(|s| {
@@ -388,6 +392,10 @@ pub(crate) async fn serve(
         backend_peer,
         backend_local,
         token,
+        jobname: acc.jobname.clone(),
+        userid: acc.userid.clone(),
+        transparent: listener.transparent == Some(crate::config::Transparent::Tproxy),
+        mark: acc.backend.mark,
     });
     let ctx = ControlCtx { data, entry: entry.clone(), rule: m.rule.clone(), tls: m.tls.clone() };
     let r = run(ctx, side, backend).await;

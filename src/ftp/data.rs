@@ -24,6 +24,7 @@ use super::settings::SessionReuse;
 use crate::agent::Agent;
 use crate::agent::Generation;
 use crate::config::ListenerConfig;
+use crate::engine::accepted::transparent_listener;
 use crate::engine::relay::relay;
 use crate::engine::side::{NotStarted, Prefixed, Secure, Side, secure};
 use crate::policy::matcher::{Primary, map_with_primary};
@@ -50,6 +51,13 @@ pub struct DataCtx {
     pub backend_local: SocketAddr,
     /// Bound into every ticket of this FTP session (control and data connections).
     pub token: Arc<[u8]>,
+    /// D7: the control connection's Jobname and Userid (its data connections match with them).
+    pub jobname: String,
+    pub userid: String,
+    /// TPROXY: addresses that are not this host's are bound with IP_TRANSPARENT.
+    pub transparent: bool,
+    /// SO_MARK of the agent's own connections (transparent listeners).
+    pub mark: Option<u32>,
 }
 
 /// A data connection's verdict: accepted, or refused and why.
@@ -74,15 +82,19 @@ static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
 /// Binds a passive listener on the control connection's local address and starts waiting.
 pub async fn open_passive(ctx: &Arc<DataCtx>, backend_port: u16) -> std::io::Result<Passive> {
     let ip = ctx.control_local.ip();
+    let bind = |port: u16| {
+        let at = SocketAddr::new(ip, port);
+        async move { if ctx.transparent { transparent_listener(at) } else { TcpListener::bind(at).await } }
+    };
     let sock = match ctx.listener.ftp.passive_ports {
-        None => TcpListener::bind((ip, 0)).await?,
+        None => bind(0).await?,
         Some((lo, hi)) => {
             let span = u32::from(hi - lo) + 1;
             let start = NEXT_PORT.fetch_add(1, Ordering::Relaxed) % span;
             let mut found = None;
             for i in 0..span {
                 let port = lo + ((start + i) % span) as u16;
-                if let Ok(s) = TcpListener::bind((ip, port)).await {
+                if let Ok(s) = bind(port).await {
                     found = Some(s);
                     break;
                 }
@@ -164,9 +176,8 @@ pub fn start_active(
         async move {
             let work = async {
                 let backend = connect_backend(&ctx, backend_port).await?;
-                let to_client =
-                    connect_from(ctx.control_local.ip(), ctx.control_local.port().wrapping_sub(1), client)
-                        .await?;
+                let (ip, port) = (ctx.control_local.ip(), ctx.control_local.port().wrapping_sub(1));
+                let to_client = connect_from(ip, port, client, ctx.transparent, None).await?;
                 Ok::<_, std::io::Error>((to_client, backend))
             };
             match tokio::time::timeout(DATA_WAIT, work).await {
@@ -179,9 +190,22 @@ pub fn start_active(
     );
 }
 
-async fn connect_from(ip: IpAddr, port: u16, to: SocketAddr) -> std::io::Result<TcpStream> {
+async fn connect_from(
+    ip: IpAddr,
+    port: u16,
+    to: SocketAddr,
+    transparent: bool,
+    mark: Option<u32>,
+) -> std::io::Result<TcpStream> {
     let attempt = |port: u16| async move {
         let s = if ip.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        let raw = socket2::SockRef::from(&s);
+        if transparent {
+            raw.set_ip_transparent(true)?;
+        }
+        if let Some(mark) = mark {
+            raw.set_mark(mark)?;
+        }
         s.set_reuseaddr(true)?;
         s.bind(SocketAddr::new(ip, port))?;
         s.connect(to).await
@@ -194,7 +218,8 @@ async fn connect_from(ip: IpAddr, port: u16, to: SocketAddr) -> std::io::Result<
 }
 
 async fn connect_backend(ctx: &DataCtx, port: u16) -> std::io::Result<TcpStream> {
-    let s = connect_from(ctx.backend_local.ip(), 0, SocketAddr::new(ctx.backend_peer.ip(), port)).await?;
+    let to = SocketAddr::new(ctx.backend_peer.ip(), port);
+    let s = connect_from(ctx.backend_local.ip(), 0, to, ctx.transparent, ctx.mark).await?;
     let _ = s.set_nodelay(true);
     Ok(s)
 }
@@ -210,13 +235,8 @@ async fn serve(
 ) {
     let (Ok(local), Ok(remote)) = (client.local_addr(), client.peer_addr()) else { return };
     let listener = &ctx.listener;
-    let conn = Connection {
-        direction,
-        local,
-        remote,
-        jobname: Some(&listener.jobname),
-        userid: Some(&listener.userid),
-    };
+    let conn =
+        Connection { direction, local, remote, jobname: Some(&ctx.jobname), userid: Some(&ctx.userid) };
     let own = ctx.generation.table.lookup(&conn);
     let primary = ctx.control_rule.as_deref().map(|rule| Primary {
         rule,
@@ -231,7 +251,7 @@ async fn serve(
     let reg = ctx.agent.registry.register(ConnSnapshot {
         id,
         listener: listener.name.clone(),
-        jobname: listener.jobname.clone(),
+        jobname: ctx.jobname.clone(),
         local,
         remote,
         policy_status: status,

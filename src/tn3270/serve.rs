@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 use super::negotiate::{How, Negotiator, Phase, Step};
 use crate::config::ListenerConfig;
+use crate::engine::accepted::{Accepted, connect};
 use crate::engine::conn::Mapped;
 use crate::engine::relay::relay;
 use crate::engine::side::{NotStarted, Prefixed, Secure, Side, secure};
@@ -33,6 +34,7 @@ enum Then {
 /// Serves an accepted TN3270 connection, mapped; returns when it is closed.
 pub(crate) async fn serve(
     listener: &ListenerConfig,
+    acc: &Accepted,
     m: Mapped,
     mut client: TcpStream,
 ) -> std::io::Result<()> {
@@ -85,7 +87,7 @@ pub(crate) async fn serve(
             };
             info!(conn_type = settings.conn_type.word(), "clear: {why}");
             entry.update(|s| s.secured_how = Some(format!("Clear: {why}")));
-            let mut backend = open_backend(listener, &entry).await?;
+            let mut backend = open_backend(acc, &entry).await?;
             backend.write_all(&forward).await?;
             finish(relay(client, backend, &entry.bytes_in, &entry.bytes_out).await, &entry)
         }
@@ -111,7 +113,7 @@ pub(crate) async fn serve(
                 entry.update(|s| s.secured_how = Some(format!("{how_word}; closed: no client certificate")));
                 return Ok(());
             }
-            let backend = open_backend(listener, &entry).await?;
+            let backend = open_backend(acc, &entry).await?;
             let r = match side {
                 Side::Server(t) => relay(*t, backend, &entry.bytes_in, &entry.bytes_out).await,
                 Side::Client(t) => relay(*t, backend, &entry.bytes_in, &entry.bytes_out).await,
@@ -136,8 +138,8 @@ async fn carry_out(client: &mut TcpStream, steps: Vec<Step>) -> std::io::Result<
 }
 
 /// The backend opens only after the security decision.
-async fn open_backend(listener: &ListenerConfig, entry: &Entry) -> std::io::Result<TcpStream> {
-    let backend = TcpStream::connect(listener.backend()).await?;
+async fn open_backend(acc: &Accepted, entry: &Entry) -> std::io::Result<TcpStream> {
+    let backend = connect(&acc.backend).await?;
     let _ = backend.set_nodelay(true);
     let (mine, theirs) = (backend.local_addr().ok(), backend.peer_addr().ok());
     entry.update(|s| {

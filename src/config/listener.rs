@@ -86,11 +86,8 @@ pub(super) fn listener<'a>(
             .chain(helpers::TN3270)
             .find(|k| k.eq_ignore_ascii_case(key.text))
         else {
-            let hint = nearest(
-                key.text,
-                LISTENER.iter().chain(helpers::FTP).chain(helpers::TN3270).copied(),
-            )
-            .map_or("see the Listener keywords in README".into(), |n| format!("did you mean {n}?"));
+            let hint = nearest(key.text, LISTENER.iter().chain(helpers::FTP).chain(helpers::TN3270).copied())
+                .map_or("see the Listener keywords in README".into(), |n| format!("did you mean {n}?"));
             diags.push(Diagnostic::error(key.span, format!("unknown Listener keyword `{}`", key.text), hint));
             if closes {
                 break;
@@ -255,7 +252,11 @@ fn protocol_ports_line(toks: &[Token<'_>], diags: &mut Diagnostics) -> Vec<(u16,
     };
     let rest: Vec<&Token<'_>> = toks[1..].iter().filter(|t| t.text != ",").collect();
     if rest.is_empty() {
-        diags.push(Diagnostic::error(first.span, "ProtocolPorts needs ports", "write e.g. `ProtocolPorts Ftp 21,990`"));
+        diags.push(Diagnostic::error(
+            first.span,
+            "ProtocolPorts needs ports",
+            "write e.g. `ProtocolPorts Ftp 21,990`",
+        ));
         return Vec::new();
     }
     let mut out = Vec::new();

@@ -70,7 +70,13 @@ fn ftp_and_tn3270_listener_keywords_land_in_their_settings() {
     let f = &c.listeners[0].ftp;
     assert_eq!(
         (f.secure_ftp, f.secure_login, f.secure_data, f.session_reuse, f.ccc),
-        (SecureFtp::Required, SecureLogin::Required, SecureDataConn::Safe, SessionReuse::Allowed, Ccc::Allowed)
+        (
+            SecureFtp::Required,
+            SecureLogin::Required,
+            SecureDataConn::Safe,
+            SessionReuse::Allowed,
+            Ccc::Allowed
+        )
     );
     assert_eq!(f.passive_ports, Some((50000, 50100)));
     assert_eq!(f.passive_address, Some("203.0.113.7".parse().unwrap()));

@@ -1,6 +1,7 @@
-//! The rustls client (TLS 1.3, TLS_AES_128_GCM_SHA256, X25519, the test CA), the same for every
-//! proxy: connect, request, close, and the loops built on them: `WORKERS` concurrent handshake
-//! loops and a batch of idle connections. Every step is bounded (`STEP` unless told).
+//! The rustls client (the scenario's one protocol version and cipher suite, X25519, the test CA),
+//! the same for every proxy: connect, request, close, and the loops built on them: `WORKERS`
+//! concurrent handshake loops and a batch of idle connections. Every step is bounded (`STEP`
+//! unless told).
 
 use std::io;
 use std::net::SocketAddr;
@@ -19,20 +20,30 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use crate::scenario::Scenario;
 use crate::{CHUNK, STEP, WORKERS};
 
-/// The rustls client: TLS 1.3 only, TLS_AES_128_GCM_SHA256, X25519, the test CA.
+/// The rustls client: one protocol version and one cipher suite (the scenario's), X25519, the
+/// test CA.
 pub struct Clients {
     /// Resumption disabled: every handshake is a full one.
     pub full: TlsConnector,
-    /// Tickets kept and offered (rustls's in-memory store).
+    /// Sessions kept and offered (rustls's in-memory store): TLS 1.3 tickets; in TLS 1.2 the
+    /// server's session ticket, else its session ID.
     pub resume: TlsConnector,
 }
 
 impl Clients {
-    pub fn new(ca: &Path) -> Clients {
+    pub fn new(ca: &Path, scenario: Scenario) -> Clients {
+        use rustls::crypto::ring::cipher_suite;
+        let (suite, version) = match scenario {
+            Scenario::Tls13Ecdsa => (cipher_suite::TLS13_AES_128_GCM_SHA256, &rustls::version::TLS13),
+            Scenario::Tls12Rsa => {
+                (cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, &rustls::version::TLS12)
+            }
+        };
         let provider = CryptoProvider {
-            cipher_suites: vec![rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256],
+            cipher_suites: vec![suite],
             kx_groups: vec![rustls::crypto::ring::kx_group::X25519],
             ..rustls::crypto::ring::default_provider()
         };
@@ -42,8 +53,8 @@ impl Clients {
         }
         let build = |resume: bool| {
             let mut c = ClientConfig::builder_with_provider(Arc::new(provider.clone()))
-                .with_protocol_versions(&[&rustls::version::TLS13])
-                .expect("TLS 1.3")
+                .with_protocol_versions(&[version])
+                .expect("protocol version and cipher suite agree")
                 .with_root_certificates(roots.clone())
                 .with_no_client_auth();
             if !resume {

@@ -1,6 +1,12 @@
 //! `cargo bench --bench peers`: attls against stunnel4 and HAProxy in one run, with the same
-//! certificate (ECDSA P-256, CN/SAN localhost), the same TLS (1.3, TLS_AES_128_GCM_SHA256, X25519)
-//! and the same rustls client, as the load tool asks (STYLE.md §3.10: ratios from one run).
+//! certificate (CN/SAN localhost), the same TLS and the same rustls client, as the load
+//! tool asks (STYLE.md §3.10: ratios from one run). `ATTLS_PEERS_SCENARIO` picks what "the same"
+//! is (`scenario.rs`):
+//! - `tls13-ecdsa` (default): ECDSA P-256, TLS 1.3, TLS_AES_128_GCM_SHA256, X25519;
+//! - `tls12-rsa`: RSA-2048, TLS 1.2 only, ECDHE-RSA-AES128-GCM-SHA256, X25519 (the classic z/OS
+//!   deployment: a full handshake signs with RSA, a resumed one does no public-key work at all);
+//! - `all`: both, each proxy of each scenario as its own process, interleaved in the rounds;
+//!   the report has a table and target checks per scenario.
 //!
 //! Every proxy terminates TLS on 127.0.0.1 and relays plaintext to one backend in this process.
 //! Direction: the client sends, the proxy decrypts. A request is an 8-byte big-endian length N then
@@ -8,7 +14,8 @@
 //!
 //! The proxy is judged by its own CPU time (utime + stime of the process in `/proc/PID/stat`, all
 //! threads, live and exited), read before and after each phase, because on 2 cores the client and
-//! backend compete with it. The three proxies run side by side (idle ones cost nothing):
+//! backend compete with it. All proxies (three per scenario) run side by side (idle ones cost
+//! nothing):
 //! 1. idle, on each fresh process: VmRSS after one warm-up connection, then with `idle` (1,000)
 //!    connections that finished the handshake and one ping and stay open; the delta per connection;
 //! 2. rounds (`ATTLS_PEERS_ROUNDS`, default 3), each running every phase on every proxy in turn, so
@@ -16,7 +23,8 @@
 //!    shows medians, `target/peers.json` every phase's raw wall, user and system seconds:
 //!    - bulk: 1 connection × 1 GiB, then 8 × 128 MiB (set up before the clock starts);
 //!    - handshakes: 2,000 full ones (client resumption disabled), then 2,000 resumed ones (a client
-//!      configuration of the proxy's own, primed first; `handshake_kind()` checks each), 4 workers;
+//!      configuration of the proxy's own, primed first; `handshake_kind()` checks each; TLS 1.3
+//!      tickets, in TLS 1.2 whatever the proxy gives: a session ticket, else a session ID), 4 workers;
 //!      each connection is a handshake, one ping through to the backend, close_notify and close,
 //!      so the figure is the whole cost of a short connection to the proxy, TCP included.
 //!
@@ -24,11 +32,13 @@
 //! run) scales bytes and counts; `ATTLS_PEERS_ONLY=attls,haproxy` picks proxies and
 //! `ATTLS_PEERS_PHASES=idle,bulk,handshakes` phases (for profiling one of them);
 //! `ATTLS_PEERS_LOG_LEVEL` is pagent's `--log-level` (default `info`, its own default; stunnel logs
-//! at its default level too, HAProxy logs nothing without a `log` line). Output: a markdown table
-//! and the target checks on stdout, the same as JSON in `target/peers.json`.
+//! at its default level too, HAProxy logs nothing without a `log` line). Output: per scenario a
+//! markdown table, the resumed/full ratios and the target checks on stdout; the same as JSON in
+//! `target/peers.json`, one row per scenario and proxy.
 //!
 //! # Layout
 //! - `main.rs`: the entry point, the rounds and the parameters read from the environment;
+//! - `scenario.rs`: the scenarios: their names, descriptions and test PKIs;
 //! - `proxies.rs`: attls, stunnel4 and HAProxy: their configurations, start, stop and versions;
 //! - `backend.rs`: the plaintext sink the proxies relay to;
 //! - `client.rs`: the rustls client and its connection, bulk and handshake loops;
@@ -43,6 +53,7 @@ mod measure;
 mod phases;
 mod proxies;
 mod report;
+mod scenario;
 
 use std::fs;
 use std::io;
@@ -54,6 +65,7 @@ use measure::{check_fd_limit, clk_tck, cores, openssl_speed};
 use phases::{Phase, Subject, idle_phase, run_phase};
 use proxies::{Ctx, Kind, versions};
 use report::Row;
+use scenario::Scenario;
 
 const MIB: u64 = 1 << 20;
 const WORKERS: usize = 4;
@@ -71,16 +83,12 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let work = TempDir::new().expect("temp dir");
-    let pki = work.0.join("pki");
-    let ca = attls::keyring::write_test_pki(&pki, &[("server", "localhost", false)]).expect("test PKI");
     let backend = rt.block_on(start_backend()).expect("backend");
-    let logs = work.0.join("logs");
-    fs::create_dir_all(&logs).expect("log directory");
-    let ctx = Ctx { dir: work.0.clone(), logs, pki, backend, log_level: params.log_level.clone() };
     let clk_tck = clk_tck();
 
     println!(
-        "# attls peers: scale {}, {} rounds, {} cores (CLK_TCK {clk_tck})",
+        "# attls peers: {}; scale {}, {} rounds, {} cores (CLK_TCK {clk_tck})",
+        params.scenarios.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "),
         params.scale,
         params.rounds,
         cores()
@@ -95,12 +103,23 @@ fn main() {
         println!("{line}");
     }
 
-    // All proxies run side by side (an idle proxy costs nothing) so that rounds can interleave them.
-    let mut subjects: Vec<Subject> = Kind::ALL
-        .into_iter()
-        .filter(|k| params.only.is_empty() || params.only.iter().any(|o| o == k.name()))
-        .map(|kind| Subject::start(kind, &ctx, &ca))
-        .collect();
+    // All proxies of all scenarios run side by side (an idle proxy costs nothing) so that rounds can
+    // interleave them.
+    let mut subjects: Vec<Subject> = Vec::new();
+    for &scenario in &params.scenarios {
+        let dir = work.0.join(scenario.name());
+        let pki = dir.join("pki");
+        let ca = scenario.write_pki(&pki).unwrap_or_else(|e| panic!("{} test PKI: {e}", scenario.name()));
+        let logs = work.0.join("logs").join(scenario.name());
+        fs::create_dir_all(&logs).expect("log directory");
+        let ctx = Ctx { scenario, dir, logs, pki, backend, log_level: params.log_level.clone() };
+        subjects.extend(
+            Kind::ALL
+                .into_iter()
+                .filter(|k| params.only.is_empty() || params.only.iter().any(|o| o == k.name()))
+                .map(|kind| Subject::start(kind, &ctx, &ca)),
+        );
+    }
     if params.wanted("idle") {
         for s in subjects.iter_mut() {
             s.run(|proxy, clients, samples| idle_phase(&rt, proxy, clients, &params, samples));
@@ -116,7 +135,7 @@ fn main() {
             }
         }
     }
-    let rows: Vec<(Kind, Row)> = subjects.iter().map(|s| (s.kind, s.row())).collect();
+    let rows: Vec<(Scenario, Kind, Row)> = subjects.iter().map(|s| (s.scenario, s.kind, s.row())).collect();
     drop(subjects);
 
     report::publish(&params, aes, &rows);
@@ -124,6 +143,7 @@ fn main() {
 
 /// The run's sizes and selections, from the environment (see the crate doc).
 struct Params {
+    scenarios: Vec<Scenario>,
     scale: f64,
     bulk_one: u64,
     bulk_eight: u64,
@@ -144,7 +164,12 @@ impl Params {
             .unwrap_or(1.0)
             .clamp(0.001, 10.0);
         let scaled = |n: f64, min: f64| (n * scale).max(min) as u64;
+        let scenarios = Scenario::from_env().unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(2)
+        });
         Params {
+            scenarios,
             scale,
             bulk_one: scaled(1024.0 * MIB as f64, MIB as f64),
             bulk_eight: scaled(128.0 * MIB as f64, MIB as f64),

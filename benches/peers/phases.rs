@@ -15,11 +15,13 @@ use crate::client::{Clients, close, connect, handshakes, one_handshake, open_idl
 use crate::measure::{cpu_ticks, rss_kib};
 use crate::proxies::{Ctx, Kind, Proxy};
 use crate::report::Row;
+use crate::scenario::Scenario;
 use crate::{Params, STEP, WORKERS};
 
-/// One proxy under test: its process, its own clients (so no ticket crosses to another proxy) and
-/// the samples of every round. The first error stops it (and kills the process).
+/// One proxy in one scenario: its process, its own clients (so no session crosses to another
+/// proxy) and the samples of every round. The first error stops it (and kills the process).
 pub struct Subject {
+    pub scenario: Scenario,
     pub kind: Kind,
     proxy: Option<Proxy>,
     clients: Clients,
@@ -29,22 +31,24 @@ pub struct Subject {
 
 impl Subject {
     pub fn start(kind: Kind, ctx: &Ctx, ca: &Path) -> Subject {
+        let scenario = ctx.scenario;
         let (proxy, error) = match kind.start(ctx) {
             Ok(proxy) => {
-                eprintln!("{} started: pid {}, {}", kind.name(), proxy.pid(), proxy.addr);
+                eprintln!("{} {} started: pid {}, {}", scenario.name(), kind.name(), proxy.pid(), proxy.addr);
                 (Some(proxy), None)
             }
             Err(e) => {
-                eprintln!("{}: {e}", kind.name());
+                eprintln!("{} {}: {e}", scenario.name(), kind.name());
                 (None, Some(e))
             }
         };
-        Subject { kind, proxy, clients: Clients::new(ca), samples: Samples::default(), error }
+        let clients = Clients::new(ca, scenario);
+        Subject { scenario, kind, proxy, clients, samples: Samples::default(), error }
     }
 
     pub fn run(&mut self, f: impl FnOnce(&mut Proxy, &Clients, &mut Samples) -> Result<(), String>) {
         let Some(proxy) = self.proxy.as_mut() else { return };
-        eprint!("  {:<8} ", self.kind.name());
+        eprint!("  {:<11} {:<8} ", self.scenario.name(), self.kind.name());
         if let Err(e) = f(proxy, &self.clients, &mut self.samples) {
             eprintln!("{}: {e}\n{}", self.kind.name(), proxy.log_tail());
             self.error = Some(e);
@@ -203,8 +207,9 @@ pub fn run_phase(
         }
         Phase::Resumed => {
             let n = p.handshakes;
-            // Tickets for every worker. A connection uses one and brings two after a full handshake,
-            // but OpenSSL sends one after a resumed one: a concurrent round tops the store up.
+            // TLS 1.3: tickets for every worker. A connection uses one and brings two after a full
+            // handshake, but OpenSSL sends one after a resumed one: a concurrent round tops the store
+            // up. TLS 1.2: the client keeps one session (ticket or ID) per server and reuses it.
             rt.block_on(one_handshake(&clients.resume, proxy.addr))?;
             rt.block_on(handshakes(clients.resume.clone(), proxy.addr, 2 * WORKERS))?;
             let name = format!("{n} resumption attempts");
@@ -212,7 +217,9 @@ pub fn run_phase(
                 timed(rt, proxy, clk_tck, samples, &name, handshakes(clients.resume.clone(), proxy.addr, n))?;
             let resumed = kinds.iter().filter(|k| **k == Some(HandshakeKind::Resumed)).count();
             if resumed * 100 < n * 99 {
-                return Err(format!("only {resumed} of {n} handshakes resumed: session tickets not working"));
+                return Err(format!(
+                    "only {resumed} of {n} handshakes resumed: session resumption not working"
+                ));
             }
             samples.cpu_ms_resumed.push(cpu * 1000.0 / n as f64);
             samples.hs_s_resumed.push(n as f64 / wall);

@@ -1,6 +1,6 @@
-//! The proxies under test: attls (pagent), stunnel4 and HAProxy, each with the same certificate and
-//! TLS settings and the same backend: their configuration files, start (bounded by `START`), kill
-//! on drop, log tails, and the versions the report opens with.
+//! The proxies under test: attls (pagent), stunnel4 and HAProxy, each with the scenario's
+//! certificate and TLS settings and the same backend: their configuration files, start (bounded by
+//! `START`), kill on drop, log tails, and the versions the report opens with.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::START;
 use crate::measure::command_output;
+use crate::scenario::Scenario;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -21,8 +22,10 @@ pub enum Kind {
     Haproxy,
 }
 
-/// What every proxy is started with.
+/// What every proxy of one scenario is started with.
 pub struct Ctx {
+    pub scenario: Scenario,
+    /// The scenario's own directory: configuration files of its proxies.
     pub dir: PathBuf,
     /// Proxy logs, in a directory of their own: pagent watches its policy and keyring directories,
     /// and a log written there would wake its watcher on every line.
@@ -88,8 +91,15 @@ impl Kind {
                 let conf = ctx.dir.join("stunnel.conf");
                 let text = format!(
                     "foreground = yes\nsyslog = no\npid = {dir}/stunnel.pid\n\n[peers]\naccept = 127.0.0.1:{port}\n\
-                     connect = {backend}\ncert = {pki}/server.pem\nkey = {pki}/server.key\n\
-                     sslVersion = TLSv1.3\nciphersuites = TLS_AES_128_GCM_SHA256\ncurves = X25519\n",
+                     connect = {backend}\ncert = {pki}/server.pem\nkey = {pki}/server.key\n{tls}",
+                    tls = match ctx.scenario {
+                        Scenario::Tls13Ecdsa => {
+                            "sslVersion = TLSv1.3\nciphersuites = TLS_AES_128_GCM_SHA256\ncurves = X25519\n"
+                        }
+                        Scenario::Tls12Rsa => {
+                            "sslVersion = TLSv1.2\nciphers = ECDHE-RSA-AES128-GCM-SHA256\ncurves = X25519\n"
+                        }
+                    },
                     dir = ctx.dir.display(),
                     backend = ctx.backend,
                     pki = ctx.pki.display(),
@@ -111,8 +121,14 @@ impl Kind {
                 let text = format!(
                     "global\n  nbthread 2\n  maxconn 4096\n\ndefaults\n  mode tcp\n  timeout connect 5s\n  \
                      timeout client 10m\n  timeout server 10m\n\nfrontend peers\n  bind 127.0.0.1:{port} ssl \
-                     crt {crt} ssl-min-ver TLSv1.3 ciphersuites TLS_AES_128_GCM_SHA256 curves X25519\n  \
-                     default_backend sink\n\nbackend sink\n  server sink {backend}\n",
+                     crt {crt} {tls} curves X25519\n  default_backend sink\n\n\
+                     backend sink\n  server sink {backend}\n",
+                    tls = match ctx.scenario {
+                        Scenario::Tls13Ecdsa => "ssl-min-ver TLSv1.3 ciphersuites TLS_AES_128_GCM_SHA256",
+                        Scenario::Tls12Rsa => {
+                            "ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.2 ciphers ECDHE-RSA-AES128-GCM-SHA256"
+                        }
+                    },
                     crt = crt.display(),
                     backend = ctx.backend,
                 );
@@ -123,17 +139,31 @@ impl Kind {
     }
 }
 
-/// pagent with a one-rule policy; its `listening PEERS ADDR` line gives the port.
+/// pagent with a one-rule policy; its `listening PEERS ADDR` line gives the port. TLS 1.2
+/// resumption uses the policy defaults of TTLSGskAdvancedParms (session tickets on, 512 session
+/// IDs cached), written out so the policy shows what the scenario relies on.
 fn start_attls(ctx: &Ctx) -> Result<Proxy, String> {
     let own = ctx.dir.join("attls");
     fs::create_dir_all(&own).map_err(|e| e.to_string())?;
     let pol = own.join("peers.pol");
+    let tls = match ctx.scenario {
+        Scenario::Tls13Ecdsa => {
+            "  TTLSCipherParms\n  {\n    V3CipherSuites4Char 1301\n  }\n  TTLSSignatureParms\n  {\n    \
+             ServerKeyShareGroups 0029\n  }\n  TTLSEnvironmentAdvancedParms\n  {\n    TLSv1.2 Off\n    \
+             TLSv1.3 On\n  }\n"
+        }
+        Scenario::Tls12Rsa => {
+            "  TTLSCipherParms\n  {\n    V3CipherSuites4Char C02F\n  }\n  TTLSSignatureParms\n  {\n    \
+             ServerKexECurves 0029\n  }\n  TTLSEnvironmentAdvancedParms\n  {\n    TLSv1.2 On\n    \
+             TLSv1.3 Off\n  }\n  TTLSGskAdvancedParms\n  {\n    GSK_SESSION_TICKET_SERVER_ENABLE On\n    \
+             GSK_V3_SIDCACHE_SIZE 512\n  }\n"
+        }
+    };
     let policy = format!(
         "TTLSRule peers~bench\n{{\n  Jobname PEERS*\n  Direction Inbound\n  TTLSGroupActionRef gPeers\n  \
          TTLSEnvironmentActionRef ePeers\n}}\nTTLSGroupAction gPeers\n{{\n  TTLSEnabled On\n}}\n\
-         TTLSEnvironmentAction ePeers\n{{\n  HandshakeRole Server\n  TTLSKeyringParms\n  {{\n    Keyring {}\n  }}\n  \
-         TTLSCipherParms\n  {{\n    V3CipherSuites4Char 1301\n  }}\n  TTLSSignatureParms\n  {{\n    \
-         ServerKeyShareGroups 0029\n  }}\n  TTLSEnvironmentAdvancedParms\n  {{\n    TLSv1.2 Off\n    TLSv1.3 On\n  }}\n}}\n",
+         TTLSEnvironmentAction ePeers\n{{\n  HandshakeRole Server\n  TTLSKeyringParms\n  {{\n    Keyring {}\n  }}\n\
+         {tls}}}\n",
         ctx.pki.display()
     );
     fs::write(&pol, policy).map_err(|e| e.to_string())?;

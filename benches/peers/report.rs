@@ -1,6 +1,7 @@
-//! The output: per proxy the medians of the rounds as a markdown table, the targets as
-//! ratios of attls against its peers (PASS, FAIL or n/a), and all of it, each phase's raw figures
-//! included, as JSON in `target/peers.json`.
+//! The output, per scenario: the medians of the rounds as a markdown table (a row per proxy), each
+//! proxy's resumed/full handshake CPU ratio, the targets as ratios of attls against its
+//! peers (PASS, FAIL or n/a); and all of it, each phase's raw figures included, as JSON in
+//! `target/peers.json` (a row per scenario and proxy).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 use crate::Params;
 use crate::measure::cores;
 use crate::proxies::Kind;
+use crate::scenario::Scenario;
 
 /// The table's figures (medians over the rounds).
 #[derive(Debug, Default)]
@@ -30,8 +32,16 @@ pub struct Row {
 }
 
 impl Row {
-    fn json(&self) -> Value {
+    /// CPU per resumed handshake over CPU per full handshake.
+    fn resumed_over_full(&self) -> Option<f64> {
+        let (r, f) = (self.cpu_ms_resumed?, self.cpu_ms_full?);
+        (f > 0.0).then(|| r / f)
+    }
+
+    fn json(&self, scenario: Scenario, kind: Kind) -> Value {
         json!({
+            "scenario": scenario.name(),
+            "proxy": kind.name(),
             "cpu_s_per_gb_1_conn": self.cpu_s_per_gb_1,
             "cpu_s_per_gb_8_conn": self.cpu_s_per_gb_8,
             "mb_s_1_conn": self.mb_s_1,
@@ -40,6 +50,7 @@ impl Row {
             "cpu_ms_per_resumed_handshake": self.cpu_ms_resumed,
             "full_handshakes_per_s": self.hs_s_full,
             "resumed_handshakes_per_s": self.hs_s_resumed,
+            "resumed_over_full_cpu": self.resumed_over_full(),
             "rss_kib_per_idle_conn": self.rss_kib_idle,
             "rss_kib_fresh": self.rss_kib_base,
             "phases": self.phases,
@@ -48,14 +59,32 @@ impl Row {
     }
 }
 
-/// Prints the table and the target checks, then writes the same as JSON to `target/peers.json`.
-pub fn publish(params: &Params, aes: Option<f64>, rows: &[(Kind, Row)]) {
-    let (table, checks) = tabulate(rows);
-    println!("\n{table}");
-    for c in &checks {
-        println!("{}", c.line());
+/// Prints, per scenario, the table, the resumed/full ratios and the target checks, then writes the
+/// same as JSON to `target/peers.json`.
+pub fn publish(params: &Params, aes: Option<f64>, rows: &[(Scenario, Kind, Row)]) {
+    let mut targets = Vec::new();
+    for &scenario in &params.scenarios {
+        let mine: Vec<(Kind, &Row)> =
+            rows.iter().filter(|(s, _, _)| *s == scenario).map(|(_, k, r)| (*k, r)).collect();
+        let (table, checks) = tabulate(&mine);
+        println!("\n## {}: {}\n\n{table}", scenario.name(), scenario.describe());
+        let ratios: Vec<String> = mine
+            .iter()
+            .filter_map(|(k, r)| r.resumed_over_full().map(|x| format!("{} {x:.2}", k.name())))
+            .collect();
+        println!(
+            "resumed / full handshake CPU: {}",
+            if ratios.is_empty() { "n/a".into() } else { ratios.join(", ") }
+        );
+        for c in &checks {
+            println!("{}", c.line());
+            targets.push(c.json(scenario));
+        }
     }
     let json = json!({
+        "scenarios": params.scenarios.iter()
+            .map(|s| json!({"name": s.name(), "description": s.describe()}))
+            .collect::<Vec<_>>(),
         "scale": params.scale,
         "rounds": params.rounds,
         "cores": cores(),
@@ -64,8 +93,8 @@ pub fn publish(params: &Params, aes: Option<f64>, rows: &[(Kind, Row)]) {
         "handshakes": params.handshakes,
         "idle_connections": params.idle,
         "openssl_speed_aes_128_gcm_mb_s": aes,
-        "proxies": rows.iter().map(|(k, r)| (k.name().to_string(), r.json())).collect::<serde_json::Map<_, _>>(),
-        "targets": checks.iter().map(Check::json).collect::<Vec<_>>(),
+        "rows": rows.iter().map(|(s, k, r)| r.json(*s, *k)).collect::<Vec<_>>(),
+        "targets": targets,
     });
     let out = target_dir().join("peers.json");
     match fs::write(&out, serde_json::to_string_pretty(&json).unwrap_or_default()) {
@@ -107,14 +136,14 @@ impl Check {
         format!("{verdict}  {}: {} = {ratio} (target {op} {:.2})", self.name, self.form, self.bound)
     }
 
-    fn json(&self) -> Value {
-        json!({"name": self.name, "ratio": self.form, "value": self.ratio, "bound": self.bound,
-               "at_least": self.at_least, "pass": self.pass()})
+    fn json(&self, scenario: Scenario) -> Value {
+        json!({"scenario": scenario.name(), "name": self.name, "ratio": self.form, "value": self.ratio,
+               "bound": self.bound, "at_least": self.at_least, "pass": self.pass()})
     }
 }
 
 /// The markdown table and the checks of the targets.
-fn tabulate(rows: &[(Kind, Row)]) -> (String, Vec<Check>) {
+fn tabulate(rows: &[(Kind, &Row)]) -> (String, Vec<Check>) {
     let f = |v: Option<f64>, digits: usize| v.map_or("n/a".to_string(), |v| format!("{v:.digits$}"));
     let mut t = String::new();
     t.push_str(
@@ -142,7 +171,7 @@ fn tabulate(rows: &[(Kind, Row)]) -> (String, Vec<Check>) {
             f(r.rss_kib_idle, 1),
         );
     }
-    let get = |k: Kind| rows.iter().find(|(kind, r)| *kind == k && r.error.is_none()).map(|(_, r)| r);
+    let get = |k: Kind| rows.iter().find(|(kind, r)| *kind == k && r.error.is_none()).map(|(_, r)| *r);
     let (a, s, h) = (get(Kind::Attls), get(Kind::Stunnel), get(Kind::Haproxy));
     // peer / attls for costs where attls must be cheaper by a factor.
     let over = |peer: Option<&Row>, field: fn(&Row) -> Option<f64>| {

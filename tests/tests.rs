@@ -11,6 +11,7 @@ mod engine_outbound;
 mod engine_refresh;
 mod ftp;
 mod ftp_peers;
+mod netns_peers;
 mod properties;
 mod samples;
 mod support;

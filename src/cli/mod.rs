@@ -12,6 +12,7 @@ macro_rules! say_raw {
 
 mod agent_cmds;
 mod check;
+mod intercept;
 mod search;
 mod start;
 
@@ -44,6 +45,8 @@ pub enum Command {
     Netstat(agent_cmds::NetstatArgs),
     /// One connection's TLS, as an application asks with SIOCTTLSCTL (query is available now).
     Ctl(agent_cmds::CtlArgs),
+    /// Print the nftables rules (for `nft -f -`) that send connections to the transparent listeners.
+    SetupIntercept(intercept::InterceptArgs),
 }
 
 /// Exit code for a usage error found after clap (e.g. a bad address in --match).
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Refresh(a) => agent_cmds::refresh(a),
         Command::Netstat(a) => agent_cmds::netstat(a),
         Command::Ctl(a) => agent_cmds::ctl(a),
+        Command::SetupIntercept(a) => intercept::run(a),
     }
 }
 

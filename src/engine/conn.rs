@@ -140,20 +140,7 @@ async fn inbound(
     {
         let backend = connect_backend(acc, m.trace()).await?;
         note_backend(&entry, &backend);
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let _ = entry.control.set(tx);
-        let ctl = super::applctl::AppCtl {
-            entry: entry.clone(),
-            rule: rule.clone(),
-            tls: m.tls.clone(),
-            hold: listener.client_hello_hold,
-            server_name: server_name(rule, acc).ok(),
-            inbound: true,
-        };
-        let r = super::applctl::run(client, backend, rx, ctl).await;
-        let snap = entry.snapshot();
-        info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");
-        return r;
+        return application_controlled(client, backend, listener, acc, &m, rule, true).await;
     }
     if m.status != PolicyStatus::Enabled {
         let backend = connect_backend(acc, m.trace()).await?;
@@ -195,20 +182,7 @@ async fn outbound(
             s.app_peer = client.local_addr().ok();
             s.app_local = client.peer_addr().ok();
         });
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let _ = entry.control.set(tx);
-        let ctl = super::applctl::AppCtl {
-            entry: entry.clone(),
-            rule: rule.clone(),
-            tls: m.tls.clone(),
-            hold: listener.client_hello_hold,
-            server_name: server_name(rule, acc).ok(),
-            inbound: false,
-        };
-        let r = super::applctl::run(backend, client, rx, ctl).await;
-        let snap = entry.snapshot();
-        info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");
-        return r;
+        return application_controlled(backend, client, listener, acc, &m, rule, false).await;
     }
     if m.status != PolicyStatus::Enabled {
         return finish(relay(client, backend, &entry.bytes_in, &entry.bytes_out).await, &entry, m.trace());
@@ -222,6 +196,33 @@ async fn outbound(
         (Secured::Client(s), Some(t)) => relay(client, Rekeying::new(s, t), bin, bout).await,
     };
     finish(r, &entry, m.trace())
+}
+
+/// An APPLCNTRL connection: `peer` is the TLS-capable side, `app` the controlling application's.
+async fn application_controlled(
+    peer: TcpStream,
+    app: TcpStream,
+    listener: &ListenerConfig,
+    acc: &Accepted,
+    m: &Mapped,
+    rule: &Arc<Rule>,
+    inbound: bool,
+) -> std::io::Result<()> {
+    let entry = &m.reg.entry;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let _ = entry.control.set(tx);
+    let ctl = super::applctl::AppCtl {
+        entry: entry.clone(),
+        rule: rule.clone(),
+        tls: m.tls.clone(),
+        hold: listener.client_hello_hold,
+        server_name: server_name(rule, acc).ok(),
+        inbound,
+    };
+    let r = super::applctl::run(peer, app, rx, ctl).await;
+    let snap = entry.snapshot();
+    info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");
+    r
 }
 
 /// ResetCipherTimer (minutes; 0 = never).

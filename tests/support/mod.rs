@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod ftp;
+pub mod netns;
 pub mod tn3270;
 
 use std::path::{Path, PathBuf};

@@ -17,3 +17,4 @@ mod samples;
 mod support;
 mod tn3270;
 mod tn3270_peers;
+mod transparent;

@@ -123,6 +123,9 @@ impl Pki {
 /// One `Listener` block of the main configuration (always `Listen 127.0.0.1:0`).
 struct ListenerSpec {
     name: String,
+    /// `Listen` (default `127.0.0.1:0`).
+    listen: String,
+    /// Empty: no `Backend` line (a transparent listener relays to the original destination).
     backend: String,
     direction: &'static str,
     /// More keyword lines inside the block (`Protocol Ftp`, `SecureFtp Required`, …).
@@ -138,6 +141,8 @@ pub struct AgentSetup {
     policy_file: String,
     /// FLUSH/PURGE options of the TTLSConfig line.
     options: &'static str,
+    /// The network namespace to run the agent in.
+    netns: Option<String>,
 }
 
 impl AgentSetup {
@@ -147,6 +152,7 @@ impl AgentSetup {
             listeners: Vec::new(),
             policy_file: "policy.pol".into(),
             options: "FLUSH NOPURGE",
+            netns: None,
         }
     }
 
@@ -174,12 +180,35 @@ impl AgentSetup {
         extra: &[&str],
     ) -> Self {
         let extra = extra.iter().map(|l| l.to_string()).collect();
+        let (listen, backend) = ("127.0.0.1:0".into(), backend.to_string());
+        self.listeners.push(ListenerSpec { name: name.into(), listen, backend, direction, extra });
+        self
+    }
+
+    /// A listener on a fixed `listen` address, with `backend` only if given (transparent listeners).
+    pub fn listener_at(
+        mut self,
+        name: &str,
+        listen: &str,
+        backend: Option<&str>,
+        direction: &'static str,
+        extra: &[&str],
+    ) -> Self {
+        let extra = extra.iter().map(|l| l.to_string()).collect();
+        let backend = backend.unwrap_or_default().to_string();
         self.listeners.push(ListenerSpec {
             name: name.into(),
-            backend: backend.to_string(),
+            listen: listen.into(),
+            backend,
             direction,
             extra,
         });
+        self
+    }
+
+    /// Runs the agent inside network namespace `ns` (`ip netns exec`).
+    pub fn in_netns(mut self, ns: &str) -> Self {
+        self.netns = Some(ns.to_string());
         self
     }
 
@@ -217,9 +246,12 @@ impl AgentSetup {
         }
         for l in &self.listeners {
             conf.push_str(&format!(
-                "Listener {}\n{{\n  Listen 127.0.0.1:0\n  Backend {}\n  Direction {}\n",
-                l.name, l.backend, l.direction
+                "Listener {}\n{{\n  Listen {}\n  Direction {}\n",
+                l.name, l.listen, l.direction
             ));
+            if !l.backend.is_empty() {
+                conf.push_str(&format!("  Backend {}\n", l.backend));
+            }
             for line in &l.extra {
                 conf.push_str(&format!("  {line}\n"));
             }
@@ -229,7 +261,15 @@ impl AgentSetup {
         write_atomic(&config, &conf);
         let log = dir.join("agent.log");
         let log_file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pagent"))
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_pagent")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_pagent")),
+        };
+        let mut child = cmd
             .args(["start", "-c"])
             .arg(&config)
             .env("NO_COLOR", "1")

@@ -361,3 +361,28 @@ fn five_hundred_transfers_in_one_session_keep_the_descriptor_count_flat() {
         agent.open_fds()
     );
 }
+
+#[test]
+fn secure_login_required_wants_a_client_certificate_before_user() {
+    let server = Vsftpd::start();
+    let setup = AgentSetup::new("ftp-login");
+    let pki = setup.pki("pki");
+    let env = policy::env(
+        "ServerWithClientAuth",
+        &pki.server_ring,
+        &["ApplicationControlled On", "SecondaryMap On", "ClientAuthType Full"],
+        None,
+    );
+    let rule = policy::tls_rule("ftp~login", "FTP1", "Inbound", "", &env);
+    let lines = ["Protocol Ftp", "SecureLogin Required"];
+    let agent = setup.listener_with("FTP1", server.addr(), "Inbound", &lines).policy(&rule).start();
+    // Without a certificate: 531 to USER, which never reaches the server.
+    let run = run_ftplib(&ftplib_tls(&agent, &server, &pki, &["pwd"]));
+    assert!(run.stdout.contains("531"), "{run}");
+    assert!(!server.commands().iter().any(|c| c.starts_with("USER")), "{:?}", server.commands());
+    // With the client certificate the login goes through.
+    let cert = pki.client_pem.display().to_string();
+    let key = pki.client_key.display().to_string();
+    let run = run_ftplib(&ftplib_tls(&agent, &server, &pki, &["--cert", &cert, "--key", &key, "pwd"]));
+    run.assert_ok();
+}

@@ -237,7 +237,8 @@ pub async fn secure(clear: Prefixed, s: Secure<'_>) -> std::io::Result<Result<Si
                 e.peer_cert = cert;
                 e.secured_how = Some(s.how.into());
             });
-            info!(version = version.unwrap_or("?"), how = s.how, "secure");
+            let cipher_code = cipher.map(crate::policy::ciphers::hex4).unwrap_or_default();
+            info!(version = version.unwrap_or("?"), cipher = cipher_code, how = s.how, "secure");
         }
         Ok(Err(_)) => s.entry.update(|e| e.conn_status = ConnStatus::NotSecure),
         Err(e) => {

@@ -321,13 +321,14 @@ fn netstat_shows_the_data_connection_as_secondary_of_its_control_connection() {
     let mut rows = Vec::new();
     let seen = eventually(WAIT, || {
         rows = agent.connections();
-        rows.iter().any(|c| c["map_type"] == "Secondary")
+        rows.iter().any(|c| c["map_type"] == "Secondary" && c["conn_status"] == "SECURE")
     });
     if !seen {
         panic!("no Secondary connection while transferring: {rows:?}\n{}", transfer.join().expect("curl"));
     }
     let control = rows.iter().find(|c| c["map_type"] == "Primary").expect("the control connection");
-    let data = rows.iter().find(|c| c["map_type"] == "Secondary").expect("the data connection");
+    let data =
+        rows.iter().find(|c| c["map_type"] == "Secondary" && c["conn_status"] == "SECURE").expect("data");
     assert_eq!(data["primary_conn"], control["conn"], "{rows:?}");
     assert_eq!(data["rule"], "ftp~ctl");
     assert_eq!(data["conn_status"], "SECURE");

@@ -228,11 +228,17 @@ struct Plain {
 }
 
 impl Plain {
-    fn open(addr: SocketAddr, user: &str, pass: &str) -> Plain {
+    /// Connected, greeting read, not logged in.
+    fn open_unlogged(addr: SocketAddr) -> Plain {
         let s = TcpStream::connect(addr).expect("connect");
         s.set_read_timeout(Some(WAIT)).expect("timeout");
         let mut p = Plain { r: BufReader::new(s.try_clone().expect("clone")), w: s };
         p.reply();
+        p
+    }
+
+    fn open(addr: SocketAddr, user: &str, pass: &str) -> Plain {
+        let mut p = Plain::open_unlogged(addr);
         p.cmd(&format!("USER {user}"));
         p.cmd(&format!("PASS {pass}"));
         p
@@ -386,4 +392,44 @@ fn secure_login_required_wants_a_client_certificate_before_user() {
     let key = pki.client_key.display().to_string();
     let run = run_ftplib(&ftplib_tls(&agent, &server, &pki, &["--cert", &cert, "--key", &key, "pwd"]));
     run.assert_ok();
+}
+
+#[test]
+fn a_command_right_behind_the_clients_close_notify_after_ccc_is_not_lost() {
+    use rustls::pki_types::ServerName;
+    let server = Vsftpd::start();
+    let (agent, pki) = ftp_agent("ftp-ccc-race", &server, &["Ccc Allowed"], false);
+    let mut p = Plain::open_unlogged(agent.addr("FTP1"));
+    assert!(p.cmd("AUTH TLS").starts_with("234"));
+    let conn = rustls::ClientConnection::new(
+        crate::support::agent::peers::client_config(&pki.ca),
+        ServerName::try_from("localhost").expect("name"),
+    )
+    .expect("client");
+    let mut tls = rustls::StreamOwned::new(conn, p.w.try_clone().expect("clone"));
+    let mut reply = |tls: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>, c: &str| {
+        tls.write_all(format!("{c}\r\n").as_bytes()).expect("send");
+        let mut r = BufReader::new(&mut *tls);
+        let mut line = String::new();
+        r.read_line(&mut line).expect("reply");
+        line
+    };
+    let login = server.login();
+    reply(&mut tls, &format!("USER {}", login.user));
+    assert!(reply(&mut tls, &format!("PASS {}", login.password)).starts_with("230"));
+    assert!(reply(&mut tls, "CCC").starts_with("200"));
+    let mut rest = Vec::new();
+    tls.read_to_end(&mut rest).expect("the agent's close_notify");
+    // Our close_notify and the next command in one segment.
+    tls.conn.send_close_notify();
+    let mut segment = Vec::new();
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut segment).expect("record");
+    }
+    segment.extend_from_slice(b"NOOP\r\n");
+    p.w.write_all(&segment).expect("send");
+    let mut line = String::new();
+    p.r = BufReader::new(p.w.try_clone().expect("clone"));
+    p.r.read_line(&mut line).expect("NOOP answered in clear");
+    assert!(line.starts_with("200"), "{line}");
 }

@@ -251,46 +251,82 @@ pub async fn secure(clear: Prefixed, s: Secure<'_>) -> std::io::Result<Result<Si
 
 /// Back to clear: close_notify, then the peer's (data it sent before it still belongs to the protected
 /// phase and goes to `sink`), bounded by 10 s. The TCP connection carries on.
+///
+/// A peer may send clear bytes right behind its close_notify (an FTP client's next command after
+/// CCC), possibly in the same segment; so from here on the socket is read one TLS record at a time,
+/// never past the close_notify, and nothing of the clear phase is swallowed.
 pub async fn unsecure<W: AsyncWrite + Unpin>(
     side: Side,
     sink: &mut W,
     entry: &Entry,
 ) -> std::io::Result<Side> {
-    async fn drain<T: AsyncRead + AsyncWrite + Unpin, W: AsyncWrite + Unpin>(
-        t: &mut T,
-        sink: &mut W,
-    ) -> std::io::Result<()> {
-        let mut buf = vec![0u8; 16 * 1024];
-        let wait = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                match t.read(&mut buf).await? {
-                    0 => return Ok(()),
-                    n => sink.write_all(&buf[..n]).await?,
-                }
-            }
+    let finish = |io: Prefixed| {
+        entry.update(|s| {
+            s.conn_status = ConnStatus::NotSecure;
+            s.tls_version = None;
+            s.cipher = None;
+            s.secured_how = Some("Stopped (clear after STOP)".into());
         });
-        wait.await.unwrap_or_else(|_| Err(std::io::Error::other("the peer did not answer close_notify")))
-    }
-    let io = match side {
-        Side::Clear(c) => return Ok(Side::Clear(c)),
-        Side::Server(mut t) => {
-            t.get_mut().1.send_close_notify();
-            t.flush().await?;
-            drain(&mut *t, sink).await?;
-            t.into_inner().0
-        }
-        Side::Client(mut t) => {
-            t.get_mut().1.send_close_notify();
-            t.flush().await?;
-            drain(&mut *t, sink).await?;
-            t.into_inner().0
-        }
+        Ok(Side::Clear(io))
     };
-    entry.update(|s| {
-        s.conn_status = ConnStatus::NotSecure;
-        s.tls_version = None;
-        s.cipher = None;
-        s.secured_how = Some("Stopped (clear after STOP)".into());
-    });
-    Ok(Side::Clear(io))
+    let wait = Duration::from_secs(10);
+    let late = || std::io::Error::other("the peer did not answer close_notify");
+    match side {
+        Side::Clear(c) => Ok(Side::Clear(c)),
+        Side::Server(t) => {
+            let (mut io, mut conn) = t.into_inner();
+            tokio::time::timeout(wait, close_exactly(&mut io, &mut conn, sink))
+                .await
+                .map_err(|_| late())??;
+            finish(io)
+        }
+        Side::Client(t) => {
+            let (mut io, mut conn) = t.into_inner();
+            tokio::time::timeout(wait, close_exactly(&mut io, &mut conn, sink))
+                .await
+                .map_err(|_| late())??;
+            finish(io)
+        }
+    }
+}
+
+/// Sends close_notify, then reads whole records until the peer's close_notify.
+async fn close_exactly<D, W: AsyncWrite + Unpin>(
+    io: &mut Prefixed,
+    conn: &mut rustls::ConnectionCommon<D>,
+    sink: &mut W,
+) -> std::io::Result<()> {
+    use std::io::Read;
+    conn.send_close_notify();
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out)?;
+    }
+    io.write_all(&out).await?;
+    let mut plain = vec![0u8; 16 * 1024];
+    loop {
+        // Plaintext rustls already holds comes first; Ok(0) is the peer's close_notify.
+        match conn.reader().read(&mut plain) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                sink.write_all(&plain[..n]).await?;
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        let mut header = [0u8; 5];
+        io.read_exact(&mut header).await?;
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        let mut record = header.to_vec();
+        record.resize(5 + len, 0);
+        io.read_exact(&mut record[5..]).await?;
+        conn.read_tls(&mut &record[..])?;
+        conn.process_new_packets().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let mut out = Vec::new();
+        while conn.wants_write() {
+            conn.write_tls(&mut out)?;
+        }
+        io.write_all(&out).await?;
+    }
 }

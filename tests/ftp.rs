@@ -407,7 +407,7 @@ fn a_command_right_behind_the_clients_close_notify_after_ccc_is_not_lost() {
     )
     .expect("client");
     let mut tls = rustls::StreamOwned::new(conn, p.w.try_clone().expect("clone"));
-    let mut reply = |tls: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>, c: &str| {
+    let reply = |tls: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>, c: &str| {
         tls.write_all(format!("{c}\r\n").as_bytes()).expect("send");
         let mut r = BufReader::new(&mut *tls);
         let mut line = String::new();

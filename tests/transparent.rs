@@ -172,3 +172,37 @@ fn outbound_interception_gives_a_plaintext_client_tls_to_the_original_destinatio
     let log = agent.log_text();
     assert!(log.contains("rule=\"OUT~4433\"") && log.contains("ENABLED"), "{log}");
 }
+
+#[test]
+fn redirect_over_ipv6_finds_the_original_destination_too() {
+    let Some(t) = Topology::new("transparent-v6") else { return };
+    let dir = TempDir::new("transparent-v6");
+    let n = t.name(Ns::Proxy);
+    let addr = t.client_ip6().to_string().replace("::2", "::1");
+    let (ring, ca) = pki_for(&dir, &addr);
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).expect("dir");
+    std::fs::write(site.join("hello.txt"), "hello over IPv6\n").expect("file");
+    let site_s = site.display().to_string();
+    let web =
+        t.spawn(Ns::Proxy, &[PYTHON, "-m", "http.server", "--bind", "::", "--directory", &site_s, "8080"]);
+    assert!(eventually(WAIT, || web.log().contains("Serving HTTP")), "{}", web.log());
+    let env =
+        format!("  HandshakeRole Server\n  TTLSKeyringParms\n  {{\n    Keyring {}\n  }}\n", ring.display());
+    let web_rule = rule("WEB~8080", "  LocalPortRange 8080\n  Direction Inbound", &env);
+    let agent = AgentSetup::new("transparent-v6-agent")
+        .listener_at("V6", "[::]:15004", None, "Inbound", &["Transparent Redirect"])
+        .policy(&web_rule)
+        .in_netns(&n)
+        .start();
+    intercept(&t, Ns::Proxy, &agent);
+    let url = format!("https://[{addr}]:8080/hello.txt");
+    let ca_s = ca.display().to_string();
+    let out = t
+        .exec(Ns::Client, &["curl", "-sS", "-g", "--max-time", "10", "--cacert", &ca_s, &url])
+        .expect("curl");
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(page, "hello over IPv6\n", "{}\n{}", String::from_utf8_lossy(&out.stderr), agent.log_text());
+    let log = agent.log_text();
+    assert!(log.contains("rule=\"WEB~8080\"") && log.contains(&format!("local=[{addr}]:8080")), "{log}");
+}

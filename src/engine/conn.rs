@@ -132,7 +132,8 @@ async fn inbound(
     id: ConnId,
     client: TcpStream,
 ) -> std::io::Result<()> {
-    let (local, remote) = (client.local_addr()?, client.peer_addr()?);
+    // The address the client dialed: under interception the original destination.
+    let (local, remote) = (acc.dialed, acc.client);
     let m = map(agent, acc, id, ConnDirection::Inbound, local, remote);
     let entry = m.reg.entry.clone();
     if m.status == PolicyStatus::ApplCntrl

@@ -147,3 +147,13 @@ fn client_auth_sslcert_closes_a_client_without_a_certificate() {
     );
     assert!(server.sessions().is_empty(), "the backend was opened without a client certificate");
 }
+
+#[test]
+fn s3270_negotiates_start_tls_in_front_of_hercules() {
+    let herc = Hercules::start();
+    let (agent, pki) = tn_agent("tn-herc-starttls", herc.addr(), &[], &[]);
+    let run = S3270::tls(&pki.ca).wait_for(WaitFor::Output).run(agent.addr("TN1").port());
+    run.expect_screen(LOGO_TEXT);
+    assert_eq!(run.tls, "secure host-verified", "{run}");
+    assert!(agent.log_text().contains("how=\"Negotiated\""), "{}", agent.log_text());
+}

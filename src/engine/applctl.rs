@@ -150,7 +150,7 @@ pub async fn run(
                 let n = n?;
                 if n == 0 {
                     let _ = app.shutdown().await;
-                    return drain_app(&mut app, &mut side, from_app, &mut control).await;
+                    return drain(&mut app, &mut side, from_app, &mut control, "the peer").await;
                 }
                 from_peer.fetch_add(n as u64, Ordering::Relaxed);
                 let data = &pbuf[..n];
@@ -182,12 +182,12 @@ pub async fn run(
                 let n = n?;
                 if n == 0 {
                     let _ = side.shutdown().await;
-                    return drain_peer(&mut side, &mut app, from_peer, &mut control).await;
+                    return drain(&mut side, &mut app, from_peer, &mut control, "the application").await;
                 }
                 let mut data = &abuf[..n];
                 if let Some((limit, _)) = &pending {
                     let before = (limit - app_sent).min(n as u64) as usize;
-                    side.write_all(&data[..before]).await?;
+                    side.send(&data[..before]).await?;
                     app_sent += before as u64;
                     from_app.fetch_add(before as u64, Ordering::Relaxed);
                     data = &data[before..];
@@ -197,7 +197,7 @@ pub async fn run(
                     }
                 }
                 if !data.is_empty() {
-                    side.write_all(data).await?;
+                    side.send(data).await?;
                     app_sent += data.len() as u64;
                     from_app.fetch_add(data.len() as u64, Ordering::Relaxed);
                 }
@@ -316,7 +316,7 @@ async fn relay_ready(app: &mut TcpStream, side: &mut Side, counter: &AtomicU64) 
         match app.try_read(&mut buf) {
             Ok(0) => return Ok(total),
             Ok(n) => {
-                side.write_all(&buf[..n]).await?;
+                side.send(&buf[..n]).await?;
                 counter.fetch_add(n as u64, Ordering::Relaxed);
                 total += n as u64;
             }
@@ -333,49 +333,33 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// After the peer closed its side: pass what the application still sends, then end.
-async fn drain_app(
-    app: &mut TcpStream,
-    side: &mut Side,
+/// After one side closed: pass what `from` (the other) still sends to `to`, then end, answering
+/// control requests meanwhile (`who` closed). `to` is shut down at the end.
+async fn drain<R, W>(
+    from: &mut R,
+    to: &mut W,
     counter: &AtomicU64,
     control: &mut mpsc::Receiver<Control>,
-) -> std::io::Result<()> {
+    who: &str,
+) -> std::io::Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         tokio::select! {
-            n = app.read(&mut buf) => {
+            n = from.read(&mut buf) => {
                 let n = n?;
                 if n == 0 {
-                    let _ = side.shutdown().await;
+                    let _ = to.shutdown().await;
                     return Ok(());
                 }
-                side.write_all(&buf[..n]).await?;
+                to.write_all(&buf[..n]).await?;
+                to.flush().await?;
                 counter.fetch_add(n as u64, Ordering::Relaxed);
             }
-            Some(req) = control.recv() => half_closed(req, "the peer"),
-        }
-    }
-}
-
-/// After the application closed its side: pass what the peer still sends, then end.
-async fn drain_peer(
-    side: &mut Side,
-    app: &mut TcpStream,
-    counter: &AtomicU64,
-    control: &mut mpsc::Receiver<Control>,
-) -> std::io::Result<()> {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        tokio::select! {
-            n = side.read(&mut buf) => {
-                let n = n?;
-                if n == 0 {
-                    return Ok(());
-                }
-                app.write_all(&buf[..n]).await?;
-                counter.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            Some(req) = control.recv() => half_closed(req, "the application"),
+            Some(req) = control.recv() => half_closed(req, who),
         }
     }
 }

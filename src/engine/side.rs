@@ -91,36 +91,49 @@ pub enum Side {
     Client(Box<tokio_rustls::client::TlsStream<Prefixed>>),
 }
 
+impl AsyncRead for Side {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Side::Clear(c) => Pin::new(c).poll_read(cx, buf),
+            Side::Server(t) => Pin::new(&mut **t).poll_read(cx, buf),
+            Side::Client(t) => Pin::new(&mut **t).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Side {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Side::Clear(c) => Pin::new(c).poll_write(cx, buf),
+            Side::Server(t) => Pin::new(&mut **t).poll_write(cx, buf),
+            Side::Client(t) => Pin::new(&mut **t).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Side::Clear(c) => Pin::new(c).poll_flush(cx),
+            Side::Server(t) => Pin::new(&mut **t).poll_flush(cx),
+            Side::Client(t) => Pin::new(&mut **t).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Side::Clear(c) => Pin::new(c).poll_shutdown(cx),
+            Side::Server(t) => Pin::new(&mut **t).poll_shutdown(cx),
+            Side::Client(t) => Pin::new(&mut **t).poll_shutdown(cx),
+        }
+    }
+}
+
 impl Side {
-    pub async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Side::Clear(c) => c.read(buf).await,
-            Side::Server(t) => t.read(buf).await,
-            Side::Client(t) => t.read(buf).await,
-        }
-    }
-
     /// Writes and flushes (under TLS the record leaves at once).
-    pub async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        match self {
-            Side::Clear(c) => c.write_all(buf).await,
-            Side::Server(t) => {
-                t.write_all(buf).await?;
-                t.flush().await
-            }
-            Side::Client(t) => {
-                t.write_all(buf).await?;
-                t.flush().await
-            }
-        }
-    }
-
-    pub async fn shutdown(&mut self) -> std::io::Result<()> {
-        match self {
-            Side::Clear(c) => c.shutdown().await,
-            Side::Server(t) => t.shutdown().await,
-            Side::Client(t) => t.shutdown().await,
-        }
+    pub async fn send(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.write_all(buf).await?;
+        self.flush().await
     }
 
     pub fn is_tls(&self) -> bool {
@@ -161,7 +174,7 @@ impl Side {
             Side::Clear(_) => Ok(()),
         };
         r.map_err(|e| ("EPROTO", e.to_string()))?;
-        self.write_all(&[]).await.map_err(|e| ("ECONNRESET", e.to_string()))
+        self.send(&[]).await.map_err(|e| ("ECONNRESET", e.to_string()))
     }
 }
 

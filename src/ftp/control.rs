@@ -152,7 +152,7 @@ fn lost() -> std::io::Error {
 impl Conn {
     async fn send_client(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match self.client.as_mut() {
-            Some(s) => s.write_all(bytes).await,
+            Some(s) => s.send(bytes).await,
             None => Err(lost()),
         }
     }

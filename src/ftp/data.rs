@@ -321,11 +321,7 @@ async fn serve(
     }
     let _ = verdict.send(Ok(()));
     let (bin, bout) = (&entry.bytes_in, &entry.bytes_out);
-    let r = match side {
-        Side::Clear(c) => relay(c, backend, bin, bout).await,
-        Side::Server(t) => relay(*t, backend, bin, bout).await,
-        Side::Client(t) => relay(*t, backend, bin, bout).await,
-    };
+    let r = relay(side, backend, bin, bout).await;
     match r {
         Ok(stats) => info!(bytes_in = stats.from_client, bytes_out = stats.to_client, "data close"),
         Err(e) => info!("data close: {e}"),

@@ -16,7 +16,7 @@ use crate::config::ListenerConfig;
 use crate::engine::accepted::{Accepted, connect};
 use crate::engine::conn::Mapped;
 use crate::engine::relay::relay;
-use crate::engine::side::{NotStarted, Prefixed, Secure, Side, secure};
+use crate::engine::side::{NotStarted, Prefixed, Secure, secure};
 use crate::policy::PolicyStatus;
 use crate::registry::Entry;
 
@@ -114,11 +114,7 @@ pub(crate) async fn serve(
                 return Ok(());
             }
             let backend = open_backend(acc, &entry).await?;
-            let r = match side {
-                Side::Server(t) => relay(*t, backend, &entry.bytes_in, &entry.bytes_out).await,
-                Side::Client(t) => relay(*t, backend, &entry.bytes_in, &entry.bytes_out).await,
-                Side::Clear(c) => relay(c, backend, &entry.bytes_in, &entry.bytes_out).await,
-            };
+            let r = relay(side, backend, &entry.bytes_in, &entry.bytes_out).await;
             finish(r, &entry)
         }
     }

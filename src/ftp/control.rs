@@ -359,6 +359,16 @@ pub(crate) async fn serve(
     let entry = m.reg.entry.clone();
     let token = session_token(m.reg.id);
     let mut side = Side::Clear(Prefixed::new(client));
+    if let Some(rule) = m.rule.as_deref().filter(|r| {
+        listener.ftp.secure_login.requires_certificate()
+            && r.settings.handshake_role != Some(crate::policy::table::Role::ServerWithClientAuth)
+    }) {
+        warn!(
+            rule = %rule.name,
+            "SecureLogin {} but the rule's HandshakeRole is not ServerWithClientAuth: no client certificate is asked for, every login gets 531",
+            listener.ftp.secure_login.word()
+        );
+    }
     if let (PolicyStatus::Enabled, Some(rule)) = (m.status, m.rule.as_deref()) {
         let Side::Clear(clear) = side else { return Err(lost()) };
         let s = Secure {

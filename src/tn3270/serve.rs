@@ -18,6 +18,7 @@ use crate::engine::conn::Mapped;
 use crate::engine::relay::relay;
 use crate::engine::side::{NotStarted, Prefixed, Secure, secure};
 use crate::policy::PolicyStatus;
+use crate::policy::table::Role;
 use crate::registry::Entry;
 
 /// How long a client has to answer `IAC DO START_TLS` and send its FOLLOWS, when the rule's
@@ -109,7 +110,12 @@ pub(crate) async fn serve(
                 Err(NotStarted(_, _, why)) => return Err(std::io::Error::other(why)),
             };
             if settings.client_auth.requires_certificate() && !side.peer_certified() {
-                warn!(client_auth = settings.client_auth.word(), "closed: no validated client certificate");
+                let hint = if rule.settings.handshake_role == Some(Role::ServerWithClientAuth) {
+                    ""
+                } else {
+                    " (the rule's HandshakeRole is not ServerWithClientAuth, so no certificate is asked for)"
+                };
+                warn!(client_auth = settings.client_auth.word(), rule = %rule.name, "closed: no validated client certificate{hint}");
                 entry.update(|s| s.secured_how = Some(format!("{how_word}; closed: no client certificate")));
                 return Ok(());
             }

@@ -449,18 +449,9 @@ pub fn current_user() -> String {
     {
         return u;
     }
-    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1)).map(String::from)
-    });
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    uid.and_then(|uid| {
-        passwd
-            .lines()
-            .find(|l| l.split(':').nth(2) == Some(uid.as_str()))
-            .and_then(|l| l.split(':').next())
-            .map(String::from)
-    })
-    .unwrap_or_else(|| "unknown".into())
+    crate::procnet::process_uid(Path::new("/proc/self"))
+        .and_then(crate::procnet::user_name)
+        .unwrap_or_else(|| "unknown".into())
 }
 
 mod helpers;

@@ -84,16 +84,21 @@ fn inode_owner(inode: u64) -> Option<Owner> {
             .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == wanted.as_str()));
         if holds {
             let command = std::fs::read_to_string(p.path().join("comm")).ok()?.trim_end().to_string();
-            let status = std::fs::read_to_string(p.path().join("status")).ok()?;
-            let uid: u32 =
-                status.lines().find(|l| l.starts_with("Uid:"))?.split_whitespace().nth(1)?.parse().ok()?;
+            let uid = process_uid(&p.path())?;
             return Some(Owner { command, user: user_name(uid).unwrap_or_else(|| uid.to_string()) });
         }
     }
     None
 }
 
-fn user_name(uid: u32) -> Option<String> {
+/// The real uid of the process at `/proc/PID` (`/proc/self` for this one).
+pub fn process_uid(proc_dir: &std::path::Path) -> Option<u32> {
+    let status = std::fs::read_to_string(proc_dir.join("status")).ok()?;
+    status.lines().find(|l| l.starts_with("Uid:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The name of user `uid` in /etc/passwd.
+pub fn user_name(uid: u32) -> Option<String> {
     std::fs::read_to_string("/etc/passwd").ok()?.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
         (f.len() >= 3 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[0].to_string())

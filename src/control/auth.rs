@@ -11,7 +11,8 @@ pub fn may_administer(cred: Option<UCred>, group: Option<&str>) -> bool {
     }
     let Some(group) = group else { return false };
     let Some(gid) = group_id(group) else { return false };
-    cred.gid() == gid || user_name(cred.uid()).is_some_and(|u| group_members(group).contains(&u))
+    cred.gid() == gid
+        || crate::procnet::user_name(cred.uid()).is_some_and(|u| group_members(group).contains(&u))
 }
 
 fn etc(file: &str) -> String {
@@ -35,11 +36,4 @@ fn group_members(name: &str) -> Vec<String> {
                 .then(|| f[3].split(',').filter(|m| !m.is_empty()).map(String::from).collect())
         })
         .unwrap_or_default()
-}
-
-fn user_name(uid: u32) -> Option<String> {
-    etc("/etc/passwd").lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 3 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[0].to_string())
-    })
 }

@@ -108,24 +108,38 @@ pub async fn connect(t: &Target) -> std::io::Result<TcpStream> {
     }
     let mut last = None;
     for to in tokio::net::lookup_host(&t.addr).await? {
-        let sock = if to.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-        {
-            let raw = SockRef::from(&sock);
-            if let Some(mark) = t.mark {
-                raw.set_mark(mark)?;
-            }
-            if let Some(from) = t.source.filter(|f| f.is_ipv4() == to.is_ipv4()) {
-                raw.set_ip_transparent(true)?;
-                sock.set_reuseaddr(true)?;
-                sock.bind(from)?;
-            }
-        }
-        match sock.connect(to).await {
+        let from = t.source.filter(|f| f.is_ipv4() == to.is_ipv4());
+        match connect_from(to, from, from.is_some(), t.mark).await {
             Ok(s) => return Ok(s),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other(format!("{} resolves to no address", t.addr))))
+}
+
+/// Connects to `to` from `from` (if given; IP_TRANSPARENT lets it be an address that is not this
+/// host's), with SO_MARK `mark`.
+pub async fn connect_from(
+    to: SocketAddr,
+    from: Option<SocketAddr>,
+    transparent: bool,
+    mark: Option<u32>,
+) -> std::io::Result<TcpStream> {
+    let sock = if to.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    {
+        let raw = SockRef::from(&sock);
+        if let Some(mark) = mark {
+            raw.set_mark(mark)?;
+        }
+        if transparent {
+            raw.set_ip_transparent(true)?;
+        }
+    }
+    if let Some(from) = from {
+        sock.set_reuseaddr(true)?;
+        sock.bind(from)?;
+    }
+    sock.connect(to).await
 }
 
 /// TPROXY listeners need IP_TRANSPARENT before bind, to accept connections for other addresses.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -24,7 +24,7 @@ use super::settings::SessionReuse;
 use crate::agent::Agent;
 use crate::agent::Generation;
 use crate::config::ListenerConfig;
-use crate::engine::accepted::transparent_listener;
+use crate::engine::accepted::{connect_from, transparent_listener};
 use crate::engine::relay::relay;
 use crate::engine::side::{NotStarted, Prefixed, Secure, Side, secure};
 use crate::policy::matcher::{Primary, map_with_primary};
@@ -177,7 +177,7 @@ pub fn start_active(
             let work = async {
                 let backend = connect_backend(&ctx, backend_port).await?;
                 let (ip, port) = (ctx.control_local.ip(), ctx.control_local.port().wrapping_sub(1));
-                let to_client = connect_from(ip, port, client, ctx.transparent, None).await?;
+                let to_client = connect_from_port(ip, port, client, ctx.transparent, None).await?;
                 Ok::<_, std::io::Error>((to_client, backend))
             };
             match tokio::time::timeout(DATA_WAIT, work).await {
@@ -190,36 +190,24 @@ pub fn start_active(
     );
 }
 
-async fn connect_from(
+/// From `ip`:`port` (D23), else from `ip` and any port when that one cannot be bound.
+async fn connect_from_port(
     ip: IpAddr,
     port: u16,
     to: SocketAddr,
     transparent: bool,
     mark: Option<u32>,
 ) -> std::io::Result<TcpStream> {
-    let attempt = |port: u16| async move {
-        let s = if ip.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
-        let raw = socket2::SockRef::from(&s);
-        if transparent {
-            raw.set_ip_transparent(true)?;
-        }
-        if let Some(mark) = mark {
-            raw.set_mark(mark)?;
-        }
-        s.set_reuseaddr(true)?;
-        s.bind(SocketAddr::new(ip, port))?;
-        s.connect(to).await
-    };
-    match attempt(port).await {
+    match connect_from(to, Some(SocketAddr::new(ip, port)), transparent, mark).await {
         Ok(s) => Ok(s),
-        Err(_) if port != 0 => attempt(0).await,
+        Err(_) if port != 0 => connect_from(to, Some(SocketAddr::new(ip, 0)), transparent, mark).await,
         Err(e) => Err(e),
     }
 }
 
 async fn connect_backend(ctx: &DataCtx, port: u16) -> std::io::Result<TcpStream> {
     let to = SocketAddr::new(ctx.backend_peer.ip(), port);
-    let s = connect_from(ctx.backend_local.ip(), 0, to, ctx.transparent, ctx.mark).await?;
+    let s = connect_from_port(ctx.backend_local.ip(), 0, to, ctx.transparent, ctx.mark).await?;
     let _ = s.set_nodelay(true);
     Ok(s)
 }

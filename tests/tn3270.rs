@@ -157,3 +157,19 @@ fn s3270_negotiates_start_tls_in_front_of_hercules() {
     assert_eq!(run.tls, "secure host-verified", "{run}");
     assert!(agent.log_text().contains("how=\"Negotiated\""), "{}", agent.log_text());
 }
+
+#[test]
+fn a_rule_that_is_not_application_controlled_handshakes_at_accept_whatever_conntype_says() {
+    // D25: implicit TLS. ConnType Basic would be clear; the ENABLED rule wins.
+    let server = Tn3270eServer::start();
+    let setup = AgentSetup::new("tn-implicit");
+    let pki = setup.pki("pki");
+    let rule = policy::server_rule("tn~implicit", "TN1", &pki.server_ring, &[], None);
+    let lines = ["Protocol Tn3270", "ConnType Basic"];
+    let agent = setup.listener_with("TN1", server.addr(), "Inbound", &lines).policy(&rule).start();
+    let run = S3270::tls(&pki.ca).prefix("L:").wait_for(WaitFor::InputField).run(agent.addr("TN1").port());
+    run.expect_screen(SCREEN_TEXT);
+    assert!(run.secure(), "{run}");
+    let plain = S3270::new().timeout(Duration::from_secs(2)).run(agent.addr("TN1").port());
+    assert!(!plain.screen.contains(SCREEN_TEXT), "a clear client got the screen: {plain}");
+}

@@ -43,7 +43,7 @@ pub struct Target {
 
 impl Accepted {
     /// Reads what the kernel knows about `stream`, accepted on `listener`.
-    pub fn new(listener: &ListenerConfig, stream: &TcpStream) -> std::io::Result<Accepted> {
+    pub async fn new(listener: &ListenerConfig, stream: &TcpStream) -> std::io::Result<Accepted> {
         let (local, client) = (stream.local_addr()?, stream.peer_addr()?);
         let Some(mode) = listener.transparent else {
             return Ok(Accepted {
@@ -70,11 +70,15 @@ impl Accepted {
                 "{client} reached the listener directly, not through a redirect: no original destination to relay to"
             )));
         }
-        let owner = match listener.direction {
+        // Reading /proc blocks: off the async workers.
+        let direction = listener.direction;
+        let owner = tokio::task::spawn_blocking(move || match direction {
             ConnDirection::Inbound if is_local(dialed.ip()) => listener_owner(dialed),
             ConnDirection::Inbound => None,
             ConnDirection::Outbound => connection_owner(client, dialed),
-        };
+        })
+        .await
+        .unwrap_or(None);
         let (addr, host) = if listener.has_backend() {
             (listener.backend(), listener.backend_host.clone())
         } else {
@@ -152,7 +156,7 @@ pub fn transparent_listener(addr: SocketAddr) -> std::io::Result<tokio::net::Tcp
 }
 
 /// Whether `ip` is one of this host's addresses (a listener there can be looked up in /proc).
-fn is_local(ip: std::net::IpAddr) -> bool {
+pub(crate) fn is_local(ip: std::net::IpAddr) -> bool {
     std::net::TcpListener::bind((ip, 0)).is_ok()
 }
 
@@ -180,7 +184,7 @@ mod tests {
             transparent: None,
             protocol_ports: Vec::new(),
         };
-        let a = Accepted::new(&cfg, &s).unwrap();
+        let a = Accepted::new(&cfg, &s).await.unwrap();
         assert_eq!((a.dialed, a.client), (l.local_addr().unwrap(), c.local_addr().unwrap()));
         assert_eq!((a.jobname.as_str(), a.userid.as_str(), a.protocol), ("FTPD1", "ftp", Protocol::Ftp));
         assert_eq!((a.backend.addr.as_str(), a.backend.host.as_str()), ("example.net:2121", "example.net"));
@@ -192,6 +196,6 @@ mod tests {
             backend_port: 0,
             ..cfg
         };
-        assert!(Accepted::new(&cfg, &s).is_err());
+        assert!(Accepted::new(&cfg, &s).await.is_err());
     }
 }

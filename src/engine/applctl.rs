@@ -167,7 +167,8 @@ pub async fn run(
                 }
                 app.write_all(data).await?;
             }
-            () = sleep_until(hold_until) => {
+            // A held ClientHello waits for a pending INIT's `written` bytes (it starts that handshake).
+            () = sleep_until(hold_until), if !matches!(pending, Some((_, Switch::Init { .. }))) => {
                 // No INIT in time: the bytes were data after all.
                 app.write_all(&held).await?;
                 held.clear();
@@ -178,7 +179,9 @@ pub async fn run(
                     let _ = reply.send(ctl.done(Some("no ClientHello within HandshakeTimeout: clear".into())));
                 }
             }
-            n = app.read(&mut abuf) => {
+            // While INIT with allow_hstimeout waits for the peer, the application's bytes wait too:
+            // they belong after the switch.
+            n = app.read(&mut abuf), if awaiting.is_none() => {
                 let n = n?;
                 if n == 0 {
                     let _ = side.shutdown().await;

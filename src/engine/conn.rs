@@ -27,7 +27,7 @@ use crate::registry::{ConnId, ConnSnapshot, ConnStatus, Entry, Registration};
 pub async fn serve(agent: Arc<Agent>, listener: Arc<ListenerConfig>, id: ConnId, stream: TcpStream) {
     let mut purge = agent.purge.subscribe();
     let work = async {
-        let acc = Accepted::new(&listener, &stream)?;
+        let acc = Accepted::new(&listener, &stream).await?;
         match (listener.direction, acc.protocol) {
             (ConnDirection::Inbound, Protocol::Ftp) => {
                 let m = map(&agent, &acc, id, ConnDirection::Inbound, acc.dialed, acc.client);

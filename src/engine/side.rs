@@ -148,6 +148,13 @@ impl Side {
         }
     }
 
+    /// Whether the peer presented a certificate the rule validated (PassThru accepts any certificate
+    /// without checking it, so it never counts).
+    pub fn peer_validated(&self, rule: &Rule) -> bool {
+        rule.settings.client_auth_type != crate::policy::table::ClientAuthType::PassThru
+            && self.peer_certified()
+    }
+
     /// Whether the peer presented a certificate that the verifier accepted.
     pub fn peer_certified(&self) -> bool {
         match self {
@@ -303,6 +310,9 @@ pub async fn unsecure<W: AsyncWrite + Unpin>(
     }
 }
 
+/// The most protected data a peer may still send between our close_notify and its own.
+const CLOSE_DRAIN_MAX: usize = 1 << 20;
+
 /// Sends close_notify, then reads whole records until the peer's close_notify.
 async fn close_exactly<D, W: AsyncWrite + Unpin>(
     io: &mut Prefixed,
@@ -317,11 +327,18 @@ async fn close_exactly<D, W: AsyncWrite + Unpin>(
     }
     io.write_all(&out).await?;
     let mut plain = vec![0u8; 16 * 1024];
+    let mut taken = 0usize;
     loop {
         // Plaintext rustls already holds comes first; Ok(0) is the peer's close_notify.
         match conn.reader().read(&mut plain) {
             Ok(0) => return Ok(()),
             Ok(n) => {
+                taken += n;
+                if taken > CLOSE_DRAIN_MAX {
+                    return Err(std::io::Error::other(
+                        "the peer kept sending instead of answering close_notify",
+                    ));
+                }
                 sink.write_all(&plain[..n]).await?;
                 continue;
             }

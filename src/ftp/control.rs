@@ -52,8 +52,8 @@ struct Conn {
     client: Option<Side>,
     backend: TcpStream,
     plan: Option<Plan>,
-    /// A transfer command forwarded before its PASV/PORT reply came back (pipelining).
-    early_begin: Option<(bool, Verdict)>,
+    /// Transfer commands forwarded before their PASV/PORT replies came back (pipelining), in order.
+    early: VecDeque<(bool, Verdict)>,
     /// The verdicts of the transfers whose final replies are still to come, in order.
     verdicts: VecDeque<oneshot::Receiver<Result<(), String>>>,
     /// Client bytes read but not yet parsed into lines.
@@ -78,7 +78,8 @@ pub async fn run(ctx: ControlCtx, client: Side, backend: TcpStream) -> std::io::
     };
     let mut session = Session::new(init);
     if implicit {
-        session.tls_started(client.peer_certified());
+        let validated = ctx.rule.as_deref().is_some_and(|r| client.peer_validated(r));
+        session.tls_started(validated);
     }
     let mut c = Conn {
         ctx,
@@ -86,7 +87,7 @@ pub async fn run(ctx: ControlCtx, client: Side, backend: TcpStream) -> std::io::
         client: Some(client),
         backend,
         plan: None,
-        early_begin: None,
+        early: VecDeque::new(),
         verdicts: VecDeque::new(),
         pending: Vec::new(),
         skipping: false,
@@ -121,6 +122,10 @@ pub async fn run(ctx: ControlCtx, client: Side, backend: TcpStream) -> std::io::
                     if !c.execute(outs).await? {
                         return Ok(());
                     }
+                }
+                // A deferred CCC may have left the client's next commands in `pending`.
+                if !c.pending.is_empty() && !c.lines().await? {
+                    return Ok(());
                 }
             }
             n = read_side(&mut c.client, &mut cbuf) => {
@@ -201,10 +206,12 @@ impl Conn {
                 Out::ActiveReady { backend, client } => {
                     let backend_port = self.backend_port(backend);
                     self.plan = Some(Plan::Active { backend_port, client });
-                    if let Some((protect, verdict)) = self.early_begin.take() {
+                    if let Some((protect, verdict)) = self.early.pop_front() {
                         self.begin(protect, verdict);
                     }
                 }
+                // The transfer waiting for that plan gets none: its reply (425) passes as it is.
+                Out::PlanFailed => drop(self.early.pop_front()),
                 Out::BeginTransfer { protect } => {
                     let (tx, rx) = oneshot::channel();
                     self.verdicts.push_back(rx);
@@ -258,7 +265,7 @@ impl Conn {
                 };
                 self.send_client(reply.as_bytes()).await?;
                 self.plan = Some(Plan::Passive(p));
-                if let Some((protect, verdict)) = self.early_begin.take() {
+                if let Some((protect, verdict)) = self.early.pop_front() {
                     self.begin(protect, verdict);
                 }
             }
@@ -277,8 +284,10 @@ impl Conn {
             Some(Plan::Active { backend_port, client }) => {
                 start_active(&self.ctx.data, backend_port, client, protect, verdict)
             }
-            // The PASV/PORT reply is still on its way; the server answers 425 if none was sent.
-            None => self.early_begin = Some((protect, verdict)),
+            // The PASV/PORT reply is still on its way.
+            None if self.session.plan_pending() => self.early.push_back((protect, verdict)),
+            // No data plan at all: the server answers 425; nothing to start.
+            None => drop(verdict),
         }
     }
 
@@ -303,7 +312,7 @@ impl Conn {
         };
         match secure(clear, s).await {
             Ok(Ok(side)) => {
-                self.session.tls_started(side.peer_certified());
+                self.session.tls_started(side.peer_validated(&rule));
                 self.client = Some(side);
                 Ok(true)
             }
@@ -355,7 +364,12 @@ pub(crate) async fn serve(
 ) -> std::io::Result<()> {
     // The address the client dialed: under interception the original server's, which the 227
     // must name and the passive listeners bind.
-    let (local, remote) = (acc.dialed, acc.client);
+    // After a redirect of traffic for another host (a router), the dialed address is not this
+    // host's: passive listeners then bind, and the 227 names, the address the client really reached.
+    let redirected_elsewhere = listener.transparent == Some(crate::config::Transparent::Redirect)
+        && !crate::engine::accepted::is_local(acc.dialed.ip());
+    let local = if redirected_elsewhere { client.local_addr()? } else { acc.dialed };
+    let remote = acc.client;
     let entry = m.reg.entry.clone();
     let token = session_token(m.reg.id);
     let mut side = Side::Clear(Prefixed::new(client));

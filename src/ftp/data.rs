@@ -136,7 +136,7 @@ async fn passive(
     };
     let accepted = tokio::time::timeout(DATA_WAIT, accepted);
     tokio::pin!(accepted);
-    let mut protect = None;
+    let mut protect: Option<(bool, Verdict)> = None;
     let pair = loop {
         tokio::select! {
             r = &mut accepted => break r,
@@ -144,6 +144,8 @@ async fn passive(
                 Ok(p) => protect = Some(p),
                 Err(_) => return, // PASV replaced, or the control connection ended
             },
+            // The transfer ended without its data connection (e.g. 550): nothing left to wait for.
+            () = verdict_dropped(&mut protect) => return,
         }
     };
     let (client, backend) = match pair {
@@ -161,6 +163,13 @@ async fn passive(
     serve(&ctx, client, backend, protect, verdict, ConnDirection::Inbound).await;
 }
 
+async fn verdict_dropped(p: &mut Option<(bool, Verdict)>) {
+    match p {
+        Some((_, v)) => v.closed().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Active mode: connects to the client's PORT/EPRT address from the control connection's local IP
 /// (from control port − 1 when it can be bound, D23) and to the backend's passive port.
 pub fn start_active(
@@ -174,16 +183,19 @@ pub fn start_active(
     let span = info_span!("ftp-data", control = %ctx.control_id, active = %client);
     tokio::spawn(
         async move {
+            // The client first: if it cannot be reached the server never gets a data connection.
             let work = async {
-                let backend = connect_backend(&ctx, backend_port).await?;
                 let (ip, port) = (ctx.control_local.ip(), ctx.control_local.port().wrapping_sub(1));
                 let to_client = connect_from_port(ip, port, client, ctx.transparent, None).await?;
+                let backend = connect_backend(&ctx, backend_port).await?;
                 Ok::<_, std::io::Error>((to_client, backend))
             };
             match tokio::time::timeout(DATA_WAIT, work).await {
                 Ok(Ok((c, b))) => serve(&ctx, c, b, protect, verdict, ConnDirection::Outbound).await,
-                Ok(Err(e)) => warn!("active data connection failed: {e}"),
-                Err(_) => warn!("active data connection timed out"),
+                Ok(Err(e)) => {
+                    refuse(&ctx, verdict, None, &format!("Cannot open the data connection to {client}: {e}"))
+                }
+                Err(_) => refuse(&ctx, verdict, None, &format!("The data connection to {client} timed out")),
             }
         }
         .instrument(span),
@@ -273,7 +285,12 @@ async fn serve(
         let (Some(rule), true) =
             (rule.as_deref(), matches!(status, PolicyStatus::Enabled | PolicyStatus::ApplCntrl))
         else {
-            return refuse(ctx, verdict, "PROT P needs TLS, but no TLS rule applies to the data connection");
+            return refuse(
+                ctx,
+                verdict,
+                Some(backend),
+                "PROT P needs TLS, but no TLS rule applies to the data connection",
+            );
         };
         let s = Secure {
             rule,
@@ -286,14 +303,20 @@ async fn serve(
         match secure(client, s).await {
             Ok(Ok(side)) => side,
             Ok(Err(NotStarted(_, _, why))) => {
-                return refuse(ctx, verdict, &format!("TLS is not available: {why}"));
+                return refuse(ctx, verdict, Some(backend), &format!("TLS is not available: {why}"));
             }
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 // The client went away without a ClientHello (e.g. the transfer failed first).
+                reset(backend);
                 return info!("data connection closed before its handshake");
             }
             Err(e) => {
-                return refuse(ctx, verdict, &format!("TLS negotiation failed on the data connection: {e}"));
+                return refuse(
+                    ctx,
+                    verdict,
+                    Some(backend),
+                    &format!("TLS negotiation failed on the data connection: {e}"),
+                );
             }
         }
     };
@@ -303,6 +326,7 @@ async fn serve(
             return refuse(
                 ctx,
                 verdict,
+                Some(backend),
                 "TLS session reuse required: the data connection must resume the control connection's TLS session",
             );
         }
@@ -316,7 +340,18 @@ async fn serve(
     }
 }
 
-fn refuse(ctx: &DataCtx, verdict: Verdict, why: &str) {
+/// Refuses a transfer's data connection: the backend's data connection (if any) is reset, so the
+/// server reports a failed transfer instead of storing an empty file, and the control connection
+/// answers 522 with `why`.
+fn refuse(ctx: &DataCtx, verdict: Verdict, backend: Option<TcpStream>, why: &str) {
     warn!(control = %ctx.control_id, "data connection refused: {why}");
+    if let Some(b) = backend {
+        reset(b);
+    }
     let _ = verdict.send(Err(why.to_string()));
+}
+
+/// Closes with a TCP reset (SO_LINGER 0) rather than a FIN that would look like a complete transfer.
+fn reset(s: TcpStream) {
+    let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
 }

@@ -62,8 +62,12 @@ pub enum Out {
     /// The backend is in passive mode for a client PORT/EPRT; the `200` follows as `ToClient`.
     ActiveReady { backend: BackendData, client: SocketAddr },
     /// A transfer command was forwarded: start the data connection (TLS if `protect`). With pipelined
-    /// commands it may come before the `OpenPassive`/`ActiveReady` of the PASV/PORT sent before it.
+    /// commands it may come before the `OpenPassive`/`ActiveReady` of the PASV/PORT sent before it
+    /// ([`session::Session::plan_pending`] says whether one is on its way).
     BeginTransfer { protect: bool },
+    /// The backend refused (or garbled) a PASV/EPSV for the client's PASV/EPSV/PORT/EPRT: no data plan
+    /// comes from it; a transfer waiting for one is dropped.
+    PlanFailed,
     /// The final reply of a transfer. A positive one waits for the data connection's verdict: the I/O
     /// layer writes `reply`, or `522` with the reason if it refused the data connection (no TLS, no
     /// session reuse). Transfers and their replies pair up in order.

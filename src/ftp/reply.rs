@@ -191,6 +191,11 @@ impl ReplyQueue {
         self.0.is_empty()
     }
 
+    /// Whether a PASV/EPSV for a client's data plan is waiting for its reply.
+    pub(super) fn plan_pending(&self) -> bool {
+        self.0.iter().any(|e| matches!(e, Expect::Passive { .. } | Expect::Active { .. }))
+    }
+
     pub(super) fn push(&mut self, expect: Expect) {
         self.0.push_back(expect);
     }
@@ -211,19 +216,22 @@ impl ReplyQueue {
             Some(Expect::Transfer) => {
                 out.push(Out::TransferReply { reply: reply.text.clone(), positive: reply.is_positive() })
             }
-            Some(Expect::Passive { .. } | Expect::Active { .. }) if !reply.is_positive() => out.push(pass),
+            Some(Expect::Passive { .. } | Expect::Active { .. }) if !reply.is_positive() => {
+                out.push(Out::PlanFailed);
+                out.push(pass);
+            }
             Some(Expect::Feat) => out.push(pass),
-            Some(Expect::Passive { extended }) => out.push(match BackendData::from_reply(reply) {
-                Some(backend) => Out::OpenPassive { backend, extended },
-                None => unreadable_passive(),
-            }),
+            Some(Expect::Passive { extended }) => match BackendData::from_reply(reply) {
+                Some(backend) => out.push(Out::OpenPassive { backend, extended }),
+                None => out.extend([Out::PlanFailed, unreadable_passive()]),
+            },
             Some(Expect::Active { client, extended }) => match BackendData::from_reply(reply) {
                 Some(backend) => {
                     let verb = if extended { "EPRT" } else { "PORT" };
                     out.push(Out::ActiveReady { backend, client });
                     out.push(Out::ToClient(line(200, &format!("{verb} command successful"))));
                 }
-                None => out.push(unreadable_passive()),
+                None => out.extend([Out::PlanFailed, unreadable_passive()]),
             },
         }
         while let Some(Expect::Local(_)) = self.0.front() {

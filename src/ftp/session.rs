@@ -362,6 +362,11 @@ impl Session {
         }
     }
 
+    /// Whether a data plan (the reply to a PASV/EPSV/PORT/EPRT) is still to come from the backend.
+    pub fn plan_pending(&self) -> bool {
+        self.pending.plan_pending()
+    }
+
     /// TLS protects the control connection.
     pub fn secure(&self) -> bool {
         self.phase == Phase::Protected

@@ -49,7 +49,12 @@ pub(crate) async fn serve(
     let mut n = Negotiator::new(settings.conn_type, tls_available);
     let first_wait = Instant::now() + settings.direct_tls_wait(hs);
     let mut answer_by = Instant::now() + hs;
-    let mut steps = n.on_accept();
+    // D25: a rule that is not application-controlled handshakes at accept, whatever ConnType says.
+    let mut steps = if m.status == PolicyStatus::Enabled && tls_available {
+        vec![Step::StartTlsNow { leftover: Vec::new() }]
+    } else {
+        n.on_accept()
+    };
     let mut buf = [0u8; 4096];
     let then = loop {
         if let Some(then) = carry_out(&mut client, std::mem::take(&mut steps)).await? {
@@ -96,7 +101,11 @@ pub(crate) async fn serve(
             let Some(rule) = rule else { return Ok(()) };
             let mut clear = Prefixed::new(client);
             clear.unread(&leftover);
-            let how_word = if how == Some(How::Direct) { "Direct" } else { "Negotiated" };
+            let how_word = if m.status == PolicyStatus::Enabled || how == Some(How::Direct) {
+                "Direct"
+            } else {
+                "Negotiated"
+            };
             let s = Secure {
                 rule,
                 tls: m.tls.as_deref(),
@@ -109,7 +118,7 @@ pub(crate) async fn serve(
                 Ok(side) => side,
                 Err(NotStarted(_, _, why)) => return Err(std::io::Error::other(why)),
             };
-            if settings.client_auth.requires_certificate() && !side.peer_certified() {
+            if settings.client_auth.requires_certificate() && !side.peer_validated(rule) {
                 let hint = if rule.settings.handshake_role == Some(Role::ServerWithClientAuth) {
                     ""
                 } else {

@@ -275,9 +275,12 @@ fn passive_modes() {
     let out = reply(&mut s, 229, "Entering Extended Passive Mode (|||50000|)");
     assert_eq!(out, [Out::OpenPassive { backend: BackendData::Port(50000), extended: false }]);
     assert_eq!(cmd(&mut s, "EPSV"), [backend("EPSV\r\n")]);
-    assert_eq!(reply(&mut s, 500, "no"), [client("500 no\r\n")], "refusals pass through");
+    let out = reply(&mut s, 500, "no");
+    assert_eq!(out, [Out::PlanFailed, client("500 no\r\n")], "refusals pass through, and no plan comes");
     cmd(&mut s, "EPSV");
-    assert_eq!(code(&reply(&mut s, 229, "no port here")), 425);
+    let out = reply(&mut s, 229, "no port here");
+    assert_eq!(out[0], Out::PlanFailed);
+    assert_eq!(code(&out[1..]), 425);
     let mut s = session(|_| {});
     assert_eq!(cmd(&mut s, "EPSV 2"), [client("522 Network protocol not supported, use (1)\r\n")]);
     assert_eq!(answer(&mut s, "EPSV x"), 501);
@@ -308,7 +311,7 @@ fn active_modes_and_port_theft() {
     assert_eq!(cmd(&mut s, "EPRT |1|192.0.2.10|1025|"), [backend("PASV\r\n")]);
     assert_eq!(reply(&mut s, 227, "(10,0,0,2,7,208)")[1], client("200 EPRT command successful\r\n"));
     cmd(&mut s, "PORT 192,0,2,10,4,1");
-    assert_eq!(reply(&mut s, 530, "Log in"), [client("530 Log in\r\n")]);
+    assert_eq!(reply(&mut s, 530, "Log in"), [Out::PlanFailed, client("530 Log in\r\n")]);
     for bad in ["PORT 192,0,2,11,4,1", "EPRT |1|203.0.113.5|25|", "EPRT |2|::1|1025|"] {
         let out = cmd(&mut s, bad);
         assert_eq!(code(&out), 501, "{bad}");
@@ -450,4 +453,14 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_data_plan_is_pending_from_pasv_until_its_reply() {
+    let mut s = secured(|_| {});
+    assert!(!s.plan_pending());
+    cmd(&mut s, "PASV");
+    assert!(s.plan_pending(), "a transfer sent now waits for this plan");
+    reply(&mut s, 227, "Entering Passive Mode (10,0,0,2,4,1).");
+    assert!(!s.plan_pending());
 }

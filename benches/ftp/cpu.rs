@@ -30,15 +30,7 @@ impl Method {
 /// How often the sampler reads `/proc`; a process's CPU after its last reading is missed.
 const POLL: Duration = Duration::from_millis(10);
 
-pub fn clk_tck() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .stderr(Stdio::null())
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100)
-}
+pub use crate::readings::clk_tck;
 
 /// Fields of `/proc/PID/stat` after the command name: (ppid, utime + stime, cutime + cstime,
 /// starttime), times in clock ticks.

@@ -5,9 +5,9 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use crate::MIB;
+use crate::readings::command_output;
 
 /// `len` pseudo-random bytes (xorshift64*): incompressible, quick to make.
 pub fn random_file(path: &Path, len: u64) -> io::Result<()> {
@@ -33,22 +33,6 @@ pub fn random_file(path: &Path, len: u64) -> io::Result<()> {
 pub fn loadavg() -> String {
     let text = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-}
-
-/// One-core AES-128-GCM throughput of `openssl speed` at 16 KiB blocks, in MB/s.
-pub fn openssl_speed() -> Option<f64> {
-    let out = command_output(
-        "openssl",
-        &["speed", "-elapsed", "-seconds", "2", "-bytes", "16384", "-evp", "aes-128-gcm"],
-    )?;
-    let line = out.lines().rev().find(|l| l.to_ascii_lowercase().starts_with("aes-128-gcm"))?;
-    let kb = line.split_whitespace().last()?.trim_end_matches('k').parse::<f64>().ok()?;
-    Some(kb * 1000.0 / 1e6)
-}
-
-fn command_output(cmd: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(cmd).args(args).stdin(Stdio::null()).stderr(Stdio::null()).output().ok()?;
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 pub fn versions() -> Vec<String> {

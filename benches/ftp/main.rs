@@ -67,12 +67,15 @@
 //! - `servers.rs`: vsftpd (plain and FTPS) and pagent: configuration, start, kill;
 //! - `cpu.rs`: CPU time of a process tree (cgroup v2 or `/proc` sampling) and of one process;
 //! - `client.rs`: the curl RETR and its TLS checks;
-//! - `host.rs`: the work directory and the file, load average, `openssl speed`, versions;
-//! - `report.rs`: the table, the ratios and `target/ftp-bench.json`.
+//! - `host.rs`: the work directory and the file, load average, versions;
+//! - `report.rs`: the table, the ratios and `target/ftp-bench.json`;
+//! - `../readings.rs` (shared with the peers bench): CLK_TCK, `openssl speed`, the JSON file.
 
 mod client;
 mod cpu;
 mod host;
+#[path = "../readings.rs"]
+mod readings;
 mod report;
 mod servers;
 
@@ -83,7 +86,8 @@ use std::time::{Duration, Instant};
 
 use client::{EXPECTED_TLS, retr};
 use cpu::{Method, clk_tck, own_ticks};
-use host::{TempDir, loadavg, openssl_speed, random_file, versions};
+use host::{TempDir, loadavg, random_file, versions};
+use readings::openssl_speed;
 use report::Sample;
 use servers::{Pagent, Vsftpd, VsftpdTls, start_pagent, start_vsftpd};
 

@@ -3,8 +3,6 @@
 //! as JSON in `target/ftp-bench.json`.
 
 use std::fmt::Write as _;
-use std::fs;
-use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
@@ -195,7 +193,6 @@ pub fn publish(
             each.join(", ")
         );
     }
-    let out = target_dir().join("ftp-bench.json");
     let json = json!({
         "size_bytes": params.size,
         "rounds": params.rounds,
@@ -212,14 +209,5 @@ pub fn publish(
         })).collect::<Vec<_>>(),
         "samples": samples.iter().map(Sample::json).collect::<Vec<_>>(),
     });
-    match fs::write(&out, serde_json::to_string_pretty(&json).unwrap_or_default()) {
-        Ok(()) => println!("\nJSON: {}", out.display()),
-        Err(e) => eprintln!("cannot write {}: {e}", out.display()),
-    }
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+    crate::readings::write_json("ftp-bench.json", &json);
 }

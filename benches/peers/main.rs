@@ -43,15 +43,17 @@
 //! - `backend.rs`: the plaintext sink the proxies relay to;
 //! - `client.rs`: the rustls client and its connection, bulk and handshake loops;
 //! - `phases.rs`: one proxy under test, its samples and the idle and timed phases;
-//! - `measure.rs`: host readings: cores, CLK_TCK, the open-file limit, `openssl speed`, `/proc`
-//!   CPU time and RSS;
-//! - `report.rs`: the table, the target checks and `target/peers.json`.
+//! - `measure.rs`: cores, the open-file limit, `/proc` CPU time and RSS;
+//! - `report.rs`: the table, the target checks and `target/peers.json`;
+//! - `../readings.rs` (shared with the FTP bench): CLK_TCK, `openssl speed`, the JSON file.
 
 mod backend;
 mod client;
 mod measure;
 mod phases;
 mod proxies;
+#[path = "../readings.rs"]
+mod readings;
 mod report;
 mod scenario;
 

@@ -4,8 +4,6 @@
 //! `target/peers.json` (a row per scenario and proxy).
 
 use std::fmt::Write as _;
-use std::fs;
-use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
@@ -96,17 +94,7 @@ pub fn publish(params: &Params, aes: Option<f64>, rows: &[(Scenario, Kind, Row)]
         "rows": rows.iter().map(|(s, k, r)| r.json(*s, *k)).collect::<Vec<_>>(),
         "targets": targets,
     });
-    let out = target_dir().join("peers.json");
-    match fs::write(&out, serde_json::to_string_pretty(&json).unwrap_or_default()) {
-        Ok(()) => println!("\nJSON: {}", out.display()),
-        Err(e) => eprintln!("cannot write {}: {e}", out.display()),
-    }
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+    crate::readings::write_json("peers.json", &json);
 }
 
 /// One target of the issue, attls against a peer (or against itself).

@@ -1,6 +1,7 @@
-//! The main configuration (the z/OS `pagent.conf` equivalent, ATTLS.md §5.1): which policy files to
-//! load, the control socket, refresh, keyring names, and the listeners. Same lexer, diagnostics and
-//! error format as policy files; relative paths are relative to the configuration file.
+//! The main configuration (the z/OS `pagent.conf` equivalent,
+//! docs/policy-reference.md#main-configuration-pagentconf): which policy files to load, the control
+//! socket, refresh, keyring names, and the listeners. Same lexer, diagnostics and error format as
+//! policy files; relative paths are relative to the configuration file.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -65,9 +66,10 @@ pub struct ListenerConfig {
     /// D7: defaults to the user the agent runs as.
     pub userid: String,
     pub client_hello_hold: Duration,
-    /// `Protocol Ftp`: the FTP.DATA-like settings (§9.1).
+    /// `Protocol Ftp`: the FTP.DATA-like settings (docs/policy-reference.md#ftp-settings).
     pub ftp: crate::ftp::settings::FtpSettings,
-    /// `Protocol Tn3270`: ConnType, ClientAuth, StartTlsWait (§10).
+    /// `Protocol Tn3270`: ConnType, ClientAuth, StartTlsWait
+    /// (docs/policy-reference.md#tn3270-listener-keywords).
     pub tn3270: crate::tn3270::settings::Tn3270Settings,
     /// `Transparent Redirect|Tproxy`: take intercepted connections.
     pub transparent: Option<Transparent>,

@@ -1,4 +1,4 @@
-//! Transparent mode's kernel side (issue 8): the nftables rules that send intercepted connections to
+//! Transparent mode's kernel side: the nftables rules that send intercepted connections to
 //! a transparent listener, as `pagent setup-intercept` prints them, and the marks the agent and
 //! those rules agree on.
 //!
@@ -7,10 +7,11 @@
 //! (local ports inbound, remote ports outbound, rules of its direction or `Both`) plus its
 //! `ProtocolPorts`, in one table `inet attls` that the script flushes first, so loading it again
 //! replaces the previous rules. A rule's Jobname and Userid do not narrow the ports: for an
-//! intercepted connection they are the owning process's (ATTLS.md D7), known only per connection,
-//! and a port left out would pass in clear where a rule wants TLS. Chains: `prerouting` (nat,
-//! `redirect`, inbound), `output` (nat, `redirect`, outbound; returns first on [`OWN_MARK`]) and
-//! `tproxy_prerouting` (filter at mangle priority, `tproxy`). `docs/transparent.md` explains them.
+//! intercepted connection they are the owning process's (docs/decisions.md D7), known only per
+//! connection, and a port left out would pass in clear where a rule wants TLS. Chains: `prerouting`
+//! (nat, `redirect`, inbound), `output` (nat, `redirect`, outbound; returns first on [`OWN_MARK`])
+//! and `tproxy_prerouting` (filter at mangle priority, `tproxy`). `docs/transparent.md` explains
+//! them.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};

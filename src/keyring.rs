@@ -1,6 +1,7 @@
-//! Keyrings (ATTLS.md D10, §2.5): the PEM file or directory named by `Keyring`, loaded into keyed
-//! certificates ([`Identity`], chosen by `CertificateLabel`) and trust anchors; plus the development
-//! keyring generated when absent, and a small PKI generator for tests and benches.
+//! Keyrings (docs/decisions.md D10, docs/policy-reference.md#ttlskeyringparms): the PEM file or
+//! directory named by `Keyring`, loaded into keyed certificates ([`Identity`], chosen by
+//! `CertificateLabel`) and trust anchors; plus the development keyring generated when absent, and a
+//! small PKI generator for tests and benches.
 //!
 //! Pairing rules: a private key belongs to the certificate chain in its own file (leaf first), else
 //! to the certificate file with the same stem (`server.key` + `server.pem`); the key must match the

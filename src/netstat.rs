@@ -1,11 +1,14 @@
-//! `pagent netstat`: the Netstat TTLS report of live connections (ATTLS.md §7), as text and JSON.
+//! `pagent netstat`: the Netstat TTLS report of live connections
+//! (docs/policy-reference.md#netstat-report), as text and JSON.
 //!
-//! - [`list_text`]: one line per connection under a fixed header (the §7 contract). Each column is
-//!   padded to its widest value, at least the width it has in the §7 example (ConnID 8, JobName 7,
-//!   Local 18, Remote 20, TLS 10, Map 9, Version 7, Cipher 6); the Rule column is last and never cut.
+//! - [`list_text`]: one line per connection under a fixed header (the contract of
+//!   docs/policy-reference.md#netstat-report). Each column is padded to its widest value, at least
+//!   the width it has in that example (ConnID 8, JobName 7, Local 18, Remote 20, TLS 10, Map 9,
+//!   Version 7, Cipher 6); the Rule column is last and never cut.
 //! - [`detail_text`]: the z/OS `NETSTAT TTLS CONN id DETAIL` layout in the seed's field order, then
 //!   an `attls:` block (listener, protocol, generation, how it went secure, bytes, start time).
-//! - [`list_json`], [`detail_json`]: the same facts with the status words of §0.
+//! - [`list_json`], [`detail_json`]: the same facts with the status words of
+//!   docs/policy-reference.md#status-words.
 //!
 //! Sockets print as `addr..port`, IPv4-mapped IPv6 as plain IPv4 (D2). Nothing here panics on any
 //! snapshot: unknown codes, missing actions and odd values print as they are or as `N/A`.
@@ -23,7 +26,8 @@ use crate::registry::ConnSnapshot;
 #[cfg(test)]
 mod tests;
 
-/// Column headers of the list and their minimum widths (the widths of the §7 example).
+/// Column headers of the list and their minimum widths (the widths of the
+/// docs/policy-reference.md#netstat-report example).
 const COLUMNS: [(&str, usize); 9] = [
     ("ConnID", 8),
     ("JobName", 7),
@@ -123,8 +127,8 @@ fn cipher_text(code: u16) -> String {
     }
 }
 
-/// A key-share group as z/OS numbers it (4 decimal digits, as `ServerKeyShareGroups` and the §7
-/// example `4588 X25519MLKEM768` write it) with its name.
+/// A key-share group as z/OS numbers it (4 decimal digits, as `ServerKeyShareGroups` and the
+/// docs/policy-reference.md#netstat-report example `4588 X25519MLKEM768` write it) with its name.
 fn key_share_text(group: u16) -> String {
     let name = match group {
         0x0017 => "secp256r1",
@@ -205,8 +209,8 @@ fn port_lines(out: &mut String, side: &str, c: &PortCond) {
     }
 }
 
-/// The z/OS-style detail report of one connection (ATTLS.md §7 detail, seed field order), plus
-/// attls lines.
+/// The z/OS-style detail report of one connection (docs/policy-reference.md#netstat-report detail,
+/// seed field order), plus attls lines.
 ///
 /// The group block's `GroupID` is the policy generation the connection was mapped with (8 hex
 /// digits): attls has no z/OS group instance, and the generation is what identifies the actions a

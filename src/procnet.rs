@@ -2,7 +2,7 @@
 //! owns a socket (the `uid` column: the application's end of a connection may be controlled by that
 //! user), how many bytes wait in its send queue (`tx_queue`, what the SIOCOUTQ ioctl reports, without
 //! the ioctl), and which process holds it (its command name and user: the Jobname and Userid of an
-//! intercepted connection, ATTLS.md D7).
+//! intercepted connection, docs/decisions.md D7).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

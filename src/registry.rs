@@ -32,7 +32,7 @@ impl std::str::FromStr for ConnId {
     }
 }
 
-/// TLS state of a connection (ATTLS.md §0).
+/// TLS state of a connection (docs/policy-reference.md#status-words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ConnStatus {
     #[serde(rename = "NOT_SECURE")]

@@ -1,6 +1,7 @@
 //! The FTP helper with real parts: vsftpd and pyftpdlib as the unmodified plaintext servers, curl,
 //! lftp, Python ftplib and `openssl s_client -starttls ftp` as clients, attls in between playing
-//! the AT-TLS-aware FTP server (ATTLS.md §9). Files go both ways with their SHA-256 compared.
+//! the AT-TLS-aware FTP server (docs/policy-reference.md#ftp-helper). Files go both ways with their
+//! SHA-256 compared.
 //!
 //! curl 7.88 (Debian 12) does not start TLS on active data connections (curl issue 10666, fixed in
 //! 8.0), so active mode under PROT P is tested with lftp and ftplib, and with curl under PROT C.

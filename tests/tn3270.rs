@@ -1,8 +1,8 @@
 //! The TN3270 helper through the agent, with real parts: s3270 as the terminal, Hercules's console
 //! port and a TN3270E test server as the unmodified plaintext TN3270 servers, and
-//! `openssl s_client -starttls telnet` for the raw sequence. Each ConnType (ATTLS.md §10): the
-//! screen text arrives, refusals close or fall back as specified, and netstat says how each
-//! connection went secure or why it stayed clear.
+//! `openssl s_client -starttls telnet` for the raw sequence. Each ConnType
+//! (docs/policy-reference.md#tn3270-helper): the screen text arrives, refusals close or fall back
+//! as specified, and netstat says how each connection went secure or why it stayed clear.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;

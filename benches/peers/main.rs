@@ -1,6 +1,6 @@
 //! `cargo bench --bench peers`: attls against stunnel4 and HAProxy in one run, with the same
-//! certificate (CN/SAN localhost), the same TLS and the same rustls client, as the load
-//! tool asks (STYLE.md §3.10: ratios from one run). `ATTLS_PEERS_SCENARIO` picks what "the same"
+//! certificate (CN/SAN localhost), the same TLS and the same rustls client, so that the
+//! ratios come from one run. `ATTLS_PEERS_SCENARIO` picks what "the same"
 //! is (`scenario.rs`):
 //! - `tls13-ecdsa` (default): ECDSA P-256, TLS 1.3, TLS_AES_128_GCM_SHA256, X25519;
 //! - `tls12-rsa`: RSA-2048, TLS 1.2 only, ECDHE-RSA-AES128-GCM-SHA256, X25519 (the classic z/OS

@@ -113,8 +113,8 @@ pub fn netstat(a: NetstatArgs) -> ExitCode {
     }
 }
 
-/// The operations of `pagent ctl` (ATTLS.md §6; z/OS SIOCTTLSCTL requests). The protocol's
-/// snake_case names are accepted too.
+/// The operations of `pagent ctl` (docs/policy-reference.md#control-socket; z/OS SIOCTTLSCTL
+/// requests). The protocol's snake_case names are accepted too.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 #[value(rename_all = "kebab-case")]
 pub enum CtlOp {

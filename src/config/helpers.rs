@@ -1,7 +1,8 @@
-//! The protocol helpers' keywords inside a `Listener` block (ATTLS.md §5.1): FTP's FTP.DATA-like
-//! settings and TN3270's ConnType, ClientAuth and StartTlsWait. Each is checked here and lands in
-//! the listener's [`FtpSettings`] or [`Tn3270Settings`]; written on a listener of another protocol,
-//! it is warned as having no effect.
+//! The protocol helpers' keywords inside a `Listener` block
+//! (docs/policy-reference.md#main-configuration-pagentconf): FTP's FTP.DATA-like settings and
+//! TN3270's ConnType, ClientAuth and StartTlsWait. Each is checked here and lands in the listener's
+//! [`FtpSettings`] or [`Tn3270Settings`]; written on a listener of another protocol, it is warned
+//! as having no effect.
 
 use std::net::IpAddr;
 use std::time::Duration;

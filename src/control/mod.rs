@@ -1,7 +1,7 @@
-//! The control socket: a Unix socket speaking line-delimited JSON (ATTLS.md §6). Agent-wide ops
-//! (`refresh`, `netstat`) need root or the configured `ControlGroup`; every request is checked with
-//! SO_PEERCRED. Oversized, malformed or slow requests get an error reply or a timeout and never
-//! disturb other clients.
+//! The control socket: a Unix socket speaking line-delimited JSON
+//! (docs/policy-reference.md#control-socket). Agent-wide ops (`refresh`, `netstat`) need root or
+//! the configured `ControlGroup`; every request is checked with SO_PEERCRED. Oversized, malformed
+//! or slow requests get an error reply or a timeout and never disturb other clients.
 
 pub mod auth;
 pub mod client;

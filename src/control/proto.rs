@@ -1,5 +1,6 @@
-//! The control protocol's messages (ATTLS.md §6): line-delimited JSON, version 1. A request names an
-//! op; replies are `{"v":1,"ok":true,...}` or `{"v":1,"ok":false,"errno":NAME,"message":...}`.
+//! The control protocol's messages (docs/policy-reference.md#control-socket): line-delimited JSON,
+//! version 1. A request names an op; replies are `{"v":1,"ok":true,...}` or
+//! `{"v":1,"ok":false,"errno":NAME,"message":...}`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -1,7 +1,7 @@
 //! What the engine learns about an accepted connection before it maps it: the address the client
 //! dialed (for a transparent listener, the original destination: `SO_ORIGINAL_DST` after a
 //! redirect, the socket's own local address under TPROXY), where to relay it, which helper serves
-//! it (`ProtocolPorts`), and whose it is (Jobname and Userid, ATTLS.md D7).
+//! it (`ProtocolPorts`), and whose it is (Jobname and Userid, docs/decisions.md D7).
 
 use std::net::SocketAddr;
 
@@ -144,6 +144,12 @@ pub async fn connect_from(
         sock.bind(from)?;
     }
     sock.connect(to).await
+}
+
+/// Makes the connection's close a TCP reset (SO_LINGER 0) rather than a FIN, which the peer would
+/// take for a complete stream.
+pub fn reset_on_close(s: &TcpStream) {
+    let _ = SockRef::from(s).set_linger(Some(std::time::Duration::ZERO));
 }
 
 /// TPROXY listeners need IP_TRANSPARENT before bind, to accept connections for other addresses.

@@ -6,9 +6,9 @@
 //! The TLS-capable side is the client for an inbound listener and the remote server for an outbound
 //! one; the application is the other end.
 //!
-//! ClientHello hold (ATTLS.md D29): in the clear phase, peer bytes that begin a TLS handshake record
-//! are kept from the application until `init` arrives (they start the handshake) or `ClientHelloHold`
-//! passes (then they are delivered as data).
+//! ClientHello hold (docs/decisions.md D29): in the clear phase, peer bytes that begin a TLS
+//! handshake record are kept from the application until `init` arrives (they start the handshake)
+//! or `ClientHelloHold` passes (then they are delivered as data).
 //!
 //! `init` with `allow_hstimeout` (z/OS ALLOW_HSTIMEOUT): the handshake starts only if the peer's first
 //! bytes are a ClientHello within HandshakeTimeout; silence or other bytes leave the connection up in
@@ -104,7 +104,6 @@ impl AppCtl {
             tls: self.tls.as_deref(),
             entry: &self.entry,
             server_name: self.server_name.clone(),
-            resumption: None,
             how,
         };
         match secure(clear, s).await {

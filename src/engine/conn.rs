@@ -377,7 +377,8 @@ impl Trace {
     }
 }
 
-/// The z/OS return code of a failed handshake (ATTLS.md §4.5), for the log line.
+/// The z/OS return code of a failed handshake
+/// (docs/policy-reference.md#handshake-timer-and-return-codes), for the log line.
 fn return_code(e: &std::io::Error) -> u32 {
     if e.kind() == std::io::ErrorKind::TimedOut {
         return 5004;

@@ -23,8 +23,62 @@ pub struct RelayStats {
     pub to_client: u64,
 }
 
+/// One direction of a relay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Client to server (an upload).
+    ToServer,
+    /// Server to client (a download).
+    ToClient,
+}
+
+impl Flow {
+    /// The side bytes of this flow come from, for messages.
+    pub fn source(self) -> &'static str {
+        match self {
+            Flow::ToServer => "client",
+            Flow::ToClient => "server",
+        }
+    }
+}
+
+/// Why a direction did not end cleanly.
+#[derive(Debug)]
+pub enum Broken {
+    /// The source ended without close_notify: an end of stream anyone on the path could forge.
+    Truncated,
+    /// Reading the source failed (a reset, a TLS alert, a bad record).
+    Read(std::io::Error),
+    /// Writing to the destination failed: not every byte read was delivered.
+    Write(std::io::Error),
+}
+
+/// A relay that ended with a broken direction; the other direction was abandoned.
+#[derive(Debug)]
+pub struct RelayFailure {
+    pub flow: Flow,
+    pub broken: Broken,
+}
+
+impl std::fmt::Display for RelayFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let source = self.flow.source();
+        match &self.broken {
+            Broken::Truncated => write!(f, "truncated: the {source} ended its stream without close_notify"),
+            Broken::Read(e) => write!(f, "reading from the {source} failed: {e}"),
+            Broken::Write(e) => {
+                let dest = if self.flow == Flow::ToServer { "server" } else { "client" };
+                write!(f, "writing to the {dest} failed: {e}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RelayFailure {}
+
 /// Copies `client` ⇄ `server` until both directions are done or one fails. `in_count` counts bytes
-/// read from the client, `out_count` bytes written to the client.
+/// read from the client, `out_count` bytes written to the client. A peer that closes TLS without
+/// close_notify ends its direction like a FIN here; [`relay_strict`] treats it as a failure.
 pub async fn relay<C, S>(
     client: C,
     server: S,
@@ -35,15 +89,68 @@ where
     C: AsyncRead + AsyncWrite + Unpin,
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let counts = (in_count, out_count);
+    run(client, server, counts, false, &|_| ()).await.map_err(|f| match f.broken {
+        Broken::Read(e) | Broken::Write(e) => e,
+        Broken::Truncated => std::io::Error::new(std::io::ErrorKind::UnexpectedEof, f.to_string()),
+    })
+}
+
+/// As [`relay`], but every direction must end cleanly: an end of stream without close_notify, a
+/// failed read or a failed write ends the whole relay at once with the [`RelayFailure`] (the caller
+/// then resets both connections, so neither peer takes a cut stream for a complete one).
+/// `ended(flow)` is called as each direction ends cleanly, its last byte delivered and its end
+/// passed on (close_notify or FIN).
+pub async fn relay_strict<C, S>(
+    client: C,
+    server: S,
+    counts: (&AtomicU64, &AtomicU64),
+    ended: &(dyn Fn(Flow) + Sync),
+) -> Result<RelayStats, RelayFailure>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    run(client, server, counts, true, ended).await
+}
+
+async fn run<C, S>(
+    client: C,
+    server: S,
+    (in_count, out_count): (&AtomicU64, &AtomicU64),
+    strict: bool,
+    ended: &(dyn Fn(Flow) + Sync),
+) -> Result<RelayStats, RelayFailure>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut sr, mut sw) = tokio::io::split(server);
-    let upstream = pipe(&mut cr, &mut sw, in_count);
-    let downstream = pipe(&mut sr, &mut cw, out_count);
+    let upstream = direction(Flow::ToServer, &mut cr, &mut sw, in_count, strict, ended);
+    let downstream = direction(Flow::ToClient, &mut sr, &mut cw, out_count, strict, ended);
     let (up, down) = tokio::try_join!(upstream, downstream)?;
     Ok(RelayStats { from_client: up, to_client: down })
 }
 
-async fn pipe<R, W>(r: &mut R, w: &mut W, count: &AtomicU64) -> std::io::Result<u64>
+async fn direction<R, W>(
+    flow: Flow,
+    r: &mut R,
+    w: &mut W,
+    count: &AtomicU64,
+    strict: bool,
+    ended: &(dyn Fn(Flow) + Sync),
+) -> Result<u64, RelayFailure>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let n = pipe(r, w, count, strict).await.map_err(|broken| RelayFailure { flow, broken })?;
+    ended(flow);
+    Ok(n)
+}
+
+async fn pipe<R, W>(r: &mut R, w: &mut W, count: &AtomicU64, strict: bool) -> Result<u64, Broken>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -56,11 +163,14 @@ where
         let n = match r.read(buf).await {
             Ok(0) => break,
             Ok(n) => n,
-            // A peer that closed without close_notify ends its direction like a FIN.
+            // A peer that closed without close_notify.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && strict => {
+                return Err(Broken::Truncated);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(e),
+            Err(e) => return Err(Broken::Read(e)),
         };
-        w.write_all(&buf[..n]).await?;
+        w.write_all(&buf[..n]).await.map_err(Broken::Write)?;
         count.fetch_add(n as u64, Ordering::Relaxed);
         total += n as u64;
         if n == buf.len() {
@@ -71,8 +181,9 @@ where
             }
         }
     }
-    w.flush().await?;
-    // Half-close: the other side sees end of input; on TLS this sends close_notify first.
+    w.flush().await.map_err(Broken::Write)?;
+    // Half-close: the other side sees end of input; on TLS this sends close_notify first. The
+    // bytes are delivered already, so a peer that has gone meanwhile is no failure.
     let _ = w.shutdown().await;
     Ok(total)
 }
@@ -109,5 +220,64 @@ mod tests {
         let (stats, (), (), ()) = tokio::join!(relay, send, serve, receive);
         assert_eq!((stats.from_client, stats.to_client), (100_000, 5));
         assert_eq!(inc.load(Ordering::Relaxed), 100_000);
+    }
+
+    /// A TLS peer that sends `data`, then ends without close_notify (tokio-rustls: UnexpectedEof).
+    struct Cut(Option<Vec<u8>>);
+
+    impl AsyncRead for Cut {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(match self.0.take() {
+                Some(data) => {
+                    buf.put_slice(&data);
+                    Ok(())
+                }
+                None => Err(std::io::ErrorKind::UnexpectedEof.into()),
+            })
+        }
+    }
+
+    impl AsyncWrite for Cut {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn strict_relay_fails_on_a_stream_cut_without_close_notify() {
+        let (server, mut server_peer) = duplex(1024);
+        let (inc, outc) = (AtomicU64::new(0), AtomicU64::new(0));
+        let ended = std::sync::Mutex::new(Vec::new());
+        let note = |f: Flow| ended.lock().unwrap().push(f);
+        let relay = relay_strict(Cut(Some(b"part".to_vec())), server, (&inc, &outc), &note);
+        let failure = relay.await.expect_err("a cut stream is no clean end");
+        assert_eq!(failure.flow, Flow::ToServer);
+        assert!(matches!(failure.broken, Broken::Truncated), "{failure}");
+        assert!(failure.to_string().starts_with("truncated: the client"), "{failure}");
+        assert!(ended.lock().unwrap().is_empty(), "no direction ended cleanly");
+        // The bytes before the cut were delivered, but no end of stream was passed on.
+        let mut got = [0u8; 4];
+        server_peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"part");
     }
 }

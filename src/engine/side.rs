@@ -4,7 +4,7 @@
 //! read buffer) are read first ([`Prefixed`]), so nothing is lost or reordered.
 
 use std::pin::Pin;
-use std::sync::Arc;
+
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -136,6 +136,15 @@ impl Side {
         self.flush().await
     }
 
+    /// The TCP connection under the TLS layer, if any.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Side::Clear(c) => c.tcp(),
+            Side::Server(t) => t.get_ref().0.tcp(),
+            Side::Client(t) => t.get_ref().0.tcp(),
+        }
+    }
+
     pub fn is_tls(&self) -> bool {
         !matches!(self, Side::Clear(_))
     }
@@ -192,9 +201,6 @@ pub struct Secure<'a> {
     pub entry: &'a Entry,
     /// The name to check in the peer's certificate (Client role).
     pub server_name: Option<ServerName<'static>>,
-    /// Bound into the session's tickets (server role): FTP data connections prove with it that they
-    /// resume a session born on their control connection.
-    pub resumption: Option<Arc<[u8]>>,
     /// How the connection went secure, for netstat (`Init`, `AUTH TLS`, `START_TLS`…).
     pub how: &'static str,
 }
@@ -216,15 +222,7 @@ pub async fn secure(clear: Prefixed, s: Secure<'_>) -> std::io::Result<Result<Si
                 TlsConnector::from(c).connect(name, clear).await.map(|t| Ok(Side::Client(Box::new(t))))
             }
             (Some(Role::Server | Role::ServerWithClientAuth), Some(srv), _, _) => {
-                let data = s.resumption.clone();
-                TlsAcceptor::from(srv)
-                    .accept_with(clear, move |c| {
-                        if let Some(d) = data.as_deref() {
-                            c.set_resumption_data(d);
-                        }
-                    })
-                    .await
-                    .map(|t| Ok(Side::Server(Box::new(t))))
+                TlsAcceptor::from(srv).accept(clear).await.map(|t| Ok(Side::Server(Box::new(t))))
             }
             _ => Ok(Err(NotStarted(
                 clear,

@@ -1,6 +1,7 @@
-//! FTP data-address syntax, without I/O (ATTLS.md §9.3): the `227` and `229` passive replies (RFC 959,
-//! RFC 2428) and the `PORT` and `EPRT` arguments. Every parser rejects port 0 and numbers out of
-//! range; none panics on any input.
+//! FTP data-address syntax, without I/O
+//! (docs/policy-reference.md#data-addresses-pasv-epsv-port-eprt): the `227` and `229` passive
+//! replies (RFC 959, RFC 2428) and the `PORT` and `EPRT` arguments. Every parser rejects port 0 and
+//! numbers out of range; none panics on any input.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
@@ -101,7 +102,7 @@ pub fn parse_eprt(arg: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port(port_text)?))
 }
 
-/// An address as attls compares and prints it: IPv4-mapped IPv6 as IPv4 (ATTLS.md D2).
+/// An address as attls compares and prints it: IPv4-mapped IPv6 as IPv4 (D2).
 pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),

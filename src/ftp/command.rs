@@ -140,6 +140,11 @@ pub fn is_transfer(verb: &str) -> bool {
     ["RETR", "STOR", "STOU", "APPE", "LIST", "NLST", "MLSD"].iter().any(|v| v.eq_ignore_ascii_case(verb))
 }
 
+/// Transfer commands whose data flows from the client to the server.
+pub fn is_upload(verb: &str) -> bool {
+    ["STOR", "STOU", "APPE"].iter().any(|v| v.eq_ignore_ascii_case(verb))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +214,8 @@ mod tests {
             assert!(is_transfer(v), "{v}");
         }
         assert!(!is_transfer("MLST") && !is_transfer("CWD"));
+        assert!(is_upload("stor") && is_upload("STOU") && is_upload("APPE"));
+        assert!(!is_upload("RETR") && !is_upload("LIST") && !is_upload("NLST") && !is_upload("MLSD"));
     }
 
     proptest! {

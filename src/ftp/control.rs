@@ -6,18 +6,20 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::addr::{self, BackendData};
 use super::command::MAX_LINE;
-use super::data::{DataCtx, Passive, Verdict, open_passive, start_active};
+use super::data::{
+    DataCtx, DataFailure, DataState, Passive, Transfer, Verdict, open_passive, outcome, start_active, verdict,
+};
 use super::reply::{ReplyParser, line};
 use super::session::{Out, Session, SessionInit};
+use super::tls::SessionTls;
 use crate::agent::Agent;
 use crate::config::ListenerConfig;
 use crate::engine::accepted::{Accepted, connect};
@@ -25,11 +27,7 @@ use crate::engine::conn::Mapped;
 use crate::engine::side::{NotStarted, Prefixed, Secure, Side, secure, unsecure};
 use crate::engine::tls::TlsEnv;
 use crate::policy::{PolicyStatus, Rule};
-use crate::registry::{ConnId, Entry};
-
-/// How long a transfer's positive reply waits for its data connection's verdict (the handshake is
-/// bounded by HandshakeTimeout well within this).
-const VERDICT_WAIT: Duration = Duration::from_secs(120);
+use crate::registry::Entry;
 
 /// What the control connection needs besides its two streams.
 pub struct ControlCtx {
@@ -53,9 +51,9 @@ struct Conn {
     backend: TcpStream,
     plan: Option<Plan>,
     /// Transfer commands forwarded before their PASV/PORT replies came back (pipelining), in order.
-    early: VecDeque<(bool, Verdict)>,
-    /// The verdicts of the transfers whose final replies are still to come, in order.
-    verdicts: VecDeque<oneshot::Receiver<Result<(), String>>>,
+    early: VecDeque<(Transfer, Verdict)>,
+    /// The reports of the transfers whose final replies are still to come, in order.
+    verdicts: VecDeque<watch::Receiver<DataState>>,
     /// Client bytes read but not yet parsed into lines.
     pending: Vec<u8>,
     /// Dropping bytes of an over-long line until its end.
@@ -206,23 +204,23 @@ impl Conn {
                 Out::ActiveReady { backend, client } => {
                     let backend_port = self.backend_port(backend);
                     self.plan = Some(Plan::Active { backend_port, client });
-                    if let Some((protect, verdict)) = self.early.pop_front() {
-                        self.begin(protect, verdict);
+                    if let Some((transfer, verdict)) = self.early.pop_front() {
+                        self.begin(transfer, verdict);
                     }
                 }
                 // The transfer waiting for that plan gets none: its reply (425) passes as it is.
                 Out::PlanFailed => drop(self.early.pop_front()),
-                Out::BeginTransfer { protect } => {
-                    let (tx, rx) = oneshot::channel();
+                Out::BeginTransfer { protect, upload } => {
+                    let (tx, rx) = verdict();
                     self.verdicts.push_back(rx);
-                    self.begin(protect, tx);
+                    self.begin(Transfer { protect, upload }, tx);
                 }
                 Out::TransferReply { reply, positive } => {
-                    let verdict = self.verdicts.pop_front();
-                    let text = match verdict {
-                        Some(v) if positive => match tokio::time::timeout(VERDICT_WAIT, v).await {
-                            Ok(Ok(Err(why))) => line(522, &why),
-                            _ => reply,
+                    let text = match self.verdicts.pop_front() {
+                        Some(mut v) if positive => match outcome(&mut v).await {
+                            Ok(()) => reply,
+                            Err(DataFailure::Refused(why)) => line(522, &why),
+                            Err(DataFailure::Aborted(why)) => line(426, &why),
                         },
                         _ => reply,
                     };
@@ -265,8 +263,8 @@ impl Conn {
                 };
                 self.send_client(reply.as_bytes()).await?;
                 self.plan = Some(Plan::Passive(p));
-                if let Some((protect, verdict)) = self.early.pop_front() {
-                    self.begin(protect, verdict);
+                if let Some((transfer, verdict)) = self.early.pop_front() {
+                    self.begin(transfer, verdict);
                 }
             }
             Err(e) => {
@@ -278,14 +276,14 @@ impl Conn {
         Ok(())
     }
 
-    fn begin(&mut self, protect: bool, verdict: Verdict) {
+    fn begin(&mut self, transfer: Transfer, verdict: Verdict) {
         match self.plan.take() {
-            Some(Plan::Passive(p)) => p.begin(protect, verdict),
+            Some(Plan::Passive(p)) => p.begin(transfer, verdict),
             Some(Plan::Active { backend_port, client }) => {
-                start_active(&self.ctx.data, backend_port, client, protect, verdict)
+                start_active(&self.ctx.data, backend_port, client, transfer, verdict)
             }
             // The PASV/PORT reply is still on its way.
-            None if self.session.plan_pending() => self.early.push_back((protect, verdict)),
+            None if self.session.plan_pending() => self.early.push_back((transfer, verdict)),
             // No data plan at all: the server answers 425; nothing to start.
             None => drop(verdict),
         }
@@ -307,7 +305,6 @@ impl Conn {
             tls: self.ctx.tls.as_deref(),
             entry: &self.ctx.entry,
             server_name: None,
-            resumption: Some(self.ctx.data.token.clone()),
             how: "AUTH TLS",
         };
         match secure(clear, s).await {
@@ -371,7 +368,12 @@ pub(crate) async fn serve(
     let local = if redirected_elsewhere { client.local_addr()? } else { acc.dialed };
     let remote = acc.client;
     let entry = m.reg.entry.clone();
-    let token = session_token(m.reg.id);
+    let session_tls = match m.tls.as_deref().map(SessionTls::new) {
+        Some(Err(e)) => return Err(std::io::Error::other(format!("the FTP session's TLS: {e}"))),
+        Some(Ok(s)) => s,
+        None => None,
+    };
+    let control_tls = session_tls.as_ref().map(|s| s.control.clone());
     let mut side = Side::Clear(Prefixed::new(client));
     if let Some(rule) = m.rule.as_deref().filter(|r| {
         listener.ftp.secure_login.requires_certificate()
@@ -385,14 +387,8 @@ pub(crate) async fn serve(
     }
     if let (PolicyStatus::Enabled, Some(rule)) = (m.status, m.rule.as_deref()) {
         let Side::Clear(clear) = side else { return Err(lost()) };
-        let s = Secure {
-            rule,
-            tls: m.tls.as_deref(),
-            entry: &entry,
-            server_name: None,
-            resumption: Some(token.clone()),
-            how: "Implicit",
-        };
+        let s =
+            Secure { rule, tls: control_tls.as_deref(), entry: &entry, server_name: None, how: "Implicit" };
         side = match secure(clear, s).await? {
             Ok(side) => side,
             Err(NotStarted(_, _, why)) => return Err(std::io::Error::other(why)),
@@ -411,32 +407,20 @@ pub(crate) async fn serve(
         generation: m.generation.clone(),
         control_id: m.reg.id,
         control_rule: m.rule.clone(),
+        session_tls,
         control_local: local,
         client: remote,
         backend_peer,
         backend_local,
-        token,
         jobname: acc.jobname.clone(),
         userid: acc.userid.clone(),
         transparent: listener.transparent == Some(crate::config::Transparent::Tproxy),
         mark: acc.backend.mark,
     });
-    let ctx = ControlCtx { data, entry: entry.clone(), rule: m.rule.clone(), tls: m.tls.clone() };
+    let ctx = ControlCtx { data, entry: entry.clone(), rule: m.rule.clone(), tls: control_tls };
     let r = run(ctx, side, backend).await;
     let snap = entry.snapshot();
     info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");
     drop(m);
     r
-}
-
-/// A value no client can forge into a ticket: the ConnID and 16 random bytes.
-fn session_token(id: ConnId) -> Arc<[u8]> {
-    let mut t = vec![0u8; 20];
-    t[..4].copy_from_slice(&id.0.to_be_bytes());
-    let random = rustls::crypto::ring::default_provider().secure_random;
-    if random.fill(&mut t[4..]).is_err() {
-        // Without randomness the ConnID alone still ties tickets to this session in this agent.
-        warn!("no random bytes for the FTP session token");
-    }
-    t.into()
 }

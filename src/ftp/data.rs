@@ -1,39 +1,48 @@
-//! FTP data connections (ATTLS.md §9.3, §9.4): attls's own passive listeners and active connections
+//! FTP data connections: attls's own passive listeners and active connections
 //! back to the client, each paired with a connection to the backend's passive port, mapped by
 //! SecondaryMap (the control connection's rule) or by their own addresses, protected when `PROT P`
 //! asks (or when their rule is not application-controlled), and refused when they come from another
 //! address than the control connection's client (port theft) or do not resume a TLS session born on
-//! this control connection (`SessionReuse Required`, D26). Each transfer's data connection sends its
-//! verdict to the control connection, which holds the transfer's positive reply until then and
-//! answers `522` with the reason instead when the data connection was refused.
+//! this control connection (`SessionReuse Required`, D26). Each transfer's data connection reports
+//! its state to the control connection, which holds the transfer's positive reply until the data
+//! has all been delivered, and answers `522` instead when the data connection was refused, `426`
+//! when it broke (a reset, or a TLS stream that ended without close_notify). A broken data
+//! connection resets both of its sides, so the server aborts the transfer too.
+//! See docs/policy-reference.md#data-addresses-pasv-epsv-port-eprt and
+//! docs/policy-reference.md#data-connections-under-tls.
 //!
 //! Towards the backend attls is a plain FTP client in passive mode: its data connections leave from
 //! the backend control connection's own address (servers such as vsftpd check that).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::addr::canonical;
-use super::settings::SessionReuse;
+use super::tls::SessionTls;
 use crate::agent::Agent;
 use crate::agent::Generation;
 use crate::config::ListenerConfig;
-use crate::engine::accepted::{connect_from, transparent_listener};
-use crate::engine::relay::relay;
-use crate::engine::side::{NotStarted, Prefixed, Secure, Side, secure};
-use crate::policy::matcher::{Primary, map_with_primary};
+use crate::engine::accepted::{connect_from, reset_on_close, transparent_listener};
+use crate::policy::Rule;
 use crate::policy::table::ConnDirection;
-use crate::policy::{Connection, MapType, PolicyStatus, Rule};
-use crate::registry::{ConnId, ConnSnapshot, ConnStatus};
+use crate::registry::{ConnId, Entry};
 
 /// How long a passive listener waits for the client, and an active connection for its transfer.
 const DATA_WAIT: Duration = Duration::from_secs(60);
+/// How long a data connection stays open once its transfer's data has all been delivered, for the
+/// peer's own close (a client that waits for the final reply before closing its end).
+pub(super) const LINGER: Duration = Duration::from_secs(10);
+
+/// How long a transfer's positive reply waits for its data connection's outcome while the data
+/// connection moves no byte (the handshake is bounded by HandshakeTimeout well within this).
+const STALL_WAIT: Duration = Duration::from_secs(60);
 
 /// What every data connection of one control connection shares.
 pub struct DataCtx {
@@ -43,14 +52,14 @@ pub struct DataCtx {
     pub generation: Arc<Generation>,
     pub control_id: ConnId,
     pub control_rule: Option<Arc<Rule>>,
+    /// The session's own TLS configurations (control and data share a session cache and ticket key).
+    pub session_tls: Option<SessionTls>,
     /// attls's end of the control connection, and the client's.
     pub control_local: SocketAddr,
     pub client: SocketAddr,
     /// The backend control connection: the server's address, and attls's.
     pub backend_peer: SocketAddr,
     pub backend_local: SocketAddr,
-    /// Bound into every ticket of this FTP session (control and data connections).
-    pub token: Arc<[u8]>,
     /// D7: the control connection's Jobname and Userid (its data connections match with them).
     pub jobname: String,
     pub userid: String,
@@ -60,19 +69,81 @@ pub struct DataCtx {
     pub mark: Option<u32>,
 }
 
-/// A data connection's verdict: accepted, or refused and why.
-pub type Verdict = oneshot::Sender<Result<(), String>>;
+/// What the transfer command asked of its data connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transfer {
+    /// PROT P: TLS on the data connection.
+    pub protect: bool,
+    /// STOR, STOU, APPE: the data flows from the client to the server.
+    pub upload: bool,
+}
+
+/// Why a transfer's data connection failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataFailure {
+    /// Refused before any data moved (no TLS, no session reuse, unreachable): the reply becomes 522.
+    Refused(String),
+    /// Broken while data moved (a reset, a stream cut without close_notify): the reply becomes 426.
+    Aborted(String),
+}
+
+/// What a data connection tells its control connection, as it goes.
+#[derive(Clone, Debug)]
+pub enum DataState {
+    /// Not connected or not secure yet.
+    Waiting,
+    /// Moving data; the entry's byte counts show progress.
+    Moving(Arc<Entry>),
+    /// The transfer's data has all been delivered (`Ok`), or not and why.
+    Done(Result<(), DataFailure>),
+}
+
+/// The data connection's end of its report to the control connection.
+pub type Verdict = watch::Sender<DataState>;
+
+/// A report channel for one transfer.
+pub fn verdict() -> (Verdict, watch::Receiver<DataState>) {
+    watch::channel(DataState::Waiting)
+}
+
+/// A transfer's outcome, once its data connection says: complete, refused, or broken. A data
+/// connection that ends without saying (it never came, or its task ended) or that moves no byte for
+/// [`STALL_WAIT`] counts as broken: the client never gets a positive reply for data that did not
+/// all arrive.
+pub async fn outcome(report: &mut watch::Receiver<DataState>) -> Result<(), DataFailure> {
+    let aborted = |why: String| Err(DataFailure::Aborted(format!("Transfer aborted: {why}")));
+    let mut moved = None;
+    loop {
+        let done = report.wait_for(|s| matches!(s, DataState::Done(_)));
+        let finished = match tokio::time::timeout(STALL_WAIT, done).await {
+            Ok(Ok(state)) => Some((*state).clone()),
+            Ok(Err(_)) => return aborted("the data connection ended unfinished".into()),
+            Err(_) => None,
+        };
+        if let Some(DataState::Done(result)) = finished {
+            return result;
+        }
+        let now = match &*report.borrow() {
+            DataState::Moving(e) => Some(e.bytes_in.load(Relaxed) + e.bytes_out.load(Relaxed)),
+            _ => None,
+        };
+        if now.is_none() || now == moved {
+            return aborted(format!("the data connection stalled for {}s", STALL_WAIT.as_secs()));
+        }
+        moved = now;
+    }
+}
 
 /// A passive listener waiting for the client; dropping it closes the listener.
 pub struct Passive {
     pub port: u16,
-    go: oneshot::Sender<(bool, Verdict)>,
+    go: oneshot::Sender<(Transfer, Verdict)>,
 }
 
 impl Passive {
     /// The transfer command was sent: relay it, protected or not.
-    pub fn begin(self, protect: bool, verdict: Verdict) {
-        let _ = self.go.send((protect, verdict));
+    pub fn begin(self, transfer: Transfer, verdict: Verdict) {
+        let _ = self.go.send((transfer, verdict));
     }
 }
 
@@ -116,7 +187,7 @@ async fn passive(
     ctx: Arc<DataCtx>,
     sock: TcpListener,
     backend_port: u16,
-    mut go: oneshot::Receiver<(bool, Verdict)>,
+    mut go: oneshot::Receiver<(Transfer, Verdict)>,
 ) {
     let actx = ctx.clone();
     let accepted = async move {
@@ -136,7 +207,7 @@ async fn passive(
     };
     let accepted = tokio::time::timeout(DATA_WAIT, accepted);
     tokio::pin!(accepted);
-    let mut protect: Option<(bool, Verdict)> = None;
+    let mut protect: Option<(Transfer, Verdict)> = None;
     let pair = loop {
         tokio::select! {
             r = &mut accepted => break r,
@@ -153,17 +224,17 @@ async fn passive(
         Ok(Err(e)) => return warn!("passive data connection failed: {e}"),
         Err(_) => return info!("no data connection within {}s; passive port closed", DATA_WAIT.as_secs()),
     };
-    let (protect, verdict) = match protect {
+    let (transfer, verdict) = match protect {
         Some(p) => p,
         None => match tokio::time::timeout(DATA_WAIT, go).await {
             Ok(Ok(p)) => p,
             _ => return,
         },
     };
-    serve(&ctx, client, backend, protect, verdict, ConnDirection::Inbound).await;
+    super::transfer::serve(&ctx, client, backend, transfer, verdict, ConnDirection::Inbound).await;
 }
 
-async fn verdict_dropped(p: &mut Option<(bool, Verdict)>) {
+async fn verdict_dropped(p: &mut Option<(Transfer, Verdict)>) {
     match p {
         Some((_, v)) => v.closed().await,
         None => std::future::pending().await,
@@ -176,7 +247,7 @@ pub fn start_active(
     ctx: &Arc<DataCtx>,
     backend_port: u16,
     client: SocketAddr,
-    protect: bool,
+    transfer: Transfer,
     verdict: Verdict,
 ) {
     let ctx = ctx.clone();
@@ -191,7 +262,9 @@ pub fn start_active(
                 Ok::<_, std::io::Error>((to_client, backend))
             };
             match tokio::time::timeout(DATA_WAIT, work).await {
-                Ok(Ok((c, b))) => serve(&ctx, c, b, protect, verdict, ConnDirection::Outbound).await,
+                Ok(Ok((c, b))) => {
+                    super::transfer::serve(&ctx, c, b, transfer, verdict, ConnDirection::Outbound).await
+                }
                 Ok(Err(e)) => {
                     refuse(&ctx, verdict, None, &format!("Cannot open the data connection to {client}: {e}"))
                 }
@@ -224,134 +297,13 @@ async fn connect_backend(ctx: &DataCtx, port: u16) -> std::io::Result<TcpStream>
     Ok(s)
 }
 
-/// Maps, registers, secures and relays one data connection.
-async fn serve(
-    ctx: &DataCtx,
-    client: TcpStream,
-    backend: TcpStream,
-    protect: bool,
-    verdict: Verdict,
-    direction: ConnDirection,
-) {
-    let (Ok(local), Ok(remote)) = (client.local_addr(), client.peer_addr()) else { return };
-    let listener = &ctx.listener;
-    let conn =
-        Connection { direction, local, remote, jobname: Some(&ctx.jobname), userid: Some(&ctx.userid) };
-    let own = ctx.generation.table.lookup(&conn);
-    let primary = ctx.control_rule.as_deref().map(|rule| Primary {
-        rule,
-        local_ip: ctx.control_local.ip(),
-        remote_ip: ctx.client.ip(),
-    });
-    let (_, map_type) = map_with_primary(own.map(|r| &**r), primary, local.ip(), remote.ip());
-    let rule = if map_type == Some(MapType::Secondary) { ctx.control_rule.clone() } else { own.cloned() };
-    let status = rule.as_ref().map_or(PolicyStatus::NoPolicy, |r| r.settings.status());
-    let tls = rule.as_ref().and_then(|r| ctx.generation.tls_for(r).cloned());
-    let id = ctx.agent.registry.next_id();
-    let reg = ctx.agent.registry.register(ConnSnapshot {
-        id,
-        listener: listener.name.clone(),
-        jobname: ctx.jobname.clone(),
-        local,
-        remote,
-        policy_status: status,
-        conn_status: ConnStatus::NotSecure,
-        map_type,
-        primary: (map_type == Some(MapType::Secondary)).then_some(ctx.control_id),
-        rule: rule.clone(),
-        generation: ctx.generation.id,
-        protocol_helper: "FTP-data",
-        tls_version: None,
-        cipher: None,
-        key_share: None,
-        peer_subject: None,
-        peer_cert: None,
-        app_peer: backend.local_addr().ok(),
-        app_local: backend.peer_addr().ok(),
-        secured_how: None,
-        bytes_in: 0,
-        bytes_out: 0,
-        started: SystemTime::now(),
-    });
-    let entry = reg.entry.clone();
-    let rule_name = rule.as_ref().map_or("-", |r| r.name.as_str());
-    info!(conn = %id, rule = rule_name, status = status.word(), map = map_type.map_or("none", MapType::word), protect, "data open");
-    // As z/OS: a rule that is not application-controlled protects the connection whatever PROT says.
-    let wants_tls = protect || status == PolicyStatus::Enabled;
-    let client = Prefixed::new(client);
-    let side = if !wants_tls {
-        Side::Clear(client)
-    } else {
-        let (Some(rule), true) =
-            (rule.as_deref(), matches!(status, PolicyStatus::Enabled | PolicyStatus::ApplCntrl))
-        else {
-            return refuse(
-                ctx,
-                verdict,
-                Some(backend),
-                "PROT P needs TLS, but no TLS rule applies to the data connection",
-            );
-        };
-        let s = Secure {
-            rule,
-            tls: tls.as_deref(),
-            entry: &entry,
-            server_name: None,
-            resumption: Some(ctx.token.clone()),
-            how: "FTP data",
-        };
-        match secure(client, s).await {
-            Ok(Ok(side)) => side,
-            Ok(Err(NotStarted(_, _, why))) => {
-                return refuse(ctx, verdict, Some(backend), &format!("TLS is not available: {why}"));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                // The client went away without a ClientHello (e.g. the transfer failed first).
-                reset(backend);
-                return info!("data connection closed before its handshake");
-            }
-            Err(e) => {
-                return refuse(
-                    ctx,
-                    verdict,
-                    Some(backend),
-                    &format!("TLS negotiation failed on the data connection: {e}"),
-                );
-            }
-        }
-    };
-    if let Side::Server(t) = &side {
-        let resumed = t.get_ref().1.received_resumption_data() == Some(&ctx.token[..]);
-        if listener.ftp.session_reuse == SessionReuse::Required && !resumed {
-            return refuse(
-                ctx,
-                verdict,
-                Some(backend),
-                "TLS session reuse required: the data connection must resume the control connection's TLS session",
-            );
-        }
-    }
-    let _ = verdict.send(Ok(()));
-    let (bin, bout) = (&entry.bytes_in, &entry.bytes_out);
-    let r = relay(side, backend, bin, bout).await;
-    match r {
-        Ok(stats) => info!(bytes_in = stats.from_client, bytes_out = stats.to_client, "data close"),
-        Err(e) => info!("data close: {e}"),
-    }
-}
-
 /// Refuses a transfer's data connection: the backend's data connection (if any) is reset, so the
 /// server reports a failed transfer instead of storing an empty file, and the control connection
 /// answers 522 with `why`.
-fn refuse(ctx: &DataCtx, verdict: Verdict, backend: Option<TcpStream>, why: &str) {
+pub(super) fn refuse(ctx: &DataCtx, verdict: Verdict, backend: Option<TcpStream>, why: &str) {
     warn!(control = %ctx.control_id, "data connection refused: {why}");
     if let Some(b) = backend {
-        reset(b);
+        reset_on_close(&b);
     }
-    let _ = verdict.send(Err(why.to_string()));
-}
-
-/// Closes with a TCP reset (SO_LINGER 0) rather than a FIN that would look like a complete transfer.
-fn reset(s: TcpStream) {
-    let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+    verdict.send_replace(DataState::Done(Err(DataFailure::Refused(why.to_string()))));
 }

@@ -1,5 +1,6 @@
 //! The `FEAT` reply attls sends (RFC 2389, RFC 4217 §6): the backend's features plus `AUTH TLS`,
-//! `PBSZ` and `PROT`, which attls implements in front of it (ATTLS.md §9.5).
+//! `PBSZ` and `PROT`, which attls implements in front of it
+//! (docs/policy-reference.md#ftp-command-sequence-and-replies).
 
 use super::reply::Reply;
 

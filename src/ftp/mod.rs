@@ -1,5 +1,5 @@
-//! The FTP helper (ATTLS.md §9): attls plays the AT-TLS-aware FTP server in front of an unmodified
-//! plaintext FTP server.
+//! The FTP helper (docs/policy-reference.md#ftp-helper): attls plays the AT-TLS-aware FTP server in
+//! front of an unmodified plaintext FTP server.
 //!
 //! The protocol core is free of I/O: [`command`] parses client lines, [`reply`] backend replies,
 //! [`addr`] the data-address syntax, [`feat`] the FEAT rewrite, and [`session`] is the control
@@ -22,6 +22,8 @@ pub mod feat;
 pub mod reply;
 pub mod session;
 pub mod settings;
+pub mod tls;
+pub mod transfer;
 
 /// What a [`session::Session`] is created with.
 #[derive(Clone, Debug)]
@@ -61,16 +63,18 @@ pub enum Out {
     OpenPassive { backend: BackendData, extended: bool },
     /// The backend is in passive mode for a client PORT/EPRT; the `200` follows as `ToClient`.
     ActiveReady { backend: BackendData, client: SocketAddr },
-    /// A transfer command was forwarded: start the data connection (TLS if `protect`). With pipelined
-    /// commands it may come before the `OpenPassive`/`ActiveReady` of the PASV/PORT sent before it
+    /// A transfer command was forwarded: start the data connection (TLS if `protect`; the data flows
+    /// from the client if `upload`). With pipelined commands it may come before the
+    /// `OpenPassive`/`ActiveReady` of the PASV/PORT sent before it
     /// ([`session::Session::plan_pending`] says whether one is on its way).
-    BeginTransfer { protect: bool },
+    BeginTransfer { protect: bool, upload: bool },
     /// The backend refused (or garbled) a PASV/EPSV for the client's PASV/EPSV/PORT/EPRT: no data plan
     /// comes from it; a transfer waiting for one is dropped.
     PlanFailed,
-    /// The final reply of a transfer. A positive one waits for the data connection's verdict: the I/O
-    /// layer writes `reply`, or `522` with the reason if it refused the data connection (no TLS, no
-    /// session reuse). Transfers and their replies pair up in order.
+    /// The final reply of a transfer. A positive one waits for the data connection's outcome: the I/O
+    /// layer writes `reply` once the data has all been delivered, `522` with the reason if it
+    /// refused the data connection (no TLS, no session reuse), `426` if the data connection broke
+    /// (a reset, a TLS stream cut without close_notify). Transfers and their replies pair up in order.
     TransferReply { reply: String, positive: bool },
     /// Added: close the control connection after writing the preceding `ToClient`; the session
     /// ignores all later input.

@@ -1,6 +1,7 @@
 //! FTP replies, without I/O (RFC 959 §4.2): an incremental parser for the backend's single- and
 //! multi-line replies, the one-line reply format attls writes itself, and the queue of replies due to
-//! the client with what each becomes (the `227`, `229`, FEAT and `522` rewrites of ATTLS.md §9).
+//! the client with what each becomes (the `227`, `229`, FEAT and `522` rewrites of
+//! docs/policy-reference.md#ftp-helper).
 //!
 //! Backend bytes are untrusted: a reply longer than [`MAX_REPLY`] or a first line without a reply
 //! code is an error, after which the parser keeps returning that error.

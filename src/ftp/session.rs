@@ -1,5 +1,6 @@
 //! The FTP control connection as attls sees it, without I/O: client commands in, backend replies in,
-//! [`Out`] actions for the I/O layer (ATTLS.md §9.2, §9.3; RFC 959, 2228, 2428, 4217).
+//! [`Out`] actions for the I/O layer (docs/policy-reference.md#ftp-command-sequence-and-replies,
+//! docs/policy-reference.md#data-addresses-pasv-epsv-port-eprt; RFC 959, 2228, 2428, 4217).
 //!
 //! attls plays the TLS-aware server: AUTH, PBSZ, PROT and CCC are answered here and never forwarded;
 //! PASV, EPSV, PORT and EPRT become a passive request to the backend, whose data address the I/O
@@ -19,7 +20,7 @@ use super::settings::{Ccc, FtpSettings, SecureFtp};
 /// closes the session with `421`.
 pub const MAX_PENDING: usize = 64;
 
-/// The control connection's protection (STYLE.md §3.3).
+/// The control connection's protection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     /// Clear; AUTH may start TLS.
@@ -276,7 +277,8 @@ impl Session {
         }
         let mut out = self.forward(cmd, Expect::Transfer);
         if !self.closed {
-            out.push(Out::BeginTransfer { protect: self.prot_private });
+            let upload = command::is_upload(&cmd.verb);
+            out.push(Out::BeginTransfer { protect: self.prot_private, upload });
         }
         Ok(out)
     }

@@ -1,5 +1,7 @@
-//! The FTP listener's settings, attls's version of z/OS FTP.DATA (ATTLS.md §5.1, §9.1): `SecureFtp`,
-//! `SecureLogin`, `SecureDataConn`, `SessionReuse`, `Ccc`, `PassivePorts` and `PassiveAddress`.
+//! The FTP listener's settings, attls's version of z/OS FTP.DATA
+//! (docs/policy-reference.md#ftp-settings, docs/policy-reference.md#ftp-listener-keywords):
+//! `SecureFtp`, `SecureLogin`, `SecureDataConn`, `SessionReuse`, `Ccc`, `PassivePorts` and
+//! `PassiveAddress`.
 //!
 //! Each enumerated setting parses its keyword ignoring ASCII case and prints it in the spelling the
 //! configuration reference uses; `WORDS` lists those spellings for error hints.

@@ -6,7 +6,7 @@ use super::*;
 use crate::policy::{MapType, PolicyStatus};
 use crate::registry::{ConnId, ConnStatus};
 
-/// The ATTLS.md §1.1 example policy.
+/// The example policy of docs/policy-reference.md#worked-example.
 const POLICY: &str = r#"
 TTLSRule              ftpd-ctl~4021
 {
@@ -96,7 +96,8 @@ fn sock(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
 }
 
-/// Connection 2A of §7: the FTP control connection, secure with TLS 1.3.
+/// Connection 2A of the docs/policy-reference.md#netstat-report example: the FTP control
+/// connection, secure with TLS 1.3.
 fn ftp_control() -> ConnSnapshot {
     ConnSnapshot {
         id: ConnId(0x2A),
@@ -125,7 +126,8 @@ fn ftp_control() -> ConnSnapshot {
     }
 }
 
-/// Connection 2C of §7: a passive data connection, secondary of 2A.
+/// Connection 2C of the docs/policy-reference.md#netstat-report example: a passive data connection,
+/// secondary of 2A.
 fn ftp_data() -> ConnSnapshot {
     ConnSnapshot {
         id: ConnId(0x2C),

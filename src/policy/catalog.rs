@@ -1,5 +1,6 @@
 //! The catalog of statements and parameters: which statement may hold which parameters and inline
-//! blocks, each parameter's value type, and how attls supports it on Linux (the ATTLS.md §2 tags).
+//! blocks, each parameter's value type, and how attls supports it on Linux (the statuses of
+//! docs/policy-reference.md#status-legend).
 
 use std::fmt;
 
@@ -203,7 +204,7 @@ pub enum ValueType {
     HexPairs,
 }
 
-/// How attls supports a parameter (ATTLS.md tags).
+/// How attls supports a parameter (the statuses of docs/policy-reference.md#status-legend).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Support {
     /// A: applied.

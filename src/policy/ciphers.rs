@@ -1,4 +1,5 @@
-//! Static table of the TLS cipher suites that AT-TLS policy files can name (ATTLS.md §8, §2.6).
+//! Static table of the TLS cipher suites that AT-TLS policy files can name
+//! (docs/policy-reference.md#cipher-suites, docs/policy-reference.md#ttlscipherparms).
 //!
 //! This module owns:
 //! - the one sorted table of suite codes and their exact IANA registry names, covering every code
@@ -212,7 +213,7 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 mod tests {
     use super::*;
 
-    /// The codes ATTLS.md §8 lists, built from its ranges.
+    /// The codes docs/policy-reference.md#cipher-suites lists, built from its ranges.
     fn expected_codes() -> Vec<u16> {
         let two_char: &[(u16, u16)] = &[
             (0x00, 0x06),

@@ -1,8 +1,9 @@
-//! Diagnostics: errors and warnings with a source span, rendered in the ATTLS.md D11 shape
+//! Diagnostics: errors and warnings with a source span, rendered in the D11 shape
 //! (`FILE:LINE:COL: error|warning: message`, the source line, a caret, a hint).
 //!
-//! Portability warnings (ATTLS.md tags L, Z, P, W, in-file duplicates of D4 and the quirks of D31) are
-//! marked so that `--strict` can turn them into errors, and are grouped per keyword and file.
+//! Portability warnings (statuses L, Z, P, W of docs/policy-reference.md#status-legend, in-file
+//! duplicates of D4 and the quirks of D31) are marked so that `--strict` can turn them into errors,
+//! and are grouped per keyword and file.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

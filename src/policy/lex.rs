@@ -1,9 +1,9 @@
 //! The lexer: policy text to tokens (words, quoted strings, braces), each with its span and line.
 //!
-//! Built from small nom parsers. Layout rules of ATTLS.md §3: `#` starts a comment where a token could
-//! start; CR, tabs and a UTF-8 byte-order mark are blanks; `{` and `}` are tokens of their own even
-//! when glued to a word; `"…"` quotes one value. An 8-digit token at column 73 is an FB-80 sequence
-//! number (D31): dropped here with a warning.
+//! Built from small nom parsers. Layout rules of docs/policy-reference.md#lexical-syntax: `#`
+//! starts a comment where a token could start; CR, tabs and a UTF-8 byte-order mark are blanks; `{`
+//! and `}` are tokens of their own even when glued to a word; `"…"` quotes one value. An 8-digit
+//! token at column 73 is an FB-80 sequence number (D31): dropped here with a warning.
 
 use nom::{
     IResult, Parser,

@@ -1,6 +1,7 @@
-//! Rule lookup for one connection (ATTLS.md §4): among the rules whose every written condition holds,
-//! the first in evaluation order wins. A local-port index narrows the candidates; it returns exactly
-//! what the ordered scan returns. Also the SecondaryMap decision (D8) as a pure function.
+//! Rule lookup for one connection (docs/policy-reference.md#rule-matching): among the rules whose
+//! every written condition holds, the first in evaluation order wins. A local-port index narrows
+//! the candidates; it returns exactly what the ordered scan returns. Also the SecondaryMap decision
+//! (D8) as a pure function.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -193,8 +194,8 @@ pub struct Primary<'r> {
     pub remote_ip: IpAddr,
 }
 
-/// SecondaryMap (ATTLS.md §4.6, D8): given the connection's own best rule and a live primary of the
-/// same owner, which rule the connection takes and how it is mapped.
+/// SecondaryMap (docs/policy-reference.md#secondarymap, D8): given the connection's own best rule
+/// and a live primary of the same owner, which rule the connection takes and how it is mapped.
 pub fn map_with_primary<'r>(
     own: Option<&'r Rule>,
     primary: Option<Primary<'r>>,

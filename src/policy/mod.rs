@@ -3,7 +3,7 @@
 //! Stages, each in its own module: [`lex`] (tokens) → [`syntax`] (statements, typed values via
 //! [`values`], checked against the [`catalog`]) → [`resolve`] (namespace, references, effective
 //! settings) → [`table`] (sorted rules) with [`matcher`] for lookups. [`diag`] renders errors and
-//! warnings in the ATTLS.md D11 shape; [`render`] writes a table back as policy text.
+//! warnings in the D11 shape; [`render`] writes a table back as policy text.
 
 pub mod ast;
 pub mod catalog;

@@ -1,9 +1,11 @@
 //! Portability notes: the warning a written parameter earns when attls does not apply it as z/OS
-//! does (ATTLS.md tags L, Z, P; D16 for environment-only keywords written at connection level).
+//! does (statuses L, Z, P of docs/policy-reference.md#status-legend; D16 for environment-only
+//! keywords written at connection level).
 
 use super::catalog::{Kind, Param, Support};
 
-/// Values for which rustls already behaves as the parameter asks: no warning (ATTLS.md tag L note).
+/// Values for which rustls already behaves as the parameter asks: no warning (the note on status L
+/// in docs/policy-reference.md#status-legend).
 const RUSTLS_ALREADY: &[(&str, &str)] = &[
     ("Renegotiation", "Disabled"),
     ("RenegotiationIndicator", "Optional"),
@@ -12,8 +14,9 @@ const RUSTLS_ALREADY: &[(&str, &str)] = &[
     ("PeerMinCertVersion", "3"),
 ];
 
-/// The portability warning a written parameter earns (tags L, Z, P of ATTLS.md §2; D16), as
-/// (message, hint), or `None` when attls applies it as z/OS does.
+/// The portability warning a written parameter earns (statuses L, Z, P of
+/// docs/policy-reference.md#status-legend; D16), as (message, hint), or `None` when attls applies
+/// it as z/OS does.
 pub fn support_note(
     param: &Param,
     value_text: &str,

@@ -1,5 +1,5 @@
 //! The statement grammar: tokens to [`Statement`]s, with error recovery so that one run reports every
-//! error it can find (ATTLS.md D11). Handles inline blocks (named or not), `…Ref` parameters, braces on
+//! error it can find (D11). Handles inline blocks (named or not), `…Ref` parameters, braces on
 //! their own lines or on the statement line (D18), repeated parameters (D4) and the quirks of D31.
 
 use super::ast::{Item, ParamItem, Spanned, Statement, Value};
@@ -369,7 +369,7 @@ impl<'a> Parser<'a, '_> {
                 kind.params().iter().map(|p| p.name).chain(kind.children().iter().map(|(c, _)| c.keyword()));
             let hint = match nearest(t.text, names) {
                 Some(n) => format!("did you mean {n}?"),
-                None => format!("see ATTLS.md §2 for the parameters of {kind}"),
+                None => format!("see docs/policy-reference.md#statements for the parameters of {kind}"),
             };
             (format!("unknown parameter `{}` in {kind}", t.text), hint)
         };

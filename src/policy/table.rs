@@ -1,5 +1,5 @@
 //! The rule table: every rule with its conditions and its effective settings, immutable once built,
-//! sorted in evaluation order (ATTLS.md D1), with a port index for fast lookup (see `matcher`).
+//! sorted in evaluation order (D1), with a port index for fast lookup (see `matcher`).
 
 use std::sync::Arc;
 
@@ -77,7 +77,7 @@ impl ClientAuthType {
     }
 }
 
-/// Policy status of a mapped connection (ATTLS.md §4.3).
+/// Policy status of a mapped connection (docs/policy-reference.md#policy-status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum PolicyStatus {
     #[serde(rename = "NO_POLICY")]
@@ -254,7 +254,7 @@ pub struct Rule {
     pub settings: Arc<Settings>,
 }
 
-/// All rules of one policy generation, sorted by ATTLS.md D1, with the lookup index.
+/// All rules of one policy generation, sorted by D1, with the lookup index.
 #[derive(Debug, Clone)]
 pub struct RuleTable {
     rules: Vec<Arc<Rule>>,

@@ -394,7 +394,9 @@ fn cipher_string(text: &str, width: usize, notes: &mut Notes) -> Option<Vec<u16>
             } else {
                 (
                     format!("unknown cipher suite code {}", &text[i..i + width]),
-                    "it is left out; see ATTLS.md §8 for the codes attls knows".to_string(),
+                    "it is left out; see docs/policy-reference.md#cipher-suites for the codes attls \
+                     knows"
+                        .to_string(),
                 )
             };
             notes.push(Note::warning(i, i + width, msg, hint));

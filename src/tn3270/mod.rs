@@ -1,5 +1,5 @@
-//! The TN3270 helper (ATTLS.md §10): direct or negotiated (telnet START_TLS) TLS in front of an
-//! unmodified TN3270 server.
+//! The TN3270 helper (docs/policy-reference.md#tn3270-helper): direct or negotiated (telnet
+//! START_TLS) TLS in front of an unmodified TN3270 server.
 //!
 //! - [`settings`]: the listener's `ConnType`, `ClientAuth` and `StartTlsWait`.
 //! - [`telnet`]: telnet bytes and an incremental parser, no I/O.

@@ -1,5 +1,5 @@
-//! The per-connection TLS decision of the TN3270 helper (ATTLS.md §10 "attls per connection", D27),
-//! as a state machine without I/O: direct TLS, telnet START_TLS, clear, or close.
+//! The per-connection TLS decision of the TN3270 helper (docs/policy-reference.md#tn3270-helper,
+//! D27), as a state machine without I/O: direct TLS, telnet START_TLS, clear, or close.
 //!
 //! The connection task feeds it what happens ([`Negotiator::on_accept`], the first bytes within
 //! `StartTlsWait`, the wait's end, the client's bytes during negotiation, end of stream, a timeout)

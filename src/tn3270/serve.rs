@@ -1,8 +1,9 @@
-//! One TN3270 connection's I/O (ATTLS.md §10): the [`Negotiator`] decides from the client's first
-//! bytes and its telnet answers whether TLS starts directly, after START_TLS, not at all, or the
-//! connection closes; only then does the backend open (so the server's own telnet negotiation runs
-//! inside TLS), and the two sides are relayed. `ClientAuth SslCert` (and `SafCert`, D28) closes a
-//! connection whose client presented no validated certificate. How it went is recorded for netstat.
+//! One TN3270 connection's I/O (docs/policy-reference.md#tn3270-helper): the [`Negotiator`] decides
+//! from the client's first bytes and its telnet answers whether TLS starts directly, after
+//! START_TLS, not at all, or the connection closes; only then does the backend open (so the
+//! server's own telnet negotiation runs inside TLS), and the two sides are relayed. `ClientAuth
+//! SslCert` (and `SafCert`, D28) closes a connection whose client presented no validated
+//! certificate. How it went is recorded for netstat.
 
 use std::time::Duration;
 
@@ -106,14 +107,7 @@ pub(crate) async fn serve(
             } else {
                 "Negotiated"
             };
-            let s = Secure {
-                rule,
-                tls: m.tls.as_deref(),
-                entry: &entry,
-                server_name: None,
-                resumption: None,
-                how: how_word,
-            };
+            let s = Secure { rule, tls: m.tls.as_deref(), entry: &entry, server_name: None, how: how_word };
             let side = match secure(clear, s).await? {
                 Ok(side) => side,
                 Err(NotStarted(_, _, why)) => return Err(std::io::Error::other(why)),

@@ -1,5 +1,6 @@
-//! The TN3270 listener's settings (ATTLS.md §5.1, §10): `ConnType`, `ClientAuth` and `StartTlsWait`,
-//! attls's version of z/OS TELNETPARMS CONNTYPE and CLIENTAUTH.
+//! The TN3270 listener's settings (docs/policy-reference.md#tn3270-listener-keywords,
+//! docs/policy-reference.md#tn3270-helper): `ConnType`, `ClientAuth` and `StartTlsWait`, attls's
+//! version of z/OS TELNETPARMS CONNTYPE and CLIENTAUTH.
 //!
 //! Each enumerated setting parses its keyword ignoring ASCII case and prints it in the spelling the
 //! configuration reference uses; `WORDS` lists those spellings for error hints.

@@ -9,6 +9,8 @@ in order after the login:
     pwd | cwd DIR     print / change the working directory
     retr REMOTE LOCAL download (binary); prints `bytes=N secs=S`
     stor LOCAL REMOTE upload (binary); prints `bytes=N secs=S`
+    stor-cut LOCAL REMOTE N    upload the first N bytes, then close TCP without close_notify
+    stor-reset LOCAL REMOTE N  upload the first N bytes, then reset the data connection
     ccc               CCC: the control connection goes back to clear text
     prot-p | prot-c   PBSZ 0 + PROT P / PROT C
     raw CMD           send CMD as one line, print the reply (any code)
@@ -25,6 +27,7 @@ import argparse
 import ftplib
 import socket
 import ssl
+import struct
 import sys
 import time
 
@@ -38,6 +41,7 @@ class Client(ftplib.FTP_TLS):
     reuse = False
     implicit = False
     saved_session = None
+    foreign_session = None
 
     def connect(self, host="", port=0, timeout=-999, source_address=None):
         if not self.implicit:
@@ -67,6 +71,8 @@ class Client(ftplib.FTP_TLS):
         conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
         if self._prot_p:
             session = self.control_session() if self.reuse else None
+            if self.foreign_session is not None:
+                session = self.foreign_session
             conn = self.context.wrap_socket(conn, server_hostname=self.servername, session=session)
             say("data-tls", f"{conn.version()} {conn.cipher()[0]} reused={conn.session_reused}")
         return conn, size
@@ -97,6 +103,8 @@ def tls_context(args):
         ctx.minimum_version = getattr(ssl.TLSVersion, "TLSv" + args.tls_min.replace(".", "_"))
     if args.ciphers:
         ctx.set_ciphers(args.ciphers)
+    if args.no_ticket:
+        ctx.options |= ssl.OP_NO_TICKET
     return ctx
 
 
@@ -109,8 +117,8 @@ def timed_transfer(op, run):
 
 
 # Operations and how many arguments each takes.
-ARITY = {"list": 0, "nlst": 0, "pwd": 0, "cwd": 1, "retr": 2, "stor": 2, "ccc": 0, "prot-p": 0,
-         "prot-c": 0, "raw": 1, "sleep": 1, "quit": 0}
+ARITY = {"list": 0, "nlst": 0, "pwd": 0, "cwd": 1, "retr": 2, "stor": 2, "stor-cut": 3,
+         "stor-reset": 3, "ccc": 0, "prot-p": 0, "prot-c": 0, "raw": 1, "sleep": 1, "quit": 0}
 
 
 def parse_ops(words):
@@ -162,6 +170,9 @@ def run_op(ftp, op, args):
                 return ftp.storbinary("STOR " + remote, f, 256 * 1024, sent)
 
             timed_transfer(op, stor)
+    elif op in ("stor-cut", "stor-reset"):
+        local, remote, count = args
+        say(op, broken_upload(ftp, local, remote, int(count), op == "stor-reset"))
     elif op == "ccc":
         say(op, ftp.ccc())
     elif op == "prot-p":
@@ -175,6 +186,35 @@ def run_op(ftp, op, args):
         time.sleep(float(args[0]))
     elif op == "quit":
         say(op, ftp.quit())
+
+
+def broken_upload(ftp, local, remote, count, reset):
+    """STOR whose data connection ends after `count` bytes: cut (a TCP FIN without close_notify) or
+    reset (SO_LINGER 0). Returns the transfer's final reply, whatever its code."""
+    with open(local, "rb") as f:
+        data = f.read(count)
+    conn, _ = ftp.ntransfercmd("STOR " + remote)
+    conn.sendall(data)
+    time.sleep(0.2)
+    raw = socket.socket(fileno=conn.detach()) if isinstance(conn, ssl.SSLSocket) else conn
+    if reset:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raw.close()
+    try:
+        return ftp.getresp()
+    except ftplib.Error as e:
+        return str(e)
+
+
+def foreign_session(ftp, args):
+    """The TLS session of another control connection (logged in the same way)."""
+    other = Client(context=ftp.context, timeout=args.timeout)
+    other.servername = args.servername
+    other.connect(args.host, args.port)
+    other.auth()
+    other.login(args.user, args.password, secure=False)
+    other.voidcmd("NOOP")
+    return other, other.sock.session
 
 
 def run_ops(ftp, ops):
@@ -222,6 +262,9 @@ def main():
     p.add_argument("--tls-max", choices=["1.2", "1.3"])
     p.add_argument("--ciphers", help="OpenSSL cipher list (TLS 1.2)")
     p.add_argument("--active", action="store_true", help="PORT instead of PASV")
+    p.add_argument("--no-ticket", action="store_true", help="no session tickets: resume by session ID")
+    p.add_argument("--foreign-session", action="store_true",
+                   help="data connections offer the TLS session of another control connection")
     p.add_argument("--no-login", action="store_true", help="run the operations before any login")
     p.add_argument("--timeout", type=float, default=10.0, help="socket timeout, seconds")
     p.add_argument("ops", nargs=argparse.REMAINDER)
@@ -250,6 +293,9 @@ def main():
         if args.prot_p:
             op = "prot-p"
             say(op, ftp.prot_p())
+        if args.foreign_session:
+            op = "foreign-session"
+            keep, ftp.foreign_session = foreign_session(ftp, args)
     except (ftplib.Error, OSError, EOFError, ValueError) as e:
         fail(op, e)
     run_ops(ftp, ops)

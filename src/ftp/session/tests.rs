@@ -86,7 +86,10 @@ fn rfc4217_sequence() {
     let want = BackendData::Addr(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 1025));
     let out = reply(&mut s, 227, "Entering Passive Mode (10,0,0,2,4,1).");
     assert_eq!(out, [Out::OpenPassive { backend: want, extended: false }]);
-    assert_eq!(cmd(&mut s, "RETR f"), [backend("RETR f\r\n"), Out::BeginTransfer { protect: true }]);
+    assert_eq!(
+        cmd(&mut s, "RETR f"),
+        [backend("RETR f\r\n"), Out::BeginTransfer { protect: true, upload: false }]
+    );
     assert_eq!(reply(&mut s, 150, "Opening"), [client("150 Opening\r\n")]);
     let done = Out::TransferReply { reply: "226 Done\r\n".into(), positive: true };
     assert_eq!(reply(&mut s, 226, "Done"), [done]);
@@ -99,7 +102,10 @@ fn rfc4217_sequence() {
     assert_eq!(answer(&mut s, "PBSZ 0"), 503);
     assert_eq!(answer(&mut s, "AUTH TLS"), 503);
     assert!(s.protect_data(), "data keeps its PROT after CCC");
-    assert_eq!(cmd(&mut s, "LIST"), [backend("LIST\r\n"), Out::BeginTransfer { protect: true }]);
+    assert_eq!(
+        cmd(&mut s, "LIST"),
+        [backend("LIST\r\n"), Out::BeginTransfer { protect: true, upload: false }]
+    );
 }
 
 #[test]
@@ -219,13 +225,13 @@ fn implicit_mode() {
     assert_eq!(cmd(&mut s, "USER anna"), [backend("USER anna\r\n")]);
     reply(&mut s, 230, "ok");
     assert_eq!(answer(&mut s, "PROT P"), 200, "PBSZ counts as done");
-    assert_eq!(cmd(&mut s, "STOR f")[1], Out::BeginTransfer { protect: true });
+    assert_eq!(cmd(&mut s, "STOR f")[1], Out::BeginTransfer { protect: true, upload: true });
     let mut s = session(|i| {
         i.implicit = true;
         i.settings.secure_data = SecureDataConn::Never;
     });
     assert!(s.secure() && !s.protect_data());
-    assert_eq!(cmd(&mut s, "NLST")[1], Out::BeginTransfer { protect: false });
+    assert_eq!(cmd(&mut s, "NLST")[1], Out::BeginTransfer { protect: false, upload: false });
 }
 
 #[test]
@@ -239,9 +245,15 @@ fn transfers_need_prot_p_when_data_must_be_protected() {
     let mut s = secured(|i| i.settings.secure_data = SecureDataConn::Private);
     assert_eq!(answer(&mut s, "RETR f"), 521);
     cmd(&mut s, "PROT P");
-    assert_eq!(cmd(&mut s, "retr f"), [backend("retr f\r\n"), Out::BeginTransfer { protect: true }]);
+    assert_eq!(
+        cmd(&mut s, "retr f"),
+        [backend("retr f\r\n"), Out::BeginTransfer { protect: true, upload: false }]
+    );
     let mut s = session(|_| {});
-    assert_eq!(cmd(&mut s, "RETR f"), [backend("RETR f\r\n"), Out::BeginTransfer { protect: false }]);
+    assert_eq!(
+        cmd(&mut s, "RETR f"),
+        [backend("RETR f\r\n"), Out::BeginTransfer { protect: false, upload: false }]
+    );
 }
 
 #[test]

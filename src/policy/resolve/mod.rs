@@ -1,7 +1,8 @@
 //! Resolution: statements of every file into one namespace (D4: the last definition wins), references
 //! followed and type-checked, and each rule's effective settings computed in the precedence of
-//! ATTLS.md §2.10 — connection action over environment action over group action over the documented
-//! default (D5, D15, D30). The result is the immutable [`RuleTable`].
+//! docs/policy-reference.md#levels-and-precedence — connection action over environment action over
+//! group action over the documented default (D5, D15, D30). The result is the immutable
+//! [`RuleTable`].
 //!
 //! `rules` turns each TTLSRule into its conditions, `settings` merges the action levels, `checks`
 //! holds the whole-rule checks (usable TLS, keyrings, D1 priority ties).

@@ -1,6 +1,7 @@
 //! Effective settings of one (group, environment, connection) combination: each setting from the
 //! connection level, else the environment level, else the group, else the documented default
-//! (ATTLS.md §2.10, D5); cipher and signature parms are replaced whole by the connection level.
+//! (docs/policy-reference.md#levels-and-precedence, D5); cipher and signature parms are replaced
+//! whole by the connection level.
 
 use super::super::ast::{Item, ParamItem, Statement, Value};
 use super::super::catalog::{Kind, ValueType};

@@ -76,7 +76,8 @@ fn ciphers_two_and_four_char() {
         ok(Kind::CipherParms, "V3CipherSuites", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
         Value::Ciphers(vec![0xC030])
     );
-    // The §8 pitfall: C02F in the 2-character keyword reads as C0, 2F.
+    // The pitfall of docs/policy-reference.md#cipher-suites: C02F in the 2-character keyword reads
+    // as C0, 2F.
     let (v, notes) = parse(Kind::CipherParms, "V3CipherSuites", "C02F");
     assert_eq!(v, Some(Value::Ciphers(vec![0x2F])));
     assert!(notes[0].hint.contains("V3CipherSuites4Char"));

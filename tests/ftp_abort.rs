@@ -70,6 +70,29 @@ fn a_client_reset_mid_upload_gives_the_server_an_aborted_transfer_and_the_client
     broken_upload("stor-reset", Tls::V12Only, "reading from the client failed");
 }
 
+/// pyftpdlib takes a reset upload for a complete one and answers 226 (as proftpd did in the field):
+/// attls replaces that reply with its own 426.
+#[test]
+fn a_server_that_answers_226_for_a_reset_upload_is_overruled_with_426() {
+    let server = Pyftpd::start();
+    for tls in [Tls::V13, Tls::V12Only] {
+        let (agent, pki) =
+            ftps_agent(&format!("ftp-careless-{tls:?}").to_lowercase(), &server, tls, &[], &[]);
+        let (src, _) = crate::support::ftp::random_file(agent.dir(), "big.bin", 4 << 20);
+        let args = ["stor-reset", &src.display().to_string(), "upload/careless.bin", "1048576"];
+        let run = ftplib_run(&agent, &server, &pki, &["--reuse-session"], &args);
+        assert!(
+            run.stdout.contains("stor-reset: 426 Transfer aborted: reading from the client failed"),
+            "{tls:?}:\n{run}"
+        );
+        assert!(
+            server.log_text().contains("226 Transfer complete"),
+            "pyftpdlib said 226:\n{}",
+            server.log_text()
+        );
+    }
+}
+
 #[test]
 fn an_upload_cut_without_close_notify_gives_426_not_a_short_file() {
     broken_upload("stor-cut", Tls::V13, "truncated: the client ended its stream without close_notify");

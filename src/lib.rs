@@ -13,6 +13,7 @@
 //! - [`keyring`]: PEM keyrings and the generated development keyring.
 //! - [`registry`]: live connections, for reports; [`netstat`] formats them.
 //! - [`control`]: the control socket (refresh, netstat; the SIOCTTLSCTL equivalent).
+//! - [`errno`]: the errno names control requests fail with, shared by engine and control socket.
 //! - [`procnet`]: local TCP sockets from /proc: owners, send queues, holding processes.
 //! - [`search`]: the `pagent search` report and the settings shown by `pagent check --match`.
 //! - [`demo`]: the plaintext demo backend of the shipped default configuration.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod engine;
+pub mod errno;
 pub mod ftp;
 pub mod intercept;
 pub mod keyring;

@@ -98,8 +98,6 @@ pub struct Entry {
     /// Bytes from the client, and to the client (one atomic add per read on the relay path).
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
-    /// How the control socket reaches an application-controlled connection's task.
-    pub control: std::sync::OnceLock<tokio::sync::mpsc::Sender<crate::engine::applctl::Control>>,
 }
 
 impl Entry {
@@ -150,7 +148,6 @@ impl Registry {
             snapshot: Mutex::new(snapshot),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
-            control: std::sync::OnceLock::new(),
         });
         self.live.lock().unwrap_or_else(|e| e.into_inner()).insert(id, entry.clone());
         Registration { registry: self.clone(), id, entry }

@@ -4,7 +4,6 @@
 //! installs nothing and the previous generation stays in force. At shutdown NOPURGE drains live
 //! connections within a bound and PURGE closes them at once (D9).
 
-mod generation;
 mod signals;
 mod watch;
 
@@ -16,9 +15,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch as cell};
 use tracing::{error, info, warn};
 
-pub use generation::Generation;
+pub use crate::engine::generation::{Generation, LoadError};
 
-use crate::config::Config;
+use crate::config::{Config, Protocol};
+use crate::engine::Context;
 use crate::registry::Registry;
 
 /// How long NOPURGE waits for live connections at shutdown before closing them.
@@ -39,6 +39,8 @@ pub enum ReloadCause {
 pub struct Agent {
     pub config: Config,
     pub registry: Arc<Registry>,
+    /// What the engine knows of this agent.
+    pub engine: Arc<Context>,
     current: cell::Sender<Arc<Generation>>,
     next_generation: AtomicU64,
     reloading: Mutex<()>,
@@ -52,16 +54,22 @@ impl Agent {
         let c = config.clone();
         let first = tokio::task::spawn_blocking(move || Generation::load(&c, 1, None))
             .await
-            .map_err(|e| format!("policy load failed: {e}"))??;
+            .map_err(|e| format!("policy load failed: {e}"))?
+            .map_err(|e| e.to_string())?;
         if !first.warnings.is_empty() {
             warn!("policy warnings:\n{}", first.warnings.trim_end());
         }
         info!(generation = 1, rules = first.table.len(), "policy loaded");
-        let (current, _) = cell::channel(Arc::new(first));
-        let (purge, _) = cell::channel(false);
+        let (current, generations) = cell::channel(Arc::new(first));
+        let (purge, purged) = cell::channel(false);
+        let registry = Arc::new(Registry::default());
+        let engine = Context::new(registry.clone(), generations, purged)
+            .with_helper(Protocol::Ftp, Arc::new(crate::ftp::Ftp))
+            .with_helper(Protocol::Tn3270, Arc::new(crate::tn3270::Tn3270));
         Ok(Arc::new(Agent {
             config,
-            registry: Arc::new(Registry::default()),
+            registry,
+            engine: Arc::new(engine),
             current,
             next_generation: AtomicU64::new(2),
             reloading: Mutex::new(()),
@@ -81,7 +89,7 @@ impl Agent {
 
     /// Re-reads the policy; on success installs it atomically, else keeps the old one. The error is
     /// every diagnostic, rendered.
-    pub async fn reload(&self, cause: ReloadCause) -> Result<u64, String> {
+    pub async fn reload(&self, cause: ReloadCause) -> Result<u64, LoadError> {
         let _one_at_a_time = self.reloading.lock().await;
         // Reloads are serialised, so the number is only used up when the generation is installed.
         let id = self.next_generation.load(Ordering::Relaxed);
@@ -89,7 +97,7 @@ impl Agent {
         let previous = self.current();
         let loaded = tokio::task::spawn_blocking(move || Generation::load(&config, id, Some(&previous)))
             .await
-            .map_err(|e| format!("policy load failed: {e}"))?;
+            .map_err(|e| LoadError::Internal(e.to_string()))?;
         match loaded {
             Ok(g) => {
                 if !g.warnings.is_empty() {
@@ -101,7 +109,11 @@ impl Agent {
                 Ok(id)
             }
             Err(e) => {
-                error!(?cause, "policy not installed, the previous one stays in force:\n{}", e.trim_end());
+                error!(
+                    ?cause,
+                    "policy not installed, the previous one stays in force:\n{}",
+                    e.to_string().trim_end()
+                );
                 Err(e)
             }
         }
@@ -143,7 +155,7 @@ pub async fn start(config: Config) -> Result<Running, String> {
         Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| format!("DemoBackend {addr}: {e}"))?),
         None => None,
     };
-    let control = crate::control::Server::bind(agent.clone()).await?;
+    let control = crate::control::Server::bind(control_handle(&agent)).await?;
     if let Some(sock) = demo {
         info!(addr = ?sock.local_addr().ok(), "demo backend (plaintext) listening");
         tokio::spawn(crate::demo::serve(sock));
@@ -153,7 +165,11 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let mut accepting = Vec::new();
     for (l, sock, addr) in bound {
         listeners.push((l.name.clone(), addr));
-        accepting.push(tokio::spawn(crate::engine::listener::accept_loop(agent.clone(), Arc::new(l), sock)));
+        accepting.push(tokio::spawn(crate::engine::listener::accept_loop(
+            agent.engine.clone(),
+            Arc::new(l),
+            sock,
+        )));
     }
     tokio::spawn(hangups.refresh_on_signal(agent.clone()));
     if let Some(w) = watcher {
@@ -185,6 +201,23 @@ impl Running {
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
     start(config).await?.wait(shutdown).await;
     Ok(())
+}
+
+/// What the control socket may use of the agent.
+fn control_handle(agent: &Arc<Agent>) -> crate::control::Handle {
+    crate::control::Handle {
+        registry: agent.registry.clone(),
+        controls: agent.engine.controls.clone(),
+        reload: agent.clone(),
+        socket: agent.config.control_socket.clone(),
+        group: agent.config.control_group.clone(),
+    }
+}
+
+impl crate::control::Reload for Agent {
+    fn reload(&self) -> crate::control::Reloading<'_> {
+        Box::pin(Agent::reload(self, ReloadCause::Command))
+    }
 }
 
 async fn refresh_every(agent: Arc<Agent>, every: Duration) {

@@ -8,7 +8,10 @@ pub mod client;
 pub mod proto;
 mod query;
 
+use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,22 +20,42 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, info, warn};
 
-use crate::agent::{Agent, ReloadCause};
-use crate::registry::ConnId;
+use crate::engine::controls::Controls;
+use crate::engine::generation::LoadError;
+use crate::registry::{ConnId, Registry};
 use proto::{Errno, MAX_LINE, Request, VERSION, err, ok};
 
 /// A client that sends nothing for this long is dropped.
 const IDLE: Duration = Duration::from_secs(30);
 
+/// A reload in progress: the new generation's number, or why the policy was not installed.
+pub type Reloading<'a> = Pin<Box<dyn Future<Output = Result<u64, LoadError>> + Send + 'a>>;
+
+/// How the control socket asks for a refresh.
+pub trait Reload: Send + Sync {
+    fn reload(&self) -> Reloading<'_>;
+}
+
+/// What the control socket may use of a running agent.
+pub struct Handle {
+    pub registry: Arc<Registry>,
+    /// The application-controlled connections' channels.
+    pub controls: Arc<Controls>,
+    pub reload: Arc<dyn Reload>,
+    /// `ControlSocket` and `ControlGroup`.
+    pub socket: PathBuf,
+    pub group: Option<String>,
+}
+
 pub struct Server {
-    agent: Arc<Agent>,
+    agent: Arc<Handle>,
     sock: UnixListener,
 }
 
 impl Server {
     /// Binds the configured socket (replacing a stale one), mode 0660, group ControlGroup.
-    pub async fn bind(agent: Arc<Agent>) -> Result<Server, String> {
-        let path = agent.config.control_socket.clone();
+    pub async fn bind(agent: Handle) -> Result<Server, String> {
+        let path = agent.socket.clone();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("ControlSocket {}: {e}", dir.display()))?;
         }
@@ -45,7 +68,7 @@ impl Server {
         let sock = UnixListener::bind(&path).map_err(|e| format!("ControlSocket {}: {e}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))
             .map_err(|e| format!("ControlSocket {}: {e}", path.display()))?;
-        if let Some(group) = &agent.config.control_group {
+        if let Some(group) = &agent.group {
             match auth::group_id(group) {
                 Some(gid) => std::os::unix::fs::chown(&path, None, Some(gid))
                     .map_err(|e| format!("ControlSocket {}: chown: {e}", path.display()))?,
@@ -56,7 +79,7 @@ impl Server {
             }
         }
         info!(path = %path.display(), "control socket listening");
-        Ok(Server { agent, sock })
+        Ok(Server { agent: Arc::new(agent), sock })
     }
 
     pub async fn serve(self) {
@@ -74,7 +97,7 @@ impl Server {
     }
 }
 
-async fn client_session(agent: Arc<Agent>, stream: UnixStream) {
+async fn client_session(agent: Arc<Handle>, stream: UnixStream) {
     let cred = stream.peer_cred().ok();
     let (r, mut w) = stream.into_split();
     let mut r = tokio::io::AsyncReadExt::take(BufReader::new(r), 0);
@@ -110,7 +133,7 @@ async fn client_session(agent: Arc<Agent>, stream: UnixStream) {
     }
 }
 
-async fn handle(agent: &Agent, cred: Option<tokio::net::unix::UCred>, line: &[u8]) -> Value {
+async fn handle(agent: &Handle, cred: Option<tokio::net::unix::UCred>, line: &[u8]) -> Value {
     let req: Request = match serde_json::from_slice(line) {
         Ok(r) => r,
         Err(e) => return err(Errno::Einval, format!("not a request: {e}")),
@@ -123,7 +146,7 @@ async fn handle(agent: &Agent, cred: Option<tokio::net::unix::UCred>, line: &[u8
     }
     match req.op.as_str() {
         "refresh" | "update" | "netstat" => {
-            if !auth::may_administer(cred, agent.config.control_group.as_deref()) {
+            if !auth::may_administer(cred, agent.group.as_deref()) {
                 return err(Errno::Eperm, format!("{} needs root or membership of the ControlGroup", req.op));
             }
         }
@@ -136,18 +159,18 @@ async fn handle(agent: &Agent, cred: Option<tokio::net::unix::UCred>, line: &[u8
     }
     match req.op.as_str() {
         "netstat" => netstat(agent, &req),
-        _ => match agent.reload(ReloadCause::Command).await {
+        _ => match agent.reload.reload().await {
             Ok(generation) => ok(Map::from_iter([("generation".to_string(), json!(generation))])),
             Err(diagnostics) => {
                 let mut v = err(Errno::Einval, "policy not installed; the previous policy stays in force");
-                v["diagnostics"] = json!(diagnostics);
+                v["diagnostics"] = json!(diagnostics.to_string());
                 v
             }
         },
     }
 }
 
-fn netstat(agent: &Agent, req: &Request) -> Value {
+fn netstat(agent: &Handle, req: &Request) -> Value {
     let conns = agent.registry.snapshot();
     match &req.conn {
         None => {

@@ -46,31 +46,7 @@ impl Request {
     }
 }
 
-/// z/OS errno names used in replies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Errno {
-    Einval,
-    Eperm,
-    Enoent,
-    Enotconn,
-    Eacces,
-    Eopnotsupp,
-    Emvserr,
-}
-
-impl Errno {
-    pub fn name(self) -> &'static str {
-        match self {
-            Errno::Einval => "EINVAL",
-            Errno::Eperm => "EPERM",
-            Errno::Enoent => "ENOENT",
-            Errno::Enotconn => "ENOTCONN",
-            Errno::Eacces => "EACCES",
-            Errno::Eopnotsupp => "EOPNOTSUPP",
-            Errno::Emvserr => "EMVSERR",
-        }
-    }
-}
+pub use crate::errno::Errno;
 
 pub fn ok(fields: Map<String, Value>) -> Value {
     let mut m = Map::new();

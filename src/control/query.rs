@@ -5,15 +5,14 @@
 use serde_json::{Map, Value, json};
 use tokio::net::unix::UCred;
 
+use super::Handle;
 use super::proto::{Errno, Request, err, ok};
-use crate::agent::Agent;
-use crate::engine::applctl::Control;
 use crate::policy::{PolicyStatus, ciphers};
 use crate::procnet::socket_uid;
 use crate::registry::{ConnId, ConnSnapshot};
 
 /// Finds the connection a request names, and checks the requester may see it.
-pub fn find(agent: &Agent, cred: Option<UCred>, req: &Request) -> Result<ConnSnapshot, Value> {
+pub fn find(agent: &Handle, cred: Option<UCred>, req: &Request) -> Result<ConnSnapshot, Value> {
     let conns = agent.registry.snapshot();
     let found = match (&req.conn, &req.app_peer) {
         (Some(id), _) => {
@@ -58,7 +57,7 @@ pub fn find(agent: &Agent, cred: Option<UCred>, req: &Request) -> Result<ConnSna
     }
 }
 
-pub fn query(agent: &Agent, cred: Option<UCred>, req: &Request) -> Value {
+pub fn query(agent: &Handle, cred: Option<UCred>, req: &Request) -> Value {
     let c = match find(agent, cred, req) {
         Ok(c) => c,
         Err(e) => return e,
@@ -83,7 +82,7 @@ pub fn query(agent: &Agent, cred: Option<UCred>, req: &Request) -> Value {
 }
 
 /// RETURN_CERTIFICATE: the peer's certificate (DER, base64), for any connection with a policy.
-pub fn return_certificate(agent: &Agent, cred: Option<UCred>, req: &Request) -> Value {
+pub fn return_certificate(agent: &Handle, cred: Option<UCred>, req: &Request) -> Value {
     let c = match find(agent, cred, req) {
         Ok(c) => c,
         Err(e) => return e,
@@ -104,7 +103,7 @@ pub fn return_certificate(agent: &Agent, cred: Option<UCred>, req: &Request) -> 
 /// The ops that control a connection's TLS (INIT, STOP, RESET_*, SEND_SESSION_TICKET). As on z/OS:
 /// without a TLS policy `EOPNOTSUPP`, on a connection whose policy is not application-controlled
 /// `EACCES`.
-pub async fn application_control(agent: &Agent, cred: Option<UCred>, req: &Request) -> Value {
+pub async fn application_control(agent: &Handle, cred: Option<UCred>, req: &Request) -> Value {
     let c = match find(agent, cred, req) {
         Ok(c) => c,
         Err(e) => return e,
@@ -128,22 +127,21 @@ pub async fn application_control(agent: &Agent, cred: Option<UCred>, req: &Reque
 /// INIT, STOP and RESET_CIPHER on an application-controlled connection: handed to its task,
 /// answered when done. RESET_SESSION and SEND_SESSION_TICKET have no rustls equivalent (tickets are
 /// stateless and sent right after the handshake): EOPNOTSUPP, as z/OS answers an unsupported request.
-async fn steer(agent: &Agent, c: &ConnSnapshot, req: &Request) -> Value {
+async fn steer(agent: &Handle, c: &ConnSnapshot, req: &Request) -> Value {
     if req.allow_hstimeout && req.op != "init" {
         return err(Errno::Eperm, "allow_hstimeout goes with init only");
     }
     if req.written.is_some() && !matches!(req.op.as_str(), "init" | "stop") {
         return err(Errno::Eperm, "written goes with init and stop only");
     }
-    let Some(tx) = agent.registry.get(c.id).and_then(|e| e.control.get().cloned()) else {
+    let Some(conn) = agent.controls.handle(c.id) else {
         return err(Errno::Enotconn, format!("connection {} is not relaying yet", c.id));
     };
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let control = match req.op.as_str() {
-        "init" => Control::Init { written: req.written, allow_hstimeout: req.allow_hstimeout, reply },
-        "stop" => Control::Stop { written: req.written, reply },
+    let answer = match req.op.as_str() {
+        "init" => conn.init(req.written, req.allow_hstimeout).await,
+        "stop" => conn.stop(req.written).await,
         // rustls's KeyUpdate always asks the peer to update too: the write side gets new keys either way.
-        "reset_cipher" | "reset_write_cipher" => Control::ResetCipher { reply },
+        "reset_cipher" | "reset_write_cipher" => conn.reset_cipher().await,
         "reset_session" => {
             return err(
                 Errno::Eopnotsupp,
@@ -159,11 +157,8 @@ async fn steer(agent: &Agent, c: &ConnSnapshot, req: &Request) -> Value {
         }
         other => return err(Errno::Einval, format!("unknown op `{other}`")),
     };
-    if tx.send(control).await.is_err() {
-        return err(Errno::Enotconn, format!("connection {} has closed", c.id));
-    }
-    match answer.await {
-        Ok(Ok(done)) => {
+    match answer {
+        Ok(done) => {
             let mut m = Map::new();
             m.insert("conn".into(), json!(c.id.to_string()));
             m.insert("conn_status".into(), json!(done.conn_status.word()));
@@ -172,8 +167,7 @@ async fn steer(agent: &Agent, c: &ConnSnapshot, req: &Request) -> Value {
             }
             ok(m)
         }
-        Ok(Err((errno, message))) => json!({ "v": 1, "ok": false, "errno": errno, "message": message }),
-        Err(_) => err(Errno::Enotconn, format!("connection {} has closed", c.id)),
+        Err(refusal) => err(refusal.errno, refusal.message),
     }
 }
 

@@ -152,6 +152,11 @@ pub fn reset_on_close(s: &TcpStream) {
     let _ = SockRef::from(s).set_linger(Some(std::time::Duration::ZERO));
 }
 
+/// Undoes [`reset_on_close`]: the connection ends with a FIN again.
+pub fn close_normally(s: &TcpStream) {
+    let _ = SockRef::from(s).set_linger(None);
+}
+
 /// TPROXY listeners need IP_TRANSPARENT before bind, to accept connections for other addresses.
 pub fn transparent_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     let sock = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };

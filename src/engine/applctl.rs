@@ -21,38 +21,17 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::side::{NotStarted, Prefixed, Secure, Side, secure, unsecure};
+use super::controls::{Control, Done, Refusal, Reply};
+use super::handshake::{NotStarted, Secure, secure, unsecure};
+use super::stream::{Prefixed, Side};
 use super::tls::TlsEnv;
+use crate::errno::Errno;
 use crate::policy::Rule;
 use crate::policy::table::Role;
-use crate::registry::{ConnStatus, Entry};
-
-/// The failure of a control request: a z/OS errno name and a message.
-pub type Refusal = (&'static str, String);
-
-/// The outcome of a control request that succeeded.
-#[derive(Debug, Clone)]
-pub struct Done {
-    pub conn_status: ConnStatus,
-    /// Why an `init` with `allow_hstimeout` left the connection clear.
-    pub note: Option<String>,
-}
-
-type Reply = oneshot::Sender<Result<Done, Refusal>>;
-
-/// A request from the control socket to the connection's task.
-#[derive(Debug)]
-pub enum Control {
-    /// Start TLS after `written` application bytes (or now); replies when the handshake is done.
-    Init { written: Option<u64>, allow_hstimeout: bool, reply: Reply },
-    /// close_notify after `written` application bytes (or now), then carry on in clear.
-    Stop { written: Option<u64>, reply: Reply },
-    /// New traffic keys (TLS 1.3 KeyUpdate, update requested).
-    ResetCipher { reply: Reply },
-}
+use crate::registry::Entry;
 
 /// A switch waiting for the application's byte count to reach its `written`.
 enum Switch {
@@ -66,7 +45,7 @@ pub fn starts_handshake_record(bytes: &[u8]) -> bool {
 }
 
 /// The fixed parts of one application-controlled connection.
-pub struct AppCtl {
+pub(super) struct AppCtl {
     pub entry: Arc<Entry>,
     pub rule: Arc<Rule>,
     pub tls: Option<Arc<TlsEnv>>,
@@ -94,7 +73,7 @@ impl AppCtl {
     /// Starts the handshake now (the peer's held bytes first).
     async fn start(&self, side: Side, held: &mut Vec<u8>, reply: Reply) -> std::io::Result<Side> {
         let Side::Clear(mut clear) = side else {
-            let _ = reply.send(Err(("EALREADY", "TLS is already on".into())));
+            let _ = reply.send(Err(Refusal::new(Errno::Ealready, "TLS is already on")));
             return Ok(side);
         };
         clear.unread(&std::mem::take(held));
@@ -105,26 +84,30 @@ impl AppCtl {
             entry: &self.entry,
             server_name: self.server_name.clone(),
             how,
+            quiet: false,
         };
         match secure(clear, s).await {
-            Ok(Ok(side)) => {
+            Ok(Ok(secured)) => {
                 let _ = reply.send(self.done(None));
-                Ok(side)
+                Ok(secured.into_side())
             }
             Ok(Err(NotStarted(clear, errno, message))) => {
-                let _ = reply.send(Err((errno, message)));
+                let _ = reply.send(Err(Refusal::new(errno, message)));
                 Ok(Side::Clear(clear))
             }
             Err(e) => {
-                let _ = reply.send(Err(("ECONNRESET", format!("the handshake failed: {e}"))));
-                Err(e)
+                let _ = reply.send(Err(Refusal::new(
+                    Errno::Econnreset,
+                    format!("the handshake failed: {}", e.source),
+                )));
+                Err(e.into())
             }
         }
     }
 }
 
 /// Relays an application-controlled connection until either side closes.
-pub async fn run(
+pub(super) async fn run(
     peer: TcpStream,
     mut app: TcpStream,
     mut control: mpsc::Receiver<Control>,
@@ -209,12 +192,12 @@ pub async fn run(
                 let busy = pending.is_some() || awaiting.is_some();
                 match req {
                     Control::Init { reply, .. } if side.is_tls() || busy => {
-                        let _ = reply.send(Err(("EALREADY", "TLS is already on or starting".into())));
+                        let _ = reply.send(Err(Refusal::new(Errno::Ealready, "TLS is already on or starting")));
                     }
                     Control::Init { allow_hstimeout: true, reply, .. }
                         if ctl.rule.settings.handshake_role == Some(Role::Client) || ctl.rule.settings.handshake_timeout == 0 =>
                     {
-                        let _ = reply.send(Err(("EPROTO", "allow_hstimeout needs a Server role and a HandshakeTimeout other than 0".into())));
+                        let _ = reply.send(Err(Refusal::new(Errno::Eproto, "allow_hstimeout needs a Server role and a HandshakeTimeout other than 0")));
                     }
                     Control::Init { written, allow_hstimeout, reply } => {
                         match schedule(written, app_sent, Switch::Init { allow_hstimeout, reply }) {
@@ -229,10 +212,10 @@ pub async fn run(
                         }
                     }
                     Control::Stop { reply, .. } if !side.is_tls() => {
-                        let _ = reply.send(Err(("EALREADY", "the connection is already clear".into())));
+                        let _ = reply.send(Err(Refusal::new(Errno::Ealready, "the connection is already clear")));
                     }
                     Control::Stop { reply, .. } if busy => {
-                        let _ = reply.send(Err(("EALREADY", "a STOP is already pending".into())));
+                        let _ = reply.send(Err(Refusal::new(Errno::Ealready, "a STOP is already pending")));
                     }
                     Control::Stop { written, reply } => match schedule(written, app_sent, Switch::Stop { reply }) {
                         Due::Later(at, switch) => pending = Some((at, switch)),
@@ -264,7 +247,10 @@ fn schedule(written: Option<u64>, app_sent: u64, switch: Switch) -> Due {
     match written {
         Some(w) if w < app_sent => Due::TooLate(
             switch,
-            ("EPROTO", format!("{app_sent} application bytes were already relayed, more than written={w}")),
+            Refusal::new(
+                Errno::Eproto,
+                format!("{app_sent} application bytes were already relayed, more than written={w}"),
+            ),
         ),
         Some(w) if w > app_sent => Due::Later(w, switch),
         _ => Due::Now(switch),
@@ -302,7 +288,10 @@ async fn execute(
                 Ok(side)
             }
             Err(e) => {
-                let _ = reply.send(Err(("ECONNRESET", format!("the peer did not answer close_notify: {e}"))));
+                let _ = reply.send(Err(Refusal::new(
+                    Errno::Econnreset,
+                    format!("the peer did not answer close_notify: {e}"),
+                )));
                 Err(e)
             }
         },
@@ -370,5 +359,6 @@ where
 /// is going away).
 fn half_closed(req: Control, who: &str) {
     let (Control::Init { reply, .. } | Control::Stop { reply, .. } | Control::ResetCipher { reply }) = req;
-    let _ = reply.send(Err(("EPIPE", format!("{who} has closed its side of the connection"))));
+    let _ =
+        reply.send(Err(Refusal::new(Errno::Epipe, format!("{who} has closed its side of the connection"))));
 }

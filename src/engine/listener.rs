@@ -8,13 +8,13 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{Instrument, info_span, warn};
 
-use crate::agent::Agent;
+use super::context::Context;
 use crate::config::ListenerConfig;
 
 /// Live connections per listener; further clients wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 16_384;
 
-pub async fn accept_loop(agent: Arc<Agent>, listener: Arc<ListenerConfig>, sock: TcpListener) {
+pub async fn accept_loop(ctx: Arc<Context>, listener: Arc<ListenerConfig>, sock: TcpListener) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -32,12 +32,12 @@ pub async fn accept_loop(agent: Arc<Agent>, listener: Arc<ListenerConfig>, sock:
             }
         };
         let _ = stream.set_nodelay(true);
-        let id = agent.registry.next_id();
+        let id = ctx.registry.next_id();
         let span = info_span!("conn", conn = %id, listener = %listener.name, client = %peer);
-        let (agent, listener) = (agent.clone(), listener.clone());
+        let (ctx, listener) = (ctx.clone(), listener.clone());
         tokio::spawn(
             async move {
-                super::conn::serve(agent, listener, id, stream).await;
+                super::pipeline::serve(ctx, listener, id, stream).await;
                 drop(permit);
             }
             .instrument(span),

@@ -1,11 +1,30 @@
-//! The per-connection engine: accept ([`listener`]), map and secure ([`conn`], [`tls`]), relay
-//! ([`relay`]); connections whose protection changes while they live ([`side`], [`applctl`]).
+//! The per-connection engine. Every connection takes one path ([`pipeline`]): accept
+//! ([`listener`]), identify ([`accepted`]), map ([`mapping`]), secure ([`handshake`], with the
+//! configurations of [`tls`]), relay ([`relay`]), close. [`phase`] makes the order a matter of types;
+//! [`stream`] is the TLS-capable side in either role; [`applctl`] serves application-controlled
+//! connections, reached through [`controls`]; [`context`] is all the engine knows of the agent.
+//!
+//! The protocol helpers (FTP, TN3270) drive TLS on their connections through the items re-exported
+//! here; they need nothing else of the engine's insides.
 
 pub mod accepted;
 pub mod applctl;
-pub mod conn;
+pub mod context;
+pub mod controls;
+pub mod generation;
+pub mod handshake;
 pub mod listener;
+pub mod mapping;
+pub mod phase;
+pub mod pipeline;
 pub mod rekey;
 pub mod relay;
-pub mod side;
+pub mod stream;
 pub mod tls;
+
+pub use context::{Context, Helper, Serving};
+pub use handshake::{DIRECT, HandshakeFailed, NotStarted, Secure, Trace, secure, unsecure};
+pub use mapping::{Mapping, Primary, Request};
+pub use phase::{ClearBy, Ready, Secured};
+pub use relay::{Flow, RelayFailure, relay, relay_strict};
+pub use stream::{Prefixed, Side};

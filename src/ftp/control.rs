@@ -20,12 +20,12 @@ use super::data::{
 use super::reply::{ReplyParser, line};
 use super::session::{Out, Session, SessionInit};
 use super::tls::SessionTls;
-use crate::agent::Agent;
 use crate::config::ListenerConfig;
-use crate::engine::accepted::{Accepted, connect};
-use crate::engine::conn::Mapped;
-use crate::engine::side::{NotStarted, Prefixed, Secure, Side, secure, unsecure};
+use crate::engine::accepted::Accepted;
+use crate::engine::pipeline::open_backend;
 use crate::engine::tls::TlsEnv;
+use crate::engine::{Context, Mapping};
+use crate::engine::{NotStarted, Prefixed, Secure, Side, secure, unsecure};
 use crate::policy::{PolicyStatus, Rule};
 use crate::registry::Entry;
 
@@ -306,9 +306,11 @@ impl Conn {
             entry: &self.ctx.entry,
             server_name: None,
             how: "AUTH TLS",
+            quiet: false,
         };
         match secure(clear, s).await {
-            Ok(Ok(side)) => {
+            Ok(Ok(secured)) => {
+                let side = secured.into_side();
                 self.session.tls_started(side.peer_validated(&rule));
                 self.client = Some(side);
                 Ok(true)
@@ -321,7 +323,7 @@ impl Conn {
             }
             Err(e) => {
                 self.session.tls_failed();
-                Err(e)
+                Err(e.into())
             }
         }
     }
@@ -353,10 +355,10 @@ async fn drain(backend: &mut TcpStream) -> std::io::Result<()> {
 /// An accepted FTP control connection, mapped: implicit FTPS handshakes first (D25, D24c), then the
 /// backend opens and the session runs.
 pub(crate) async fn serve(
-    agent: &Arc<Agent>,
-    listener: &Arc<ListenerConfig>,
-    acc: &Accepted,
-    m: Mapped,
+    engine: Arc<Context>,
+    listener: Arc<ListenerConfig>,
+    acc: Accepted,
+    m: Mapping,
     client: TcpStream,
 ) -> std::io::Result<()> {
     // The address the client dialed: under interception the original server's, which the 227
@@ -387,22 +389,23 @@ pub(crate) async fn serve(
     }
     if let (PolicyStatus::Enabled, Some(rule)) = (m.status, m.rule.as_deref()) {
         let Side::Clear(clear) = side else { return Err(lost()) };
-        let s =
-            Secure { rule, tls: control_tls.as_deref(), entry: &entry, server_name: None, how: "Implicit" };
+        let s = Secure {
+            rule,
+            tls: control_tls.as_deref(),
+            entry: &entry,
+            server_name: None,
+            how: "Implicit",
+            quiet: false,
+        };
         side = match secure(clear, s).await? {
-            Ok(side) => side,
+            Ok(secured) => secured.into_side(),
             Err(NotStarted(_, _, why)) => return Err(std::io::Error::other(why)),
         };
     }
-    let backend = connect(&acc.backend).await?;
-    let _ = backend.set_nodelay(true);
+    let backend = open_backend(&acc, &m).await?;
     let (backend_local, backend_peer) = (backend.local_addr()?, backend.peer_addr()?);
-    entry.update(|s| {
-        s.app_peer = Some(backend_local);
-        s.app_local = Some(backend_peer);
-    });
     let data = Arc::new(DataCtx {
-        agent: agent.clone(),
+        engine,
         listener: listener.clone(),
         generation: m.generation.clone(),
         control_id: m.reg.id,

@@ -26,10 +26,10 @@ use tracing::{Instrument, info, info_span, warn};
 
 use super::addr::canonical;
 use super::tls::SessionTls;
-use crate::agent::Agent;
-use crate::agent::Generation;
 use crate::config::ListenerConfig;
+use crate::engine::Context;
 use crate::engine::accepted::{connect_from, reset_on_close, transparent_listener};
+use crate::engine::generation::Generation;
 use crate::policy::Rule;
 use crate::policy::table::ConnDirection;
 use crate::registry::{ConnId, Entry};
@@ -46,7 +46,8 @@ const STALL_WAIT: Duration = Duration::from_secs(60);
 
 /// What every data connection of one control connection shares.
 pub struct DataCtx {
-    pub agent: Arc<Agent>,
+    /// The engine: registry and control channels.
+    pub engine: Arc<Context>,
     pub listener: Arc<ListenerConfig>,
     /// The control connection's generation: an FTP session keeps one policy (D9).
     pub generation: Arc<Generation>,

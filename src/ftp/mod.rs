@@ -10,6 +10,13 @@
 //! re-exported by [`session`].
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+
+use crate::config::ListenerConfig;
+use crate::engine::accepted::Accepted;
+use crate::engine::{Context, Helper, Mapping, Serving};
 
 pub use addr::BackendData;
 use settings::FtpSettings;
@@ -79,4 +86,20 @@ pub enum Out {
     /// Added: close the control connection after writing the preceding `ToClient`; the session
     /// ignores all later input.
     Close,
+}
+
+/// The FTP helper as the engine sees it.
+pub struct Ftp;
+
+impl Helper for Ftp {
+    fn serve(
+        &self,
+        ctx: Arc<Context>,
+        listener: Arc<ListenerConfig>,
+        acc: Accepted,
+        mapping: Mapping,
+        client: TcpStream,
+    ) -> Serving {
+        Box::pin(control::serve(ctx, listener, acc, mapping, client))
+    }
 }

@@ -7,7 +7,6 @@
 //! client gets 426 instead of the server's positive reply.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use rustls::HandshakeKind;
 use tokio::net::TcpStream;
@@ -17,20 +16,15 @@ use super::data::{DataCtx, DataFailure, DataState, LINGER, Transfer, Verdict, re
 use super::settings::SessionReuse;
 use super::tls::without_tickets;
 use crate::engine::accepted::reset_on_close;
+use crate::engine::mapping;
 use crate::engine::relay::{Flow, relay_strict};
-use crate::engine::side::{NotStarted, Prefixed, Secure, Side, secure};
 use crate::engine::tls::TlsEnv;
-use crate::policy::matcher::{Primary, map_with_primary};
+use crate::engine::{
+    ClearBy, Mapping, NotStarted, Prefixed, Primary, Ready, Request, Secure, Secured, Side, secure,
+};
 use crate::policy::table::ConnDirection;
-use crate::policy::{Connection, MapType, PolicyStatus, Rule};
-use crate::registry::{ConnSnapshot, ConnStatus, Entry, Registration};
-
-/// A data connection's rule, as mapped.
-struct DataMap {
-    rule: Option<Arc<Rule>>,
-    status: PolicyStatus,
-    map_type: Option<MapType>,
-}
+use crate::policy::{MapType, PolicyStatus, Rule};
+use crate::registry::Entry;
 
 /// Maps, registers, secures and relays one data connection.
 pub(super) async fn serve(
@@ -42,16 +36,33 @@ pub(super) async fn serve(
     direction: ConnDirection,
 ) {
     let (Ok(local), Ok(remote)) = (client.local_addr(), client.peer_addr()) else { return };
-    let m = map(ctx, direction, local, remote);
-    let reg = register(ctx, &m, local, remote, &backend);
-    let entry = reg.entry.clone();
+    let primary = Primary {
+        id: ctx.control_id,
+        rule: ctx.control_rule.as_ref(),
+        local_ip: ctx.control_local.ip(),
+        remote_ip: ctx.client.ip(),
+    };
+    let req = Request {
+        listener: &ctx.listener.name,
+        direction,
+        local,
+        remote,
+        jobname: &ctx.jobname,
+        userid: &ctx.userid,
+        helper: "FTP-data",
+        primary: Some(primary),
+    };
+    let id = ctx.engine.registry.next_id();
+    let m = mapping::map(&ctx.engine.registry, ctx.generation.clone(), id, &req);
+    m.note_app_side(backend.local_addr().ok(), backend.peer_addr().ok());
+    let entry = m.reg.entry.clone();
     let rule_name = m.rule.as_ref().map_or("-", |r| r.name.as_str());
-    info!(conn = %reg.id, rule = rule_name, status = m.status.word(), map = m.map_type.map_or("none", MapType::word), protect = transfer.protect, upload = transfer.upload, "data open");
+    info!(conn = %id, rule = rule_name, status = m.status.word(), map = m.map_type.map_or("none", MapType::word), protect = transfer.protect, upload = transfer.upload, "data open");
     let client = Prefixed::new(client);
     // As z/OS: a rule that is not application-controlled protects the connection whatever PROT says.
-    let side = if transfer.protect || m.status == PolicyStatus::Enabled {
+    let ready = if transfer.protect || m.status == PolicyStatus::Enabled {
         match protect(ctx, &m, client, &entry, transfer).await {
-            Ok(side) => side,
+            Ok(secured) => Ready::from(secured),
             Err(Some(why)) => return refuse(ctx, verdict, Some(backend), &why),
             Err(None) => {
                 // The client went away without a ClientHello (e.g. the transfer failed first).
@@ -60,66 +71,11 @@ pub(super) async fn serve(
             }
         }
     } else {
-        Side::Clear(client)
+        Ready::Clear(client, ClearBy::Negotiated)
     };
     verdict.send_replace(DataState::Moving(entry.clone()));
-    relay(side, backend, &entry, transfer, &verdict).await;
-    drop(reg);
-}
-
-fn map(
-    ctx: &DataCtx,
-    direction: ConnDirection,
-    local: std::net::SocketAddr,
-    remote: std::net::SocketAddr,
-) -> DataMap {
-    let conn =
-        Connection { direction, local, remote, jobname: Some(&ctx.jobname), userid: Some(&ctx.userid) };
-    let own = ctx.generation.table.lookup(&conn);
-    let primary = ctx.control_rule.as_deref().map(|rule| Primary {
-        rule,
-        local_ip: ctx.control_local.ip(),
-        remote_ip: ctx.client.ip(),
-    });
-    let (_, map_type) = map_with_primary(own.map(|r| &**r), primary, local.ip(), remote.ip());
-    let rule = if map_type == Some(MapType::Secondary) { ctx.control_rule.clone() } else { own.cloned() };
-    let status = rule.as_ref().map_or(PolicyStatus::NoPolicy, |r| r.settings.status());
-    DataMap { rule, status, map_type }
-}
-
-fn register(
-    ctx: &DataCtx,
-    m: &DataMap,
-    local: std::net::SocketAddr,
-    remote: std::net::SocketAddr,
-    backend: &TcpStream,
-) -> Registration {
-    let id = ctx.agent.registry.next_id();
-    ctx.agent.registry.register(ConnSnapshot {
-        id,
-        listener: ctx.listener.name.clone(),
-        jobname: ctx.jobname.clone(),
-        local,
-        remote,
-        policy_status: m.status,
-        conn_status: ConnStatus::NotSecure,
-        map_type: m.map_type,
-        primary: (m.map_type == Some(MapType::Secondary)).then_some(ctx.control_id),
-        rule: m.rule.clone(),
-        generation: ctx.generation.id,
-        protocol_helper: "FTP-data",
-        tls_version: None,
-        cipher: None,
-        key_share: None,
-        peer_subject: None,
-        peer_cert: None,
-        app_peer: backend.local_addr().ok(),
-        app_local: backend.peer_addr().ok(),
-        secured_how: None,
-        bytes_in: 0,
-        bytes_out: 0,
-        started: SystemTime::now(),
-    })
+    relay(ready.into_side(), backend, &entry, transfer, &verdict).await;
+    drop(m);
 }
 
 /// The TLS configuration of a data connection: the FTP session's own (its control connection's
@@ -141,25 +97,25 @@ fn data_tls(ctx: &DataCtx, rule: &Arc<Rule>, upload: bool) -> (Option<Arc<TlsEnv
 /// client left before its ClientHello.
 async fn protect(
     ctx: &DataCtx,
-    m: &DataMap,
+    m: &Mapping,
     client: Prefixed,
     entry: &Entry,
     transfer: Transfer,
-) -> Result<Side, Option<String>> {
+) -> Result<Secured, Option<String>> {
     let Some(rule) =
         m.rule.as_ref().filter(|_| matches!(m.status, PolicyStatus::Enabled | PolicyStatus::ApplCntrl))
     else {
         return Err(Some("PROT P needs TLS, but no TLS rule applies to the data connection".into()));
     };
     let (tls, session_scoped) = data_tls(ctx, rule, transfer.upload);
-    let s = Secure { rule, tls: tls.as_deref(), entry, server_name: None, how: "FTP data" };
-    let side = match secure(client, s).await {
-        Ok(Ok(side)) => side,
+    let s = Secure { rule, tls: tls.as_deref(), entry, server_name: None, how: "FTP data", quiet: false };
+    let secured = match secure(client, s).await {
+        Ok(Ok(secured)) => secured,
         Ok(Err(NotStarted(_, _, why))) => return Err(Some(format!("TLS is not available: {why}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(None),
-        Err(e) => return Err(Some(format!("TLS negotiation failed on the data connection: {e}"))),
+        Err(e) if e.peer_left() => return Err(None),
+        Err(e) => return Err(Some(format!("TLS negotiation failed on the data connection: {}", e.source))),
     };
-    if let Side::Server(t) = &side {
+    if let Side::Server(t) = secured.side() {
         // Only a session born on this control connection can be resumed with its own configuration.
         let resumed = session_scoped && t.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
         if ctx.listener.ftp.session_reuse == SessionReuse::Required && !resumed {
@@ -169,7 +125,7 @@ async fn protect(
             ));
         }
     }
-    Ok(side)
+    Ok(secured)
 }
 
 /// Relays strictly and reports: `Done(Ok)` as soon as the transfer's data flow has ended cleanly,

@@ -6,7 +6,31 @@
 //! - [`negotiate`]: the per-connection decision (direct TLS, START_TLS, clear, close), no I/O.
 //! - [`serve`]: the connection's I/O: the decision, then the backend, then the relay.
 
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+
+use crate::config::ListenerConfig;
+use crate::engine::accepted::Accepted;
+use crate::engine::{Context, Helper, Mapping, Serving};
+
 pub mod negotiate;
 pub mod serve;
 pub mod settings;
 pub mod telnet;
+
+/// The TN3270 helper as the engine sees it.
+pub struct Tn3270;
+
+impl Helper for Tn3270 {
+    fn serve(
+        &self,
+        _ctx: Arc<Context>,
+        listener: Arc<ListenerConfig>,
+        acc: Accepted,
+        mapping: Mapping,
+        client: TcpStream,
+    ) -> Serving {
+        Box::pin(serve::serve(listener, acc, mapping, client))
+    }
+}

@@ -5,6 +5,7 @@
 //! SslCert` (and `SafCert`, D28) closes a connection whose client presented no validated
 //! certificate. How it went is recorded for netstat.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,13 +15,11 @@ use tracing::{info, warn};
 
 use super::negotiate::{How, Negotiator, Phase, Step};
 use crate::config::ListenerConfig;
-use crate::engine::accepted::{Accepted, connect};
-use crate::engine::conn::Mapped;
-use crate::engine::relay::relay;
-use crate::engine::side::{NotStarted, Prefixed, Secure, secure};
+use crate::engine::accepted::Accepted;
+use crate::engine::pipeline::{finish, open_backend};
+use crate::engine::{Mapping, NotStarted, Prefixed, Secure, Trace, relay, secure};
 use crate::policy::PolicyStatus;
 use crate::policy::table::Role;
-use crate::registry::Entry;
 
 /// How long a client has to answer `IAC DO START_TLS` and send its FOLLOWS, when the rule's
 /// HandshakeTimeout is 0 (no limit is no answer for a negotiation).
@@ -35,9 +34,9 @@ enum Then {
 
 /// Serves an accepted TN3270 connection, mapped; returns when it is closed.
 pub(crate) async fn serve(
-    listener: &ListenerConfig,
-    acc: &Accepted,
-    m: Mapped,
+    listener: Arc<ListenerConfig>,
+    acc: Accepted,
+    m: Mapping,
     mut client: TcpStream,
 ) -> std::io::Result<()> {
     let entry = m.reg.entry.clone();
@@ -94,9 +93,10 @@ pub(crate) async fn serve(
             };
             info!(conn_type = settings.conn_type.word(), "clear: {why}");
             entry.update(|s| s.secured_how = Some(format!("Clear: {why}")));
-            let mut backend = open_backend(acc, &entry).await?;
+            let mut backend = open_backend(&acc, &m).await?;
             backend.write_all(&forward).await?;
-            finish(relay(client, backend, &entry.bytes_in, &entry.bytes_out).await, &entry)
+            let r = relay(client, backend, &entry.bytes_in, &entry.bytes_out).await;
+            finish(r, &entry, Trace(0))
         }
         Then::Tls(leftover) => {
             let Some(rule) = rule else { return Ok(()) };
@@ -107,9 +107,16 @@ pub(crate) async fn serve(
             } else {
                 "Negotiated"
             };
-            let s = Secure { rule, tls: m.tls.as_deref(), entry: &entry, server_name: None, how: how_word };
+            let s = Secure {
+                rule,
+                tls: m.tls.as_deref(),
+                entry: &entry,
+                server_name: None,
+                how: how_word,
+                quiet: false,
+            };
             let side = match secure(clear, s).await? {
-                Ok(side) => side,
+                Ok(secured) => secured.into_side(),
                 Err(NotStarted(_, _, why)) => return Err(std::io::Error::other(why)),
             };
             if settings.client_auth.requires_certificate() && !side.peer_validated(rule) {
@@ -122,9 +129,9 @@ pub(crate) async fn serve(
                 entry.update(|s| s.secured_how = Some(format!("{how_word}; closed: no client certificate")));
                 return Ok(());
             }
-            let backend = open_backend(acc, &entry).await?;
+            let backend = open_backend(&acc, &m).await?;
             let r = relay(side, backend, &entry.bytes_in, &entry.bytes_out).await;
-            finish(r, &entry)
+            finish(r, &entry, Trace(0))
         }
     }
 }
@@ -140,30 +147,4 @@ async fn carry_out(client: &mut TcpStream, steps: Vec<Step>) -> std::io::Result<
         }
     }
     Ok(None)
-}
-
-/// The backend opens only after the security decision.
-async fn open_backend(acc: &Accepted, entry: &Entry) -> std::io::Result<TcpStream> {
-    let backend = connect(&acc.backend).await?;
-    let _ = backend.set_nodelay(true);
-    let (mine, theirs) = (backend.local_addr().ok(), backend.peer_addr().ok());
-    entry.update(|s| {
-        s.app_peer = mine;
-        s.app_local = theirs;
-    });
-    Ok(backend)
-}
-
-fn finish(r: std::io::Result<crate::engine::relay::RelayStats>, entry: &Entry) -> std::io::Result<()> {
-    let snap = entry.snapshot();
-    match r {
-        Ok(stats) => {
-            info!(bytes_in = stats.from_client, bytes_out = stats.to_client, "close");
-            Ok(())
-        }
-        Err(e) => {
-            info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close: {e}");
-            Err(e)
-        }
-    }
 }

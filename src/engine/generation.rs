@@ -6,9 +6,20 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::tls::{self, Keyrings, TlsEnv};
 use crate::config::Config;
-use crate::engine::tls::{self, Keyrings, TlsEnv};
 use crate::policy::{LoadOptions, Rule, RuleTable, load_with_carry};
+
+/// Why a policy could not become a generation.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    /// The files have errors (or a keyring cannot be used): every diagnostic, rendered.
+    #[error("{0}")]
+    Invalid(String),
+    /// The load itself could not run.
+    #[error("policy load failed: {0}")]
+    Internal(String),
+}
 
 #[derive(Debug)]
 pub struct Generation {
@@ -34,7 +45,11 @@ impl Generation {
 
     /// Parses, resolves and builds TLS for the configuration's policy files. Blocking work: call it
     /// from `spawn_blocking`. The error is every diagnostic, rendered.
-    pub fn load(config: &Config, id: u64, previous: Option<&Generation>) -> Result<Generation, String> {
+    pub fn load(config: &Config, id: u64, previous: Option<&Generation>) -> Result<Generation, LoadError> {
+        Generation::read(config, id, previous).map_err(LoadError::Invalid)
+    }
+
+    fn read(config: &Config, id: u64, previous: Option<&Generation>) -> Result<Generation, String> {
         // NOFLUSH (D9): the previous generation's texts first, so objects deleted from the files
         // stay; a text identical to a file's current one adds nothing and is dropped.
         let carried: Vec<(PathBuf, String)> = match previous {

@@ -1,0 +1,82 @@
+//! What the engine needs from whoever runs it, and what it lends the protocol helpers: the policy
+//! generation new connections map with, the registry of live connections, the PURGE signal, the
+//! control channels of application-controlled connections, and the helpers plugged in by protocol.
+//! The engine knows neither the agent nor the helpers: the agent builds a [`Context`] and plugs
+//! FTP and TN3270 in as [`Helper`]s.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::accepted::Accepted;
+use super::controls::Controls;
+use super::generation::Generation;
+use super::mapping::Mapping;
+use crate::config::{ListenerConfig, Protocol};
+use crate::registry::Registry;
+
+/// A helper's work on one connection, until it closes.
+pub type Serving = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
+
+/// A protocol helper: takes over a connection once it is accepted and mapped.
+pub trait Helper: Send + Sync {
+    fn serve(
+        &self,
+        ctx: Arc<Context>,
+        listener: Arc<ListenerConfig>,
+        acc: Accepted,
+        mapping: Mapping,
+        client: TcpStream,
+    ) -> Serving;
+}
+
+/// The engine's view of a running agent.
+pub struct Context {
+    pub registry: Arc<Registry>,
+    pub controls: Arc<Controls>,
+    generations: watch::Receiver<Arc<Generation>>,
+    purge: watch::Receiver<bool>,
+    helpers: Vec<(Protocol, Arc<dyn Helper>)>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let helpers: Vec<_> = self.helpers.iter().map(|(p, _)| p.word()).collect();
+        f.debug_struct("Context").field("live", &self.registry.len()).field("helpers", &helpers).finish()
+    }
+}
+
+impl Context {
+    /// `generations` holds the generation new connections map with; `purge` turns true when live
+    /// connections must close at once (shutdown under PURGE).
+    pub fn new(
+        registry: Arc<Registry>,
+        generations: watch::Receiver<Arc<Generation>>,
+        purge: watch::Receiver<bool>,
+    ) -> Context {
+        Context { registry, controls: Arc::default(), generations, purge, helpers: Vec::new() }
+    }
+
+    /// Plugs in the helper that serves `protocol`'s connections.
+    pub fn with_helper(mut self, protocol: Protocol, helper: Arc<dyn Helper>) -> Context {
+        self.helpers.push((protocol, helper));
+        self
+    }
+
+    /// The generation new connections map with.
+    pub fn current(&self) -> Arc<Generation> {
+        self.generations.borrow().clone()
+    }
+
+    /// Turns true when live connections must close at once.
+    pub fn purge(&self) -> watch::Receiver<bool> {
+        self.purge.clone()
+    }
+
+    pub(super) fn helper(&self, protocol: Protocol) -> Option<Arc<dyn Helper>> {
+        self.helpers.iter().find(|(p, _)| *p == protocol).map(|(_, h)| h.clone())
+    }
+}

@@ -1,0 +1,244 @@
+//! One connection from accept to close, the same path for every kind: identify (the address the
+//! client dialed, where to relay, whose it is: [`Accepted`]), map ([`mapping::map`]), then either
+//! hand it to the helper plugged in for its protocol (FTP, TN3270), or serve it as Raw: relay in
+//! clear by decision (no rule, `TTLSEnabled Off`), under application control (`APPLCNTRL`), or
+//! handshake first (`ENABLED`) and only then open the backend (docs/decisions.md D24c), so a failed
+//! handshake never passes a byte of plaintext on. One close line ends every connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tracing::{debug, info};
+
+use super::accepted::{Accepted, connect};
+use super::context::Context;
+use super::handshake::{DIRECT, NotStarted, Secure, Trace, secure};
+use super::mapping::{self, Mapping, Request};
+use super::phase::{ClearBy, Ready};
+use super::rekey::Rekeying;
+use super::relay::{RelayStats, relay};
+use super::stream::Prefixed;
+use crate::config::ListenerConfig;
+use crate::policy::PolicyStatus;
+use crate::policy::table::{ConnDirection, Rule};
+use crate::registry::{ConnId, Entry};
+
+/// Serves one accepted connection; returns when it is closed (or purged at shutdown).
+pub async fn serve(ctx: Arc<Context>, listener: Arc<ListenerConfig>, id: ConnId, stream: TcpStream) {
+    let mut purge = ctx.purge();
+    let work = async {
+        let acc = Accepted::new(&listener, &stream).await?;
+        if listener.direction == ConnDirection::Outbound {
+            return outbound(&ctx, &listener, acc, id, stream).await;
+        }
+        let req = request(&acc, ConnDirection::Inbound, acc.dialed, acc.client);
+        let m = mapping::map(&ctx.registry, ctx.current(), id, &req);
+        log_open(&m, &req);
+        match ctx.helper(acc.protocol) {
+            Some(helper) => helper.serve(ctx.clone(), listener.clone(), acc, m, stream).await,
+            None => inbound(&ctx, &listener, &acc, m, stream).await,
+        }
+    };
+    tokio::select! {
+        r = work => if let Err(e) = r { debug!("closed: {e}") },
+        _ = purge.wait_for(|p| *p) => info!("closed at shutdown (PURGE)"),
+    }
+}
+
+/// What an accepted connection is mapped by.
+fn request(
+    acc: &Accepted,
+    direction: ConnDirection,
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+) -> Request<'_> {
+    Request {
+        listener: &acc.listener,
+        direction,
+        local,
+        remote,
+        jobname: &acc.jobname,
+        userid: &acc.userid,
+        helper: acc.protocol.word(),
+        primary: None,
+    }
+}
+
+/// The mapping's open line (and, with Trace info, which actions it resolved to).
+fn log_open(m: &Mapping, req: &Request<'_>) {
+    let rule = m.rule.as_ref().map_or("-", |r| r.name.as_str());
+    let (local, remote) = (req.local, req.remote);
+    info!(rule, status = m.status.word(), local = %local, remote = %remote, generation = m.generation.id, "open");
+    if let Some(r) = m.rule.as_ref().filter(|_| m.trace().info()) {
+        info!(
+            group = %r.group_action,
+            environment = r.environment_action.as_deref().unwrap_or("-"),
+            connection = r.connection_action.as_deref().unwrap_or("-"),
+            priority = ?r.priority,
+            "mapped"
+        );
+    }
+}
+
+/// Opens the connection to the backend (the other side) and records its ends in the registry.
+pub async fn open_backend(acc: &Accepted, m: &Mapping) -> std::io::Result<TcpStream> {
+    let backend = connect_backend(acc, m.trace()).await?;
+    m.note_app_side(backend.local_addr().ok(), backend.peer_addr().ok());
+    Ok(backend)
+}
+
+async fn connect_backend(acc: &Accepted, trace: Trace) -> std::io::Result<TcpStream> {
+    let s = connect(&acc.backend).await?;
+    let _ = s.set_nodelay(true);
+    if trace.debug() {
+        info!(backend = %acc.backend.addr, local = ?s.local_addr().ok(), "backend connected");
+    }
+    Ok(s)
+}
+
+/// The TLS-capable side, made ready: secured by the one handshake, or clear by the policy's
+/// decision (not for `APPLCNTRL`, which its own loop serves).
+async fn ready(
+    m: &Mapping,
+    side: TcpStream,
+    server_name: Option<ServerName<'static>>,
+) -> std::io::Result<Ready> {
+    let clear = Prefixed::new(side);
+    let rule = match (m.status, &m.rule) {
+        (PolicyStatus::Enabled, Some(rule)) => rule,
+        (PolicyStatus::NotEnabled, _) => return Ok(Ready::Clear(clear, ClearBy::Disabled)),
+        _ => return Ok(Ready::Clear(clear, ClearBy::NoPolicy)),
+    };
+    let s =
+        Secure { rule, tls: m.tls.as_deref(), entry: &m.reg.entry, server_name, how: DIRECT, quiet: true };
+    match secure(clear, s).await? {
+        Ok(secured) => Ok(secured.into()),
+        Err(NotStarted(_, _, why)) => Err(std::io::Error::other(why)),
+    }
+}
+
+async fn inbound(
+    ctx: &Arc<Context>,
+    listener: &ListenerConfig,
+    acc: &Accepted,
+    m: Mapping,
+    client: TcpStream,
+) -> std::io::Result<()> {
+    if let (PolicyStatus::ApplCntrl, Some(rule)) = (m.status, m.rule.clone()) {
+        let backend = open_backend(acc, &m).await?;
+        let app = AppSides { peer: client, app: backend, inbound: true };
+        return application_controlled(ctx, listener, acc, &m, &rule, app).await;
+    }
+    let ready = ready(&m, client, None).await?;
+    // D24c: the backend opens only once the client's side is ready.
+    let backend = open_backend(acc, &m).await?;
+    let (bin, bout) = (&m.reg.entry.bytes_in, &m.reg.entry.bytes_out);
+    let r = match (ready.into_side(), m.rule.as_deref().and_then(rekey_every)) {
+        (side, Some(every)) if side.is_tls() => relay(Rekeying::new(side, every), backend, bin, bout).await,
+        (side, _) => relay(side, backend, bin, bout).await,
+    };
+    finish(r, &m.reg.entry, m.trace())
+}
+
+async fn outbound(
+    ctx: &Arc<Context>,
+    listener: &ListenerConfig,
+    acc: Accepted,
+    id: ConnId,
+    client: TcpStream,
+) -> std::io::Result<()> {
+    let backend = connect_backend(&acc, Trace(0)).await?;
+    // D24a: an outbound connection maps once attls's local address is known.
+    let req = request(&acc, ConnDirection::Outbound, backend.local_addr()?, backend.peer_addr()?);
+    let m = mapping::map(&ctx.registry, ctx.current(), id, &req);
+    log_open(&m, &req);
+    if let (PolicyStatus::ApplCntrl, Some(rule)) = (m.status, m.rule.clone()) {
+        // The local client is the controlling application; the remote server is the TLS peer.
+        m.note_app_side(client.local_addr().ok(), client.peer_addr().ok());
+        let app = AppSides { peer: backend, app: client, inbound: false };
+        return application_controlled(ctx, listener, &acc, &m, &rule, app).await;
+    }
+    let name = m.rule.as_deref().map(|r| server_name(r, &acc)).transpose()?;
+    let ready = ready(&m, backend, name).await?;
+    let (bin, bout) = (&m.reg.entry.bytes_in, &m.reg.entry.bytes_out);
+    let r = match (ready.into_side(), m.rule.as_deref().and_then(rekey_every)) {
+        (side, Some(every)) if side.is_tls() => relay(client, Rekeying::new(side, every), bin, bout).await,
+        (side, _) => relay(client, side, bin, bout).await,
+    };
+    finish(r, &m.reg.entry, m.trace())
+}
+
+/// An application-controlled connection's two ends: the TLS-capable peer and the application.
+struct AppSides {
+    peer: TcpStream,
+    app: TcpStream,
+    /// Inbound: the peer is the listener's client.
+    inbound: bool,
+}
+
+async fn application_controlled(
+    ctx: &Arc<Context>,
+    listener: &ListenerConfig,
+    acc: &Accepted,
+    m: &Mapping,
+    rule: &Arc<Rule>,
+    sides: AppSides,
+) -> std::io::Result<()> {
+    let (_open, requests) = ctx.controls.open(m.reg.id);
+    let ctl = super::applctl::AppCtl {
+        entry: m.reg.entry.clone(),
+        rule: rule.clone(),
+        tls: m.tls.clone(),
+        hold: listener.client_hello_hold,
+        server_name: server_name(rule, acc).ok(),
+        inbound: sides.inbound,
+    };
+    let r = super::applctl::run(sides.peer, sides.app, requests, ctl).await;
+    let snap = m.reg.entry.snapshot();
+    info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");
+    r
+}
+
+/// ResetCipherTimer (minutes; 0 = never).
+fn rekey_every(rule: &Rule) -> Option<Duration> {
+    let minutes = rule.settings.reset_cipher_timer;
+    (minutes > 0).then(|| Duration::from_secs(60 * u64::from(minutes)))
+}
+
+/// The close line, the same for every outcome of a relay.
+pub fn finish(r: std::io::Result<RelayStats>, entry: &Entry, trace: Trace) -> std::io::Result<()> {
+    match r {
+        Ok(stats) => {
+            if trace.flow() {
+                info!(
+                    client_to_server = stats.from_client,
+                    server_to_client = stats.to_client,
+                    "flow: both directions ended"
+                );
+            }
+            info!(bytes_in = stats.from_client, bytes_out = stats.to_client, "close");
+            Ok(())
+        }
+        Err(e) => {
+            let snap = entry.snapshot();
+            info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close: {e}");
+            Err(e)
+        }
+    }
+}
+
+/// D21: HostReferenceIdDNS, else the first ClientHandshakeSNIList name, else the Backend host.
+fn server_name(rule: &Rule, acc: &Accepted) -> std::io::Result<ServerName<'static>> {
+    let s = &rule.settings;
+    let name = s
+        .host_reference_id_dns
+        .first()
+        .or_else(|| s.client_handshake_sni_list.first())
+        .cloned()
+        .unwrap_or_else(|| acc.backend.host.clone());
+    ServerName::try_from(name.clone()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("`{name}` is not a valid server name"))
+    })
+}

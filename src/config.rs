@@ -7,9 +7,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::policy::diag::{Diagnostic, Diagnostics, nearest};
-use crate::policy::lex::{TokKind, Token, tokenize};
-use crate::policy::source::{FileId, SourceMap, Span};
+use crate::policy::diag::{Diagnostic, Diagnostics};
+use crate::policy::source::{SourceMap, Span};
 use crate::policy::table::ConnDirection;
 
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/attls/pagent.sock";
@@ -134,35 +133,6 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-const TOP: &[&str] = &[
-    "TTLSConfig",
-    "CommonTTLSConfig",
-    "ControlSocket",
-    "ControlGroup",
-    "RefreshInterval",
-    "Strict",
-    "KeyringMap",
-    "DevKeyring",
-    "DemoBackend",
-    "LogLevel",
-    "Codepage",
-    "TcpImage",
-    "Listener",
-];
-
-/// Listener keywords applied now.
-pub(crate) const LISTENER: &[&str] = &[
-    "Listen",
-    "Backend",
-    "Direction",
-    "Protocol",
-    "Jobname",
-    "Userid",
-    "ClientHelloHold",
-    "Transparent",
-    "ProtocolPorts",
-];
-
 /// Reads and validates a main configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let mut sources = SourceMap::default();
@@ -181,7 +151,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     };
     let id = sources.add(path, text);
     let mut diagnostics = Diagnostics::default();
-    let config = parse(id, path, &sources.file(id).text.clone(), &mut diagnostics);
+    let config = main_keywords::parse(id, path, &sources.file(id).text.clone(), &mut diagnostics);
     diagnostics.finish(config.strict);
     if diagnostics.has_errors() {
         return Err(ConfigError { sources, diagnostics });
@@ -192,256 +162,6 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         tracing::warn!("{}", one.render(&sources).trim_end());
     }
     Ok(config)
-}
-
-pub(crate) struct Lines<'a> {
-    /// Tokens grouped by line.
-    lines: Vec<Vec<Token<'a>>>,
-    pos: usize,
-}
-
-fn parse(file: FileId, path: &Path, text: &str, diags: &mut Diagnostics) -> Config {
-    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mut config = Config {
-        path: path.to_path_buf(),
-        policy_files: Vec::new(),
-        flush: true,
-        purge: false,
-        control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
-        control_group: None,
-        refresh_interval: Some(Duration::from_secs(1800)),
-        strict: false,
-        keyring_map: Vec::new(),
-        dev_keyring: None,
-        demo_backend: None,
-        listeners: Vec::new(),
-    };
-    let tokens = tokenize(file, text, diags);
-    let mut lines: Vec<Vec<Token<'_>>> = Vec::new();
-    for t in tokens {
-        match lines.last_mut() {
-            Some(l) if l[0].line == t.line => l.push(t),
-            _ => lines.push(vec![t]),
-        }
-    }
-    let mut ls = Lines { lines, pos: 0 };
-    let mut common = None;
-    let mut options: Option<(bool, bool, Span)> = None;
-    while let Some(line) = ls.next() {
-        let kw = line[0];
-        let args = &line[1..];
-        let Some(word) = TOP.iter().find(|k| k.eq_ignore_ascii_case(kw.text)) else {
-            let hint = nearest(kw.text, TOP.iter().copied()).map_or_else(
-                || format!("main configuration keywords are {}", TOP.join(", ")),
-                |n| format!("did you mean {n}?"),
-            );
-            diags.push(Diagnostic::error(
-                kw.span,
-                format!("unknown keyword `{}` in the main configuration", kw.text),
-                hint,
-            ));
-            if line.last().is_some_and(|t| t.kind == TokKind::LBrace) || ls.peek_is_brace() {
-                ls.skip_block();
-            }
-            continue;
-        };
-        match *word {
-            "TTLSConfig" => {
-                let Some(p) = path_arg(kw, args, &base, diags) else { continue };
-                let (mut flush, mut purge) = (true, false);
-                for a in &args[1..] {
-                    match a.text.to_ascii_uppercase().as_str() {
-                        "FLUSH" => flush = true,
-                        "NOFLUSH" => flush = false,
-                        "PURGE" => purge = true,
-                        "NOPURGE" => purge = false,
-                        _ => diags.push(Diagnostic::error(
-                            a.span,
-                            format!("`{}` is not FLUSH, NOFLUSH, PURGE or NOPURGE", a.text),
-                            "write e.g. `TTLSConfig policies/ftp.pol FLUSH NOPURGE`",
-                        )),
-                    }
-                }
-                match options {
-                    Some((f, p, first)) if (f, p) != (flush, purge) => diags.push(
-                        Diagnostic::error(
-                            kw.span,
-                            "TTLSConfig statements disagree on FLUSH/PURGE",
-                            "give every TTLSConfig the same FLUSH|NOFLUSH and PURGE|NOPURGE (D13)",
-                        )
-                        .with_also(first, "the first TTLSConfig is"),
-                    ),
-                    Some(_) => {}
-                    None => options = Some((flush, purge, kw.span)),
-                }
-                config.flush = flush;
-                config.purge = purge;
-                config.policy_files.push(p);
-            }
-            "CommonTTLSConfig" => common = path_arg(kw, args, &base, diags),
-            "ControlSocket" => {
-                if let Some(p) = path_arg(kw, args, &base, diags) {
-                    config.control_socket = p;
-                }
-            }
-            "ControlGroup" => config.control_group = one_arg(kw, args, diags).map(|t| t.text.to_string()),
-            "RefreshInterval" => {
-                if let Some(n) = number(kw, args, 0, 86_400 * 7, diags) {
-                    config.refresh_interval = (n > 0).then(|| Duration::from_secs(n));
-                }
-            }
-            "TcpImage" => {
-                // z/OS: TcpImage NAME [FLUSH|NOFLUSH] [SECONDS]: only the interval counts here.
-                if let Some(n) = args.iter().rev().find_map(|a| a.text.parse::<u64>().ok()) {
-                    config.refresh_interval = (n > 0).then(|| Duration::from_secs(n));
-                }
-                diags.push(
-                    Diagnostic::portability(
-                        kw.span,
-                        "TcpImage is read as RefreshInterval: only its interval counts",
-                        "write `RefreshInterval SECONDS`",
-                    )
-                    .grouped("TcpImage"),
-                );
-            }
-            "Strict" => {
-                if let Some(t) = one_arg(kw, args, diags) {
-                    match t.text.to_ascii_lowercase().as_str() {
-                        "on" => config.strict = true,
-                        "off" => config.strict = false,
-                        _ => diags.push(Diagnostic::error(
-                            t.span,
-                            "Strict must be On or Off",
-                            "write `Strict On` or `Strict Off`",
-                        )),
-                    }
-                }
-            }
-            "KeyringMap" => {
-                if args.len() < 2 {
-                    diags.push(Diagnostic::error(
-                        kw.span,
-                        "KeyringMap needs a ring name and a path",
-                        "write `KeyringMap FTPD/FTPRING /etc/attls/keys/ftpd`",
-                    ));
-                } else {
-                    let p = resolve_path(&base, args[1].text);
-                    config.keyring_map.push((args[0].text.to_string(), p));
-                }
-            }
-            "DevKeyring" => config.dev_keyring = path_arg(kw, args, &base, diags),
-            "DemoBackend" => {
-                if let Some(t) = one_arg(kw, args, diags) {
-                    match t.text.parse::<SocketAddr>() {
-                        Ok(a) => config.demo_backend = Some(a),
-                        Err(_) => diags.push(Diagnostic::error(
-                            t.span,
-                            format!("`{}` is not IP:PORT", t.text),
-                            "write e.g. `DemoBackend 127.0.0.1:8080`",
-                        )),
-                    }
-                }
-            }
-            "LogLevel" | "Codepage" => diags.push(
-                Diagnostic::portability(
-                    kw.span,
-                    format!("{word} has no meaning for attls; ignored"),
-                    "use --log-level for the agent's log",
-                )
-                .grouped(*word),
-            ),
-            "Listener" => {
-                if let Some(l) = listener::listener(kw, args, &mut ls, diags) {
-                    if config.listeners.iter().any(|o| o.name == l.name) {
-                        diags.push(Diagnostic::error(
-                            kw.span,
-                            format!("two listeners are named {}", l.name),
-                            "give each Listener its own name",
-                        ));
-                    }
-                    config.listeners.push(l);
-                }
-            }
-            _ => unreachable!("every TOP keyword has an arm"),
-        }
-    }
-    if let Some(c) = common {
-        config.policy_files.insert(0, c);
-    }
-    if config.policy_files.is_empty() {
-        diags.push(Diagnostic::error(
-            Span::new(file, 0, 0),
-            "no TTLSConfig policy file",
-            "add `TTLSConfig PATH` naming a policy file",
-        ));
-    }
-    config
-}
-
-impl<'a> Lines<'a> {
-    pub(crate) fn next(&mut self) -> Option<Vec<Token<'a>>> {
-        let l = self.lines.get(self.pos).cloned();
-        self.pos += 1;
-        l
-    }
-    fn peek_is_brace(&self) -> bool {
-        self.lines.get(self.pos).is_some_and(|l| l[0].kind == TokKind::LBrace)
-    }
-    /// Skips to the line after the next `}`.
-    fn skip_block(&mut self) {
-        while let Some(l) = self.next() {
-            if l.iter().any(|t| t.kind == TokKind::RBrace) {
-                return;
-            }
-        }
-    }
-}
-
-fn resolve_path(base: &Path, p: &str) -> PathBuf {
-    let p = Path::new(p);
-    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
-}
-
-fn one_arg<'a>(kw: Token<'a>, args: &[Token<'a>], diags: &mut Diagnostics) -> Option<Token<'a>> {
-    match args.first() {
-        Some(t) => Some(*t),
-        None => {
-            diags.push(Diagnostic::error(
-                kw.span,
-                format!("{} needs a value", kw.text),
-                format!("write `{} VALUE`", kw.text),
-            ));
-            None
-        }
-    }
-}
-
-fn path_arg(kw: Token<'_>, args: &[Token<'_>], base: &Path, diags: &mut Diagnostics) -> Option<PathBuf> {
-    let t = one_arg(kw, args, diags)?;
-    if t.text.starts_with("//") {
-        diags.push(Diagnostic::error(
-            t.span,
-            format!("`{}` is a z/OS data set name", t.text),
-            "copy the member to a Linux file and name its path",
-        ));
-        return None;
-    }
-    Some(resolve_path(base, t.text))
-}
-
-fn number(kw: Token<'_>, args: &[Token<'_>], min: u64, max: u64, diags: &mut Diagnostics) -> Option<u64> {
-    let t = one_arg(kw, args, diags)?;
-    match t.text.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Some(n),
-        _ => {
-            diags.push(Diagnostic::error(
-                t.span,
-                format!("{} needs a number from {min} to {max}, not `{}`", kw.text, t.text),
-                format!("write `{} N`", kw.text),
-            ));
-            None
-        }
-    }
 }
 
 /// The name of the user the agent runs as (from the environment, else the uid from /proc).
@@ -456,7 +176,11 @@ pub fn current_user() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-mod helpers;
+mod keyword_args;
+mod lines;
 mod listener;
+mod listener_values;
+mod main_keywords;
+mod protocol_helper_keywords;
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,8 @@
 //!   the width it has in that example (ConnID 8, JobName 7, Local 18, Remote 20, TLS 10, Map 9,
 //!   Version 7, Cipher 6); the Rule column is last and never cut.
 //! - [`detail_text`]: the z/OS `NETSTAT TTLS CONN id DETAIL` layout in the seed's field order, then
-//!   an `attls:` block (listener, protocol, generation, how it went secure, bytes, start time).
+//!   an `attls:` block (listener, protocol, generation, how it went secure, bytes, start time). The
+//!   action blocks take values, levels and defaults from [`crate::policy::effective`].
 //! - [`list_json`], [`detail_json`]: the same facts with the status words of
 //!   docs/policy-reference.md#status-words.
 //!
@@ -19,8 +20,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
+use crate::policy::catalog::default_of;
 use crate::policy::ciphers;
-use crate::policy::table::{AddrCond, PortCond, Rule, Settings, WrittenActions};
+use crate::policy::effective::{self, Effective, Level, last_written};
+use crate::policy::table::{AddrCond, PortCond, Rule, WrittenActions};
 use crate::registry::ConnSnapshot;
 
 #[cfg(test)]
@@ -151,33 +154,7 @@ fn field(out: &mut String, indent: usize, width: usize, key: &str, value: &str) 
     out.push('\n');
 }
 
-fn on(b: bool) -> String {
-    if b { "On".into() } else { "Off".into() }
-}
-
-/// A written value in canonical spelling when it is one of `words` (case ignored, D3), else as written.
-fn canon(raw: &str, words: &[&str]) -> String {
-    words.iter().find(|w| w.eq_ignore_ascii_case(raw)).map_or_else(|| raw.to_string(), |w| w.to_string())
-}
-
-const ON_OFF: &[&str] = &["On", "Off"];
-
 type Params = [(String, String)];
-
-/// The last value written for `key` in one action level.
-fn written_value(level: &Params, key: &str) -> Option<String> {
-    level.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-}
-
-/// The value of a setting as one action level sees it: the effective value, unless a higher level
-/// (`above`) wrote `key`; then the value written at the first of `own` (that level, then the levels
-/// it inherits from) that has it, else `default`.
-fn at_level(effective: String, key: &str, above: &[&Params], own: &[&Params], default: &str) -> String {
-    if above.iter().all(|l| written_value(l, key).is_none()) {
-        return effective;
-    }
-    own.iter().find_map(|l| written_value(l, key)).unwrap_or_else(|| default.to_string())
-}
 
 /// `All`, `label (a, b)`, or the list.
 fn addr_text(c: &AddrCond) -> String {
@@ -267,93 +244,95 @@ fn rule_block(out: &mut String, r: &Rule, generation: u64) {
     }
     cond(out, "Direction", r.direction.word());
 
-    let s: &Settings = &r.settings;
-    let w: &WrittenActions = &s.written;
-    let (g, e, cn) = (w.group.as_slice(), w.environment.as_slice(), w.connection.as_slice());
-    let act = |out: &mut String, k: &str, v: &str| field(out, 4, ACTION_W, k, v);
-
-    let _ = writeln!(out, "  TTLSGrpAction: {}", r.group_action);
-    act(out, "GroupID", &format!("{generation:08X}"));
-    act(out, "TTLSEnabled", &on(s.ttls_enabled));
-    let ctrace = at_level(on(s.ctrace_clear_text), "CtraceClearText", &[e, cn], &[g], "Off");
-    act(out, "CtraceClearText", &canon(&ctrace, ON_OFF));
-    act(out, "Trace", &at_level(s.trace.to_string(), "Trace", &[e, cn], &[g], "2"));
-    act(out, "SyslogFacility", &canon(s.syslog_facility, &["Daemon", "Auth"]));
-    let smap = at_level(on(s.secondary_map), "SecondaryMap", &[cn], &[e, g], "Off");
-    act(out, "SecondaryMap", &canon(&smap, ON_OFF));
-    const GROUP_SHOWN: &[&str] =
-        &["TTLSEnabled", "CtraceClearText", "Trace", "SyslogFacility", "SecondaryMap"];
-    for (k, v) in g.iter().filter(|(k, _)| !GROUP_SHOWN.contains(&k.as_str())) {
-        act(out, k, v);
-    }
-
+    let view = effective::effective(r);
+    group_block(out, r, &view, generation);
     if let Some(env_name) = &r.environment_action {
-        let _ = writeln!(out, "  TTLSEnvAction: {env_name}");
-        let env = |eff: String, key: &str, default: &str| at_level(eff, key, &[cn], &[e], default);
-        act(
-            out,
-            "EnvironmentUserInstance",
-            &written_value(e, "EnvironmentUserInstance").unwrap_or("0".into()),
-        );
-        let role =
-            env(s.handshake_role.map_or_else(|| "N/A".into(), |r| r.word().into()), "HandshakeRole", "N/A");
-        act(out, "HandshakeRole", &canon(&role, &["Client", "Server", "ServerWithClientAuth"]));
-        act(out, "Keyring", s.keyring.as_deref().unwrap_or("N/A"));
-        let p = &s.protocols;
-        for (label, key, eff, default) in [
-            ("SSLV2", "SSLv2", p.sslv2, "Off"),
-            ("SSLV3", "SSLv3", p.sslv3, "Off"),
-            ("TLSV1", "TLSv1", p.tlsv1, "Off"),
-            ("TLSV1.1", "TLSv1.1", p.tlsv1_1, "Off"),
-            ("TLSV1.2", "TLSv1.2", p.tlsv1_2, "On"),
-            ("TLSV1.3", "TLSv1.3", p.tlsv1_3, "On"),
-        ] {
-            act(out, label, &canon(&env(on(eff), key, default), ON_OFF));
-        }
-        let conn_ciphers = cn.iter().any(|(k, _)| k == "V3CipherSuites" || k == "V3CipherSuites4Char");
-        let list = if conn_ciphers { s.environment_ciphers.clone() } else { s.ciphers.clone() };
-        match list.split_first() {
-            None => act(out, "V3CipherSuites", "N/A"),
-            Some((first, rest)) => {
-                act(out, "V3CipherSuites", &cipher_text(*first));
-                for &code in rest {
-                    let _ = writeln!(out, "{:w$}{}", "", cipher_text(code), w = 4 + ACTION_W);
-                }
-            }
-        }
-        act(out, "ResetCipherTimer", &env(s.reset_cipher_timer.to_string(), "ResetCipherTimer", "0"));
-        let applc = env(on(s.application_controlled), "ApplicationControlled", "Off");
-        act(out, "ApplicationControlled", &canon(&applc, ON_OFF));
-        act(out, "HandshakeTimeout", &env(s.handshake_timeout.to_string(), "HandshakeTimeout", "10"));
-        let cat = env(s.client_auth_type.word().into(), "ClientAuthType", "Required");
-        act(out, "ClientAuthType", &canon(&cat, &["Required", "PassThru", "Full", "SAFCheck"]));
-        const ENV_SHOWN: &[&str] = &[
-            "EnvironmentUserInstance",
-            "HandshakeRole",
-            "Keyring",
-            "SSLv2",
-            "SSLv3",
-            "TLSv1",
-            "TLSv1.1",
-            "TLSv1.2",
-            "TLSv1.3",
-            "V3CipherSuites",
-            "V3CipherSuites4Char",
-            "ResetCipherTimer",
-            "ApplicationControlled",
-            "HandshakeTimeout",
-            "ClientAuthType",
-        ];
-        for (k, v) in e.iter().filter(|(k, _)| !ENV_SHOWN.contains(&k.as_str())) {
-            act(out, k, v);
-        }
+        env_block(out, r, &view, env_name);
     }
-
     if let Some(conn_name) = &r.connection_action {
         let _ = writeln!(out, "  TTLSConnAction: {conn_name}");
-        for (k, v) in cn {
-            act(out, k, v);
+        for (k, v) in &r.settings.written.connection {
+            action_field(out, k, v);
         }
+    }
+}
+
+fn action_field(out: &mut String, key: &str, value: &str) {
+    field(out, 4, ACTION_W, key, value);
+}
+
+/// A setting as the block of `level` shows it ([`Effective::shown_at`]), `N/A` when it has no value.
+fn shown(view: &[Effective], w: &WrittenActions, name: &str, level: Level) -> String {
+    effective::find(view, name).and_then(|e| e.shown_at(level, w)).unwrap_or_else(|| "N/A".into())
+}
+
+/// The group block's fields and the level each is shown at: z/OS shows SecondaryMap here, attls
+/// applies it from the environment or connection advanced parms.
+const GROUP_FIELDS: [(&str, Level); 5] = [
+    ("TTLSEnabled", Level::Group),
+    ("CtraceClearText", Level::Group),
+    ("Trace", Level::Group),
+    ("SyslogFacility", Level::Group),
+    ("SecondaryMap", Level::Environment),
+];
+
+/// The group action block; then what else the group wrote.
+fn group_block(out: &mut String, r: &Rule, view: &[Effective], generation: u64) {
+    let w = &r.settings.written;
+    let _ = writeln!(out, "  TTLSGrpAction: {}", r.group_action);
+    action_field(out, "GroupID", &format!("{generation:08X}"));
+    for (name, level) in GROUP_FIELDS {
+        action_field(out, name, &shown(view, w, name, level));
+    }
+    for (k, v) in w.group.iter().filter(|(k, _)| GROUP_FIELDS.iter().all(|(n, _)| n != k)) {
+        action_field(out, k, v);
+    }
+}
+
+/// The environment block's fields before the cipher list (z/OS label, keyword) and after it.
+const ENV_BEFORE: [(&str, &str); 8] = [
+    ("HandshakeRole", "HandshakeRole"),
+    ("Keyring", "Keyring"),
+    ("SSLV2", "SSLv2"),
+    ("SSLV3", "SSLv3"),
+    ("TLSV1", "TLSv1"),
+    ("TLSV1.1", "TLSv1.1"),
+    ("TLSV1.2", "TLSv1.2"),
+    ("TLSV1.3", "TLSv1.3"),
+];
+const ENV_AFTER: [&str; 4] =
+    ["ResetCipherTimer", "ApplicationControlled", "HandshakeTimeout", "ClientAuthType"];
+const ENV_OTHER_SHOWN: [&str; 3] = ["EnvironmentUserInstance", "V3CipherSuites", "V3CipherSuites4Char"];
+
+/// The environment action block with defaults filled in; then what else the environment wrote.
+fn env_block(out: &mut String, r: &Rule, view: &[Effective], env_name: &str) {
+    let (s, w) = (&r.settings, &r.settings.written);
+    let _ = writeln!(out, "  TTLSEnvAction: {env_name}");
+    let key = "EnvironmentUserInstance";
+    action_field(out, key, last_written(Level::Environment, w, key).or(default_of(key)).unwrap_or("N/A"));
+    for (label, key) in ENV_BEFORE {
+        action_field(out, label, &shown(view, w, key, Level::Environment));
+    }
+    // The environment's own list when the connection action replaces it.
+    let replaced = effective::find(view, "V3CipherSuites4Char").is_some_and(|c| c.level == Level::Connection);
+    let list = if replaced { &s.environment_ciphers } else { &s.ciphers };
+    match list.split_first() {
+        None => action_field(out, "V3CipherSuites", "N/A"),
+        Some((first, rest)) => {
+            action_field(out, "V3CipherSuites", &cipher_text(*first));
+            for &code in rest {
+                let _ = writeln!(out, "{:w$}{}", "", cipher_text(code), w = 4 + ACTION_W);
+            }
+        }
+    }
+    for name in ENV_AFTER {
+        action_field(out, name, &shown(view, w, name, Level::Environment));
+    }
+    let shown_above = |k: &str| {
+        ENV_BEFORE.iter().any(|(_, n)| *n == k) || ENV_AFTER.contains(&k) || ENV_OTHER_SHOWN.contains(&k)
+    };
+    for (k, v) in w.environment.iter().filter(|(k, _)| !shown_above(k)) {
+        action_field(out, k, v);
     }
 }
 

@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 
+use crate::policy::catalog::Kind;
 use crate::policy::ciphers;
+use crate::policy::effective;
 use crate::policy::table::{AddrCond, PortCond, Rule, Settings};
 
 fn addrs(c: &AddrCond) -> Value {
@@ -141,68 +143,50 @@ pub fn rule_text(out: &mut String, r: &Rule) {
     settings_text(out, &r.settings, "  ");
 }
 
-/// The resolved settings, one `Name: value` per line.
+/// The resolved settings, one `Name: value` per line, in the order of the effective settings
+/// ([`effective`]): the cipher list one suite a line with those rustls will not offer marked, the
+/// key-share groups only when written, the GSK session parameters summed up in one `Sessions` line,
+/// then every other written parameter.
 pub fn settings_text(out: &mut String, s: &Settings, indent: &str) {
     let mut line = |k: &str, v: String| {
         let key = if k.is_empty() { String::new() } else { format!("{k}: ") };
         let _ = writeln!(out, "{indent}{key:<24}{v}");
     };
     line("PolicyStatus", s.status().word().into());
-    line("TTLSEnabled", on(s.ttls_enabled).into());
-    line("Trace", s.trace.to_string());
-    line("CtraceClearText", on(s.ctrace_clear_text).into());
-    line("SyslogFacility", s.syslog_facility.into());
-    line("HandshakeRole", s.handshake_role.map_or("-".into(), |r| r.word().into()));
-    line("ClientAuthType", s.client_auth_type.word().into());
-    line("Keyring", s.keyring.clone().unwrap_or_else(|| "-".into()));
-    if let Some(f) = &s.keyring_stash_file {
-        line("KeyringStashFile", f.clone());
-    }
-    if let Some(l) = &s.certificate_label {
-        line("CertificateLabel", l.clone());
-    }
-    let p = &s.protocols;
-    for (k, v) in [
-        ("SSLv2", p.sslv2),
-        ("SSLv3", p.sslv3),
-        ("TLSv1", p.tlsv1),
-        ("TLSv1.1", p.tlsv1_1),
-        ("TLSv1.2", p.tlsv1_2),
-        ("TLSv1.3", p.tlsv1_3),
-    ] {
-        line(k, on(v).into());
-    }
-    let cipher_lines: Vec<String> = s
-        .ciphers
-        .iter()
-        .map(|&c| {
-            let mark = if s.ciphers_rustls.contains(&c) { "" } else { "  (not offered)" };
-            format!("{} {}{mark}", ciphers::hex4(c), ciphers::name_of(c).unwrap_or("?"))
-        })
-        .collect();
-    for (i, c) in cipher_lines.into_iter().enumerate() {
-        line(if i == 0 { "V3CipherSuites" } else { "" }, c);
-    }
-    if let Some(g) = &s.groups {
-        let usable = s.groups_rustls.as_deref().unwrap_or_default();
-        let list: Vec<String> = g
-            .iter()
-            .map(|n| if usable.contains(n) { format!("{n:04}") } else { format!("{n:04} (not offered)") })
-            .collect();
-        line("KeyShareGroups", list.join(" "));
-    }
-    line("ApplicationControlled", on(s.application_controlled).into());
-    line("SecondaryMap", on(s.secondary_map).into());
-    line("HandshakeTimeout", s.handshake_timeout.to_string());
-    line("ResetCipherTimer", s.reset_cipher_timer.to_string());
-    if let Some(sni) = s.client_handshake_sni {
-        line("ClientHandshakeSNI", sni.into());
-    }
-    for n in &s.client_handshake_sni_list {
-        line("ClientHandshakeSNIList", n.clone());
-    }
-    for n in &s.host_reference_id_dns {
-        line("HostReferenceIdDNS", n.clone());
+    for e in effective::of_settings(s) {
+        match e.name {
+            "V3CipherSuites4Char" => {
+                for (i, &c) in s.ciphers.iter().enumerate() {
+                    let mark = if s.ciphers_rustls.contains(&c) { "" } else { "  (not offered)" };
+                    let text = format!("{} {}{mark}", ciphers::hex4(c), ciphers::name_of(c).unwrap_or("?"));
+                    line(if i == 0 { "V3CipherSuites" } else { "" }, text);
+                }
+            }
+            "ServerKeyShareGroups" | "ClientKeyShareGroups" => {
+                if let Some(g) = &s.groups {
+                    let usable = s.groups_rustls.as_deref().unwrap_or_default();
+                    let list: Vec<String> = g
+                        .iter()
+                        .map(|n| {
+                            if usable.contains(n) {
+                                format!("{n:04}")
+                            } else {
+                                format!("{n:04} (not offered)")
+                            }
+                        })
+                        .collect();
+                    line("KeyShareGroups", list.join(" "));
+                }
+            }
+            name if Kind::GskAdvancedParms.param(name).is_some() => {}
+            // Shown even when unset.
+            "HandshakeRole" | "Keyring" => line(e.name, e.value.unwrap_or_else(|| "-".into())),
+            _ => {
+                if let Some(v) = e.value {
+                    line(e.name, v);
+                }
+            }
+        }
     }
     let g = &s.session;
     line(

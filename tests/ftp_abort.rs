@@ -294,3 +294,42 @@ fn upload_data_connections_carry_no_tls13_tickets_and_downloads_do() {
         "a download data connection brings tickets"
     );
 }
+
+#[test]
+fn a_failed_data_handshake_logs_its_return_code_and_resets_like_any_connection() {
+    let server = Vsftpd::start();
+    server.random_file("h.bin", 1000);
+    let (agent, pki) = ftps_agent("ftp-data-hs", &server, Tls::V13, &[], &[]);
+    let store =
+        Arc::new(CountingStore { inner: ClientSessionMemoryCache::new(8), tickets: AtomicUsize::new(0) });
+    let mut ftp = RustlsFtp::login(agent.addr("FTP1"), &pki, server.login(), store);
+    let r = ftp.cmd("PASV");
+    let nums: Vec<u16> = r[r.find('(').expect("(") + 1..r.find(')').expect(")")]
+        .split(',')
+        .map(|n| n.trim().parse().expect("n"))
+        .collect();
+    let mut data = TcpStream::connect(("127.0.0.1", nums[4] * 256 + nums[5])).expect("data");
+    data.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    assert!(ftp.cmd("RETR h.bin").starts_with("150"));
+    // Not a ClientHello: the one handshake fails, logs its return code and resets the connection.
+    data.write_all(b"GET / HTTP/1.0\r\n\r\n").expect("send");
+    // rustls's alert may come first; then the reset.
+    let mut buf = [0u8; 64];
+    let end = loop {
+        match data.read(&mut buf) {
+            Ok(n) if n > 0 => continue,
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(&end, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "a reset, not a FIN: {end:?}"
+    );
+    let reply = ftp.reply();
+    assert!(reply.starts_with("522") || reply.starts_with("426"), "{reply}");
+    let log = agent.log_text();
+    assert!(
+        log.contains("handshake failed") && log.contains("rc=5003") && log.contains("how=\"FTP data\""),
+        "{log}"
+    );
+}

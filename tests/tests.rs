@@ -13,6 +13,7 @@ mod ftp;
 mod ftp_abort;
 mod ftp_integrity;
 mod ftp_peers;
+mod layering;
 mod netns_peers;
 mod properties;
 mod reference_docs;

@@ -1,25 +1,42 @@
-//! The `Listener NAME { … }` block of the main configuration.
+//! The `Listener NAME { … }` block of the main configuration: opening it, reading its lines into
+//! a [`Block`], checking what is missing or contradictory, and building the [`ListenerConfig`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::helpers::{self, Helpers};
-use super::{LISTENER, Lines, ListenerConfig, Protocol, Transparent, current_user};
+use super::lines::Lines;
+use super::listener_values as values;
+use super::protocol_helper_keywords::{self as helper_keywords, Helpers};
+use super::{ListenerConfig, Protocol, Transparent, current_user};
 use crate::policy::diag::{Diagnostic, Diagnostics, nearest};
 use crate::policy::lex::{TokKind, Token};
 use crate::policy::table::ConnDirection;
 
-/// `HOST:PORT` or `[v6]:PORT`.
-fn host_port(s: &str) -> Option<(String, u16)> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, p) = rest.split_once("]:")?;
-        (h.to_string(), p)
-    } else {
-        let (h, p) = s.rsplit_once(':')?;
-        (h.to_string(), p)
-    };
-    (!host.is_empty()).then_some(())?;
-    Some((host, port.parse().ok()?))
+/// Listener keywords applied now.
+pub(crate) const LISTENER: &[&str] = &[
+    "Listen",
+    "Backend",
+    "Direction",
+    "Protocol",
+    "Jobname",
+    "Userid",
+    "ClientHelloHold",
+    "Transparent",
+    "ProtocolPorts",
+];
+
+/// What the lines of one Listener block said.
+struct Block<'a> {
+    listen: Option<SocketAddr>,
+    backend: Option<(String, u16)>,
+    direction: Option<ConnDirection>,
+    protocol: Protocol,
+    jobname: Option<String>,
+    userid: Option<String>,
+    hold: Duration,
+    helper: Helpers<'a>,
+    transparent: Option<Transparent>,
+    protocol_ports: Vec<(u16, Protocol)>,
 }
 
 pub(super) fn listener<'a>(
@@ -28,6 +45,23 @@ pub(super) fn listener<'a>(
     ls: &mut Lines<'a>,
     diags: &mut Diagnostics,
 ) -> Option<ListenerConfig> {
+    let name = open_block(kw, args, ls, diags)?;
+    let errors_before = diags.error_count();
+    let block = read_block(name, ls, diags)?;
+    block.check(name, diags);
+    if diags.error_count() > errors_before {
+        return None;
+    }
+    block.build(name)
+}
+
+/// The listener's name, once its `{` is found on the `Listener` line or the next one.
+fn open_block<'a>(
+    kw: Token<'a>,
+    args: &[Token<'a>],
+    ls: &mut Lines<'a>,
+    diags: &mut Diagnostics,
+) -> Option<Token<'a>> {
     let Some(name) = args.first().filter(|t| t.kind != TokKind::LBrace) else {
         diags.push(Diagnostic::error(
             kw.span,
@@ -50,17 +84,12 @@ pub(super) fn listener<'a>(
             }
         }
     }
-    let mut listen = None;
-    let mut backend = None;
-    let mut direction = None;
-    let mut protocol = Protocol::Raw;
-    let mut jobname = None;
-    let mut userid = None;
-    let mut hold = Duration::from_millis(500);
-    let mut helper = Helpers::default();
-    let mut transparent = None;
-    let mut protocol_ports: Vec<(u16, Protocol)> = Vec::new();
-    let errors_before = diags.error_count();
+    Some(*name)
+}
+
+/// Reads the block's lines up to its `}`; `None` when the file ends first.
+fn read_block<'a>(name: Token<'a>, ls: &mut Lines<'a>, diags: &mut Diagnostics) -> Option<Block<'a>> {
+    let mut block = Block::new();
     loop {
         let Some(line) = ls.next() else {
             diags.push(Diagnostic::error(
@@ -70,7 +99,7 @@ pub(super) fn listener<'a>(
             ));
             return None;
         };
-        let mut toks: &[Token<'_>] = &line;
+        let mut toks: &[Token<'a>] = &line;
         if toks[0].kind == TokKind::RBrace {
             break;
         }
@@ -78,199 +107,143 @@ pub(super) fn listener<'a>(
         if closes {
             toks = &toks[..toks.len() - 1];
         }
+        // A keyword without its value does not close the block, even with a trailing `}`.
+        if block.line(toks, diags) && closes {
+            break;
+        }
+    }
+    Some(block)
+}
+
+/// The keyword `key` names: the listener's own or a protocol helper's.
+fn keyword(key: &str) -> Option<&'static str> {
+    let mut all = LISTENER.iter().chain(helper_keywords::FTP).chain(helper_keywords::TN3270);
+    all.find(|k| k.eq_ignore_ascii_case(key)).copied()
+}
+
+fn missing(name: Token<'_>, what: &str, diags: &mut Diagnostics) {
+    diags.push(Diagnostic::error(
+        name.span,
+        format!("Listener {} has no {what}", name.text),
+        format!("add `{what} …` to the block"),
+    ));
+}
+
+impl<'a> Block<'a> {
+    fn new() -> Self {
+        Block {
+            listen: None,
+            backend: None,
+            direction: None,
+            protocol: Protocol::Raw,
+            jobname: None,
+            userid: None,
+            hold: Duration::from_millis(500),
+            helper: Helpers::default(),
+            transparent: None,
+            protocol_ports: Vec::new(),
+        }
+    }
+
+    /// Applies one `KEYWORD VALUE…` line (without a closing `}`); false when the value is missing.
+    fn line(&mut self, toks: &[Token<'a>], diags: &mut Diagnostics) -> bool {
         let key = toks[0];
-        let value = toks.get(1).copied();
-        let Some(word) = LISTENER
-            .iter()
-            .chain(helpers::FTP)
-            .chain(helpers::TN3270)
-            .find(|k| k.eq_ignore_ascii_case(key.text))
-        else {
-            let hint = nearest(key.text, LISTENER.iter().chain(helpers::FTP).chain(helpers::TN3270).copied())
+        let Some(word) = keyword(key.text) else {
+            let all = LISTENER.iter().chain(helper_keywords::FTP).chain(helper_keywords::TN3270);
+            let hint = nearest(key.text, all.copied())
                 .map_or("see the Listener keywords in README".into(), |n| format!("did you mean {n}?"));
             diags.push(Diagnostic::error(key.span, format!("unknown Listener keyword `{}`", key.text), hint));
-            if closes {
-                break;
-            }
-            continue;
+            return true;
         };
-        let Some(v) = value else {
+        let Some(v) = toks.get(1).copied() else {
             diags.push(Diagnostic::error(
                 key.span,
                 format!("{word} needs a value"),
                 format!("write `{word} VALUE`"),
             ));
-            continue;
+            return false;
         };
-        match *word {
-            "Listen" => match v.text.parse::<SocketAddr>() {
-                Ok(a) => listen = Some(a),
-                Err(_) => diags.push(Diagnostic::error(
-                    v.span,
-                    format!("`{}` is not ADDR:PORT", v.text),
-                    "write e.g. `Listen 0.0.0.0:8443` or `Listen [::]:8443`",
-                )),
-            },
-            "Backend" => match host_port(v.text) {
-                Some(hp) => backend = Some(hp),
-                None => diags.push(Diagnostic::error(
-                    v.span,
-                    format!("`{}` is not HOST:PORT", v.text),
-                    "write e.g. `Backend 127.0.0.1:8080` or `Backend db.example.com:5000`",
-                )),
-            },
-            "Direction" => match v.text.to_ascii_lowercase().as_str() {
-                "inbound" => direction = Some(ConnDirection::Inbound),
-                "outbound" => direction = Some(ConnDirection::Outbound),
-                _ => diags.push(Diagnostic::error(
-                    v.span,
-                    format!("`{}` is not Inbound or Outbound", v.text),
-                    "write `Direction Inbound` or `Direction Outbound`",
-                )),
-            },
-            "Protocol" => match v.text.to_ascii_lowercase().as_str() {
-                "raw" => protocol = Protocol::Raw,
-                "ftp" => protocol = Protocol::Ftp,
-                "tn3270" => protocol = Protocol::Tn3270,
-                _ => diags.push(Diagnostic::error(
-                    v.span,
-                    format!("`{}` is not Raw, Ftp or Tn3270", v.text),
-                    "write `Protocol Raw`",
-                )),
-            },
-            "Jobname" | "Userid" => {
-                let n = v.text.to_string();
-                if n.len() > 32 {
-                    diags.push(Diagnostic::error(
-                        v.span,
-                        format!("{word} `{n}` is longer than 32 characters"),
-                        "shorten it",
-                    ));
-                } else if n.len() > 8 {
-                    diags.push(Diagnostic::portability(
-                        v.span,
-                        format!("{word} `{n}` is longer than the 8 characters z/OS allows"),
-                        "attls accepts up to 32",
-                    ));
-                }
-                if *word == "Jobname" { jobname = Some(n) } else { userid = Some(n) }
+        self.apply(word, key, v, &toks[1..], diags);
+        true
+    }
+
+    /// Applies `word` with its first value `v` (and all of them, `args`); a bad value changes nothing.
+    fn apply(
+        &mut self,
+        word: &str,
+        key: Token<'a>,
+        v: Token<'a>,
+        args: &[Token<'a>],
+        diags: &mut Diagnostics,
+    ) {
+        fn set<T>(slot: &mut Option<T>, value: Option<T>) {
+            if value.is_some() {
+                *slot = value;
             }
-            "ClientHelloHold" => match v.text.parse::<u64>() {
-                Ok(ms) if ms <= 60_000 => hold = Duration::from_millis(ms),
-                _ => diags.push(Diagnostic::error(
-                    v.span,
-                    "ClientHelloHold needs milliseconds from 0 to 60000",
-                    "write e.g. `ClientHelloHold 500`",
-                )),
-            },
-            w if helper.keyword(key, w, &v, diags) => {}
-            "Transparent" => match v.text.to_ascii_lowercase().as_str() {
-                "redirect" => transparent = Some(Transparent::Redirect),
-                "tproxy" => transparent = Some(Transparent::Tproxy),
-                _ => diags.push(Diagnostic::error(
-                    v.span,
-                    format!("`{}` is not Redirect or Tproxy", v.text),
-                    "write `Transparent Redirect` (nft redirect) or `Transparent Tproxy` (nft tproxy)",
-                )),
-            },
-            "ProtocolPorts" => protocol_ports.extend(protocol_ports_line(&toks[1..], diags)),
+        }
+        match word {
+            "Listen" => set(&mut self.listen, values::listen(v, diags)),
+            "Backend" => set(&mut self.backend, values::backend(v, diags)),
+            "Direction" => set(&mut self.direction, values::direction(v, diags)),
+            "Protocol" => self.protocol = values::protocol(v, diags).unwrap_or(self.protocol),
+            "Jobname" => self.jobname = Some(values::job_or_user_name(word, v, diags)),
+            "Userid" => self.userid = Some(values::job_or_user_name(word, v, diags)),
+            "ClientHelloHold" => self.hold = values::client_hello_hold(v, diags).unwrap_or(self.hold),
+            w if self.helper.keyword(key, w, &v, diags) => {}
+            "Transparent" => set(&mut self.transparent, values::transparent(v, diags)),
+            "ProtocolPorts" => self.protocol_ports.extend(values::protocol_ports(args, diags)),
             _ => unreachable!("every LISTENER keyword has an arm"),
         }
-        if closes {
-            break;
-        }
     }
-    let missing = |what: &str, diags: &mut Diagnostics| {
-        diags.push(Diagnostic::error(
-            name.span,
-            format!("Listener {} has no {what}", name.text),
-            format!("add `{what} …` to the block"),
-        ));
-    };
-    if listen.is_none() {
-        missing("Listen", diags);
-    }
-    if backend.is_none() && transparent.is_none() {
-        missing("Backend", diags);
-    }
-    if !protocol_ports.is_empty() && transparent.is_none() {
-        diags.push(Diagnostic::warning(
-            name.span,
-            format!("ProtocolPorts has no effect on Listener {}: it is not Transparent", name.text),
-            "use `Protocol` for a listener that is not transparent",
-        ));
-    }
-    if direction.is_none() {
-        missing("Direction", diags);
-    }
-    helper.check(protocol, diags);
-    let helpers_used = protocol != Protocol::Raw || protocol_ports.iter().any(|(_, p)| *p != Protocol::Raw);
-    if direction == Some(ConnDirection::Outbound) && helpers_used {
-        diags.push(Diagnostic::error(
-            name.span,
-            format!("Protocol {} serves inbound listeners only", protocol.word()),
-            "use `Direction Inbound` (attls plays the server's side), or Protocol Raw",
-        ));
-    }
-    if diags.error_count() > errors_before {
-        return None;
-    }
-    // A transparent listener without Backend relays to each connection's original destination.
-    let (backend_host, backend_port) = backend.unwrap_or_default();
-    Some(ListenerConfig {
-        name: name.text.to_string(),
-        listen: listen?,
-        backend_host,
-        backend_port,
-        direction: direction?,
-        protocol,
-        jobname: jobname.unwrap_or_else(|| name.text.to_string()),
-        userid: userid.unwrap_or_else(current_user),
-        client_hello_hold: hold,
-        ftp: helper.ftp,
-        tn3270: helper.tn3270,
-        transparent,
-        protocol_ports,
-    })
-}
 
-/// `ProtocolPorts Ftp 21,990`: a helper and the original destination ports it serves.
-fn protocol_ports_line(toks: &[Token<'_>], diags: &mut Diagnostics) -> Vec<(u16, Protocol)> {
-    let Some(first) = toks.first() else { return Vec::new() };
-    let protocol = match first.text.to_ascii_lowercase().as_str() {
-        "ftp" => Protocol::Ftp,
-        "tn3270" => Protocol::Tn3270,
-        "raw" => Protocol::Raw,
-        _ => {
-            diags.push(Diagnostic::error(
-                first.span,
-                format!("`{}` is not Ftp, Tn3270 or Raw", first.text),
-                "write e.g. `ProtocolPorts Ftp 21,990`",
+    /// Reports what is missing, ignored or contradictory in the block.
+    fn check(&self, name: Token<'_>, diags: &mut Diagnostics) {
+        if self.listen.is_none() {
+            missing(name, "Listen", diags);
+        }
+        if self.backend.is_none() && self.transparent.is_none() {
+            missing(name, "Backend", diags);
+        }
+        if !self.protocol_ports.is_empty() && self.transparent.is_none() {
+            diags.push(Diagnostic::warning(
+                name.span,
+                format!("ProtocolPorts has no effect on Listener {}: it is not Transparent", name.text),
+                "use `Protocol` for a listener that is not transparent",
             ));
-            return Vec::new();
         }
-    };
-    let rest: Vec<&Token<'_>> = toks[1..].iter().filter(|t| t.text != ",").collect();
-    if rest.is_empty() {
-        diags.push(Diagnostic::error(
-            first.span,
-            "ProtocolPorts needs ports",
-            "write e.g. `ProtocolPorts Ftp 21,990`",
-        ));
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    for t in rest {
-        for part in t.text.split(',').filter(|p| !p.is_empty()) {
-            match part.parse::<u16>() {
-                Ok(port) if port > 0 => out.push((port, protocol)),
-                _ => diags.push(Diagnostic::error(
-                    t.span,
-                    format!("`{part}` is not a port (1-65535)"),
-                    "write ports separated by commas, e.g. `ProtocolPorts Tn3270 23,992`",
-                )),
-            }
+        if self.direction.is_none() {
+            missing(name, "Direction", diags);
+        }
+        self.helper.check(self.protocol, diags);
+        let helpers_used =
+            self.protocol != Protocol::Raw || self.protocol_ports.iter().any(|(_, p)| *p != Protocol::Raw);
+        if self.direction == Some(ConnDirection::Outbound) && helpers_used {
+            diags.push(Diagnostic::error(
+                name.span,
+                format!("Protocol {} serves inbound listeners only", self.protocol.word()),
+                "use `Direction Inbound` (attls plays the server's side), or Protocol Raw",
+            ));
         }
     }
-    out
+
+    /// The listener, with the defaults for what the block left out (after [`Block::check`]).
+    fn build(self, name: Token<'_>) -> Option<ListenerConfig> {
+        // A transparent listener without Backend relays to each connection's original destination.
+        let (backend_host, backend_port) = self.backend.unwrap_or_default();
+        Some(ListenerConfig {
+            name: name.text.to_string(),
+            listen: self.listen?,
+            backend_host,
+            backend_port,
+            direction: self.direction?,
+            protocol: self.protocol,
+            jobname: self.jobname.unwrap_or_else(|| name.text.to_string()),
+            userid: self.userid.unwrap_or_else(current_user),
+            client_hello_hold: self.hold,
+            ftp: self.helper.ftp,
+            tn3270: self.helper.tn3270,
+            transparent: self.transparent,
+            protocol_ports: self.protocol_ports,
+        })
+    }
 }

@@ -106,132 +106,204 @@ impl AppCtl {
     }
 }
 
+/// The changing state of an application-controlled connection, beside its TLS-capable side.
+struct State {
+    app: TcpStream,
+    /// Peer bytes kept from the application (D29), and when they must be let go.
+    held: Vec<u8>,
+    hold_until: Option<Instant>,
+    /// Application bytes relayed so far, and a switch waiting for `written`.
+    app_sent: u64,
+    pending: Option<(u64, Switch)>,
+    /// INIT with allow_hstimeout waiting for the peer's first bytes.
+    awaiting: Option<(Instant, Reply)>,
+}
+
 /// Relays an application-controlled connection until either side closes.
 pub(super) async fn run(
     peer: TcpStream,
-    mut app: TcpStream,
+    app: TcpStream,
     mut control: mpsc::Receiver<Control>,
     ctl: AppCtl,
 ) -> std::io::Result<()> {
     let (from_peer, from_app) = ctl.counters();
     let mut side = Side::Clear(Prefixed::new(peer));
+    let mut st =
+        State { app, held: Vec::new(), hold_until: None, app_sent: 0, pending: None, awaiting: None };
     let mut pbuf = vec![0u8; 16 * 1024];
     let mut abuf = vec![0u8; 16 * 1024];
-    // Peer bytes kept from the application (D29), and when they must be let go.
-    let mut held: Vec<u8> = Vec::new();
-    let mut hold_until: Option<Instant> = None;
-    // Application bytes relayed so far, and a switch waiting for `written`.
-    let mut app_sent: u64 = 0;
-    let mut pending: Option<(u64, Switch)> = None;
-    // INIT with allow_hstimeout waiting for the peer's first bytes.
-    let mut awaiting: Option<(Instant, Reply)> = None;
     loop {
-        let holding = hold_until.is_some();
+        let holding = st.hold_until.is_some();
+        let init_pending = matches!(st.pending, Some((_, Switch::Init { .. })));
         tokio::select! {
             n = side.read(&mut pbuf), if !holding => {
                 let n = n?;
                 if n == 0 {
-                    let _ = app.shutdown().await;
-                    return drain(&mut app, &mut side, from_app, &mut control, "the peer").await;
+                    let _ = st.app.shutdown().await;
+                    return drain(&mut st.app, &mut side, from_app, &mut control, "the peer").await;
                 }
                 from_peer.fetch_add(n as u64, Ordering::Relaxed);
-                let data = &pbuf[..n];
-                if !side.is_tls() && starts_handshake_record(data) {
-                    held.extend_from_slice(data);
-                    match awaiting.take() {
-                        Some((_, reply)) => side = ctl.start(side, &mut held, reply).await?,
-                        None => hold_until = Some(Instant::now() + ctl.hold),
-                    }
-                    continue;
-                }
-                if let Some((_, reply)) = awaiting.take() {
-                    let _ = reply.send(ctl.done(Some("the peer's first bytes were not a ClientHello: clear".into())));
-                }
-                app.write_all(data).await?;
+                side = st.peer_bytes(&ctl, side, &pbuf[..n]).await?;
             }
             // A held ClientHello waits for a pending INIT's `written` bytes (it starts that handshake).
-            () = sleep_until(hold_until), if !matches!(pending, Some((_, Switch::Init { .. }))) => {
+            () = sleep_until(st.hold_until), if !init_pending => {
                 // No INIT in time: the bytes were data after all.
-                app.write_all(&held).await?;
-                held.clear();
-                hold_until = None;
+                st.app.write_all(&st.held).await?;
+                st.held.clear();
+                st.hold_until = None;
             }
-            () = sleep_until(awaiting.as_ref().map(|a| a.0)) => {
-                if let Some((_, reply)) = awaiting.take() {
+            () = sleep_until(st.awaiting.as_ref().map(|a| a.0)) => {
+                if let Some((_, reply)) = st.awaiting.take() {
                     let _ = reply.send(ctl.done(Some("no ClientHello within HandshakeTimeout: clear".into())));
                 }
             }
             // While INIT with allow_hstimeout waits for the peer, the application's bytes wait too:
             // they belong after the switch.
-            n = app.read(&mut abuf), if awaiting.is_none() => {
+            n = st.app.read(&mut abuf), if st.awaiting.is_none() => {
                 let n = n?;
                 if n == 0 {
                     let _ = side.shutdown().await;
-                    return drain(&mut side, &mut app, from_peer, &mut control, "the application").await;
+                    return drain(&mut side, &mut st.app, from_peer, &mut control, "the application").await;
                 }
-                let mut data = &abuf[..n];
-                if let Some((limit, _)) = &pending {
-                    let before = (limit - app_sent).min(n as u64) as usize;
-                    side.send(&data[..before]).await?;
-                    app_sent += before as u64;
-                    from_app.fetch_add(before as u64, Ordering::Relaxed);
-                    data = &data[before..];
-                    if app_sent == *limit {
-                        let (_, switch) = pending.take().expect("pending checked");
-                        side = execute(&ctl, side, switch, &mut held, &mut hold_until, &mut awaiting, &mut app).await?;
-                    }
-                }
-                if !data.is_empty() {
-                    side.send(data).await?;
-                    app_sent += data.len() as u64;
-                    from_app.fetch_add(data.len() as u64, Ordering::Relaxed);
-                }
+                side = st.app_bytes(&ctl, side, &abuf[..n], from_app).await?;
             }
             req = control.recv() => {
-                let Some(req) = req else { continue };
-                let busy = pending.is_some() || awaiting.is_some();
-                match req {
-                    Control::Init { reply, .. } if side.is_tls() || busy => {
-                        let _ = reply.send(Err(Refusal::new(Errno::Ealready, "TLS is already on or starting")));
-                    }
-                    Control::Init { allow_hstimeout: true, reply, .. }
-                        if ctl.rule.settings.handshake_role == Some(Role::Client) || ctl.rule.settings.handshake_timeout == 0 =>
-                    {
-                        let _ = reply.send(Err(Refusal::new(Errno::Eproto, "allow_hstimeout needs a Server role and a HandshakeTimeout other than 0")));
-                    }
-                    Control::Init { written, allow_hstimeout, reply } => {
-                        match schedule(written, app_sent, Switch::Init { allow_hstimeout, reply }) {
-                            Due::Later(at, switch) => pending = Some((at, switch)),
-                            Due::Now(switch) => {
-                                if written.is_none() {
-                                    app_sent += relay_ready(&mut app, &mut side, from_app).await?;
-                                }
-                                side = execute(&ctl, side, switch, &mut held, &mut hold_until, &mut awaiting, &mut app).await?;
-                            }
-                            Due::TooLate(switch, refusal) => refuse(switch, refusal),
-                        }
-                    }
-                    Control::Stop { reply, .. } if !side.is_tls() => {
-                        let _ = reply.send(Err(Refusal::new(Errno::Ealready, "the connection is already clear")));
-                    }
-                    Control::Stop { reply, .. } if busy => {
-                        let _ = reply.send(Err(Refusal::new(Errno::Ealready, "a STOP is already pending")));
-                    }
-                    Control::Stop { written, reply } => match schedule(written, app_sent, Switch::Stop { reply }) {
-                        Due::Later(at, switch) => pending = Some((at, switch)),
-                        Due::Now(switch) => {
-                            if written.is_none() {
-                                app_sent += relay_ready(&mut app, &mut side, from_app).await?;
-                            }
-                            side = execute(&ctl, side, switch, &mut held, &mut hold_until, &mut awaiting, &mut app).await?;
-                        }
-                        Due::TooLate(switch, refusal) => refuse(switch, refusal),
-                    },
-                    Control::ResetCipher { reply } => {
-                        let _ = reply.send(side.key_update().await.and_then(|()| ctl.done(None)));
-                    }
+                if let Some(req) = req {
+                    side = st.request(&ctl, side, req, from_app).await?;
                 }
             }
+        }
+    }
+}
+
+impl State {
+    /// Peer bytes: a ClientHello is held (or starts an awaited INIT), anything else goes on.
+    async fn peer_bytes(&mut self, ctl: &AppCtl, side: Side, data: &[u8]) -> std::io::Result<Side> {
+        if !side.is_tls() && starts_handshake_record(data) {
+            self.held.extend_from_slice(data);
+            return match self.awaiting.take() {
+                Some((_, reply)) => ctl.start(side, &mut self.held, reply).await,
+                None => {
+                    self.hold_until = Some(Instant::now() + ctl.hold);
+                    Ok(side)
+                }
+            };
+        }
+        if let Some((_, reply)) = self.awaiting.take() {
+            let _ = reply.send(ctl.done(Some("the peer's first bytes were not a ClientHello: clear".into())));
+        }
+        self.app.write_all(data).await?;
+        Ok(side)
+    }
+
+    /// Application bytes: those before a pending switch's mark, the switch, then the rest.
+    async fn app_bytes(
+        &mut self,
+        ctl: &AppCtl,
+        mut side: Side,
+        mut data: &[u8],
+        counter: &AtomicU64,
+    ) -> std::io::Result<Side> {
+        if let Some((limit, _)) = &self.pending {
+            let before = (limit - self.app_sent).min(data.len() as u64) as usize;
+            side.send(&data[..before]).await?;
+            self.app_sent += before as u64;
+            counter.fetch_add(before as u64, Ordering::Relaxed);
+            data = &data[before..];
+            if self.app_sent == *limit {
+                let (_, switch) = self.pending.take().expect("pending checked");
+                side = self.execute(ctl, side, switch).await?;
+            }
+        }
+        if !data.is_empty() {
+            side.send(data).await?;
+            self.app_sent += data.len() as u64;
+            counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        Ok(side)
+    }
+
+    /// A control request: refused, scheduled after `written`, or carried out now.
+    async fn request(
+        &mut self,
+        ctl: &AppCtl,
+        mut side: Side,
+        req: Control,
+        counter: &AtomicU64,
+    ) -> std::io::Result<Side> {
+        let busy = self.pending.is_some() || self.awaiting.is_some();
+        let no = |reply: Reply, errno, why: &str| {
+            let _ = reply.send(Err(Refusal::new(errno, why)));
+        };
+        let settings = &ctl.rule.settings;
+        let (written, switch) = match req {
+            Control::Init { reply, .. } if side.is_tls() || busy => {
+                no(reply, Errno::Ealready, "TLS is already on or starting");
+                return Ok(side);
+            }
+            Control::Init { allow_hstimeout: true, reply, .. }
+                if settings.handshake_role == Some(Role::Client) || settings.handshake_timeout == 0 =>
+            {
+                no(
+                    reply,
+                    Errno::Eproto,
+                    "allow_hstimeout needs a Server role and a HandshakeTimeout other than 0",
+                );
+                return Ok(side);
+            }
+            Control::Init { written, allow_hstimeout, reply } => {
+                (written, Switch::Init { allow_hstimeout, reply })
+            }
+            Control::Stop { reply, .. } if !side.is_tls() => {
+                no(reply, Errno::Ealready, "the connection is already clear");
+                return Ok(side);
+            }
+            Control::Stop { reply, .. } if busy => {
+                no(reply, Errno::Ealready, "a STOP is already pending");
+                return Ok(side);
+            }
+            Control::Stop { written, reply } => (written, Switch::Stop { reply }),
+            Control::ResetCipher { reply } => {
+                let _ = reply.send(side.key_update().await.and_then(|()| ctl.done(None)));
+                return Ok(side);
+            }
+        };
+        match schedule(written, self.app_sent, switch) {
+            Due::Later(at, switch) => self.pending = Some((at, switch)),
+            Due::Now(switch) => {
+                if written.is_none() {
+                    self.app_sent += relay_ready(&mut self.app, &mut side, counter).await?;
+                }
+                side = self.execute(ctl, side, switch).await?;
+            }
+            Due::TooLate(switch, refusal) => refuse(switch, refusal),
+        }
+        Ok(side)
+    }
+
+    /// Carries out a switch that is due.
+    async fn execute(&mut self, ctl: &AppCtl, side: Side, switch: Switch) -> std::io::Result<Side> {
+        match switch {
+            Switch::Init { allow_hstimeout: true, reply } if self.held.is_empty() => {
+                let wait = Duration::from_secs(u64::from(ctl.rule.settings.handshake_timeout));
+                self.awaiting = Some((Instant::now() + wait, reply));
+                Ok(side)
+            }
+            Switch::Init { reply, .. } => {
+                self.hold_until = None;
+                ctl.start(side, &mut self.held, reply).await
+            }
+            Switch::Stop { reply } => match unsecure(side, &mut self.app, &ctl.entry).await {
+                Ok(side) => {
+                    let _ = reply.send(ctl.done(None));
+                    Ok(side)
+                }
+                Err(e) => {
+                    let why = format!("the peer did not answer close_notify: {e}");
+                    let _ = reply.send(Err(Refusal::new(Errno::Econnreset, why)));
+                    Err(e)
+                }
+            },
         }
     }
 }
@@ -260,42 +332,6 @@ fn schedule(written: Option<u64>, app_sent: u64, switch: Switch) -> Due {
 fn refuse(switch: Switch, refusal: Refusal) {
     let (Switch::Init { reply, .. } | Switch::Stop { reply }) = switch;
     let _ = reply.send(Err(refusal));
-}
-
-/// Carries out a switch that is due.
-async fn execute(
-    ctl: &AppCtl,
-    side: Side,
-    switch: Switch,
-    held: &mut Vec<u8>,
-    hold_until: &mut Option<Instant>,
-    awaiting: &mut Option<(Instant, Reply)>,
-    app: &mut TcpStream,
-) -> std::io::Result<Side> {
-    match switch {
-        Switch::Init { allow_hstimeout: true, reply } if held.is_empty() => {
-            let wait = Duration::from_secs(u64::from(ctl.rule.settings.handshake_timeout));
-            *awaiting = Some((Instant::now() + wait, reply));
-            Ok(side)
-        }
-        Switch::Init { reply, .. } => {
-            *hold_until = None;
-            ctl.start(side, held, reply).await
-        }
-        Switch::Stop { reply } => match unsecure(side, app, &ctl.entry).await {
-            Ok(side) => {
-                let _ = reply.send(ctl.done(None));
-                Ok(side)
-            }
-            Err(e) => {
-                let _ = reply.send(Err(Refusal::new(
-                    Errno::Econnreset,
-                    format!("the peer did not answer close_notify: {e}"),
-                )));
-                Err(e)
-            }
-        },
-    }
 }
 
 /// Without `written`, the switch comes after what attls has received: what the application's socket

@@ -21,16 +21,18 @@ use crate::registry::Registry;
 /// A helper's work on one connection, until it closes.
 pub type Serving = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
 
+/// A connection handed to a helper: accepted, identified and mapped.
+pub struct Handover {
+    pub ctx: Arc<Context>,
+    pub listener: Arc<ListenerConfig>,
+    pub acc: Accepted,
+    pub mapping: Mapping,
+    pub client: TcpStream,
+}
+
 /// A protocol helper: takes over a connection once it is accepted and mapped.
 pub trait Helper: Send + Sync {
-    fn serve(
-        &self,
-        ctx: Arc<Context>,
-        listener: Arc<ListenerConfig>,
-        acc: Accepted,
-        mapping: Mapping,
-        client: TcpStream,
-    ) -> Serving;
+    fn serve(&self, conn: Handover) -> Serving;
 }
 
 /// The engine's view of a running agent.

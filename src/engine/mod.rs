@@ -22,7 +22,7 @@ pub mod relay;
 pub mod stream;
 pub mod tls;
 
-pub use context::{Context, Helper, Serving};
+pub use context::{Context, Handover, Helper, Serving};
 pub use handshake::{DIRECT, HandshakeFailed, NotStarted, Secure, Trace, secure, unsecure};
 pub use mapping::{Mapping, Primary, Request};
 pub use phase::{ClearBy, Ready, Secured};

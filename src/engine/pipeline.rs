@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, info};
 
 use super::accepted::{Accepted, connect};
-use super::context::Context;
+use super::context::{Context, Handover};
 use super::handshake::{DIRECT, NotStarted, Secure, Trace, secure};
 use super::mapping::{self, Mapping, Request};
 use super::phase::{ClearBy, Ready};
@@ -37,7 +37,16 @@ pub async fn serve(ctx: Arc<Context>, listener: Arc<ListenerConfig>, id: ConnId,
         let m = mapping::map(&ctx.registry, ctx.current(), id, &req);
         log_open(&m, &req);
         match ctx.helper(acc.protocol) {
-            Some(helper) => helper.serve(ctx.clone(), listener.clone(), acc, m, stream).await,
+            Some(helper) => {
+                let conn = Handover {
+                    ctx: ctx.clone(),
+                    listener: listener.clone(),
+                    acc,
+                    mapping: m,
+                    client: stream,
+                };
+                helper.serve(conn).await
+            }
             None => inbound(&ctx, &listener, &acc, m, stream).await,
         }
     };

@@ -20,11 +20,9 @@ use super::data::{
 use super::reply::{ReplyParser, line};
 use super::session::{Out, Session, SessionInit};
 use super::tls::SessionTls;
-use crate::config::ListenerConfig;
-use crate::engine::accepted::Accepted;
+use crate::engine::Handover;
 use crate::engine::pipeline::open_backend;
 use crate::engine::tls::TlsEnv;
-use crate::engine::{Context, Mapping};
 use crate::engine::{NotStarted, Prefixed, Secure, Side, secure, unsecure};
 use crate::policy::{PolicyStatus, Rule};
 use crate::registry::Entry;
@@ -354,13 +352,8 @@ async fn drain(backend: &mut TcpStream) -> std::io::Result<()> {
 
 /// An accepted FTP control connection, mapped: implicit FTPS handshakes first (D25, D24c), then the
 /// backend opens and the session runs.
-pub(crate) async fn serve(
-    engine: Arc<Context>,
-    listener: Arc<ListenerConfig>,
-    acc: Accepted,
-    m: Mapping,
-    client: TcpStream,
-) -> std::io::Result<()> {
+pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
+    let Handover { ctx: engine, listener, acc, mapping: m, client } = conn;
     // The address the client dialed: under interception the original server's, which the 227
     // must name and the passive listeners bind.
     // After a redirect of traffic for another host (a router), the dialed address is not this

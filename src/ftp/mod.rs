@@ -9,14 +9,8 @@
 //! connections, SecondaryMap, session reuse). The session's public types live here and are
 //! re-exported by [`session`].
 
+use crate::engine::{Handover, Helper, Serving};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-
-use tokio::net::TcpStream;
-
-use crate::config::ListenerConfig;
-use crate::engine::accepted::Accepted;
-use crate::engine::{Context, Helper, Mapping, Serving};
 
 pub use addr::BackendData;
 use settings::FtpSettings;
@@ -92,14 +86,7 @@ pub enum Out {
 pub struct Ftp;
 
 impl Helper for Ftp {
-    fn serve(
-        &self,
-        ctx: Arc<Context>,
-        listener: Arc<ListenerConfig>,
-        acc: Accepted,
-        mapping: Mapping,
-        client: TcpStream,
-    ) -> Serving {
-        Box::pin(control::serve(ctx, listener, acc, mapping, client))
+    fn serve(&self, conn: Handover) -> Serving {
+        Box::pin(control::serve(conn))
     }
 }

@@ -4,6 +4,9 @@
 
 use std::fmt;
 
+mod pending;
+use pending::{GSK_HTTP_CDP, GSK_LDAP, GSK_OCSP, IP_TIME};
+
 /// A statement type of the policy language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -235,10 +238,14 @@ pub struct Param {
     pub slot: Option<&'static str>,
     /// Documented at environment level only (D16).
     pub env_only: bool,
+    /// The value attls resolves when no level writes it, in policy spelling (the one place reports
+    /// take defaults from, [`super::effective`]); `None`: no default, or not resolved on its own.
+    /// The cipher list's default is [`super::resolve::DEFAULT_CIPHERS`] (D15).
+    pub default: Option<&'static str>,
 }
 
 const fn p(name: &'static str, ty: ValueType) -> Param {
-    Param { name, ty, support: Support::Applied, multi: false, slot: None, env_only: false }
+    Param { name, ty, support: Support::Applied, multi: false, slot: None, env_only: false, default: None }
 }
 const fn sup(mut param: Param, support: Support) -> Param {
     param.support = support;
@@ -256,12 +263,25 @@ const fn env_only(mut param: Param) -> Param {
     param.env_only = true;
     param
 }
+const fn dflt(mut param: Param, default: &'static str) -> Param {
+    param.default = Some(default);
+    param
+}
+
+/// The default of a keyword (one across the statements that hold it: see the tests).
+pub fn default_of(word: &str) -> Option<&'static str> {
+    ALL_KINDS.into_iter().find_map(|k| k.param(word).and_then(|p| p.default))
+}
 
 use Support::*;
 use ValueType::*;
 
 const ROLES: &[&str] = &["Client", "Server", "ServerWithClientAuth"];
 const REQ_OPT_OFF: &[&str] = &["Required", "Optional", "Off"];
+
+/// Written at each action level, one default (docs/policy-reference.md#levels-and-precedence).
+const TRACE: Param = dflt(p("Trace", Int(0, 255)), "2");
+const CTRACE_CLEAR_TEXT: Param = dflt(sup(p("CtraceClearText", OnOff), ZosUnlessOff), "Off");
 
 static RULE: &[Param] = &[
     slot(p("LocalAddr", AddrSpec), "LocalAddr"),
@@ -289,12 +309,12 @@ static RULE: &[Param] = &[
 ];
 
 static GROUP_ACTION: &[Param] = &[
-    p("TTLSEnabled", OnOff),
-    p("Trace", Int(0, 255)),
-    sup(p("CtraceClearText", OnOff), ZosUnlessOff),
+    dflt(p("TTLSEnabled", OnOff), "Off"),
+    TRACE,
+    CTRACE_CLEAR_TEXT,
     slot(p("TTLSGroupAdvancedParmsRef", Ref(Kind::GroupAdvancedParms)), "TTLSGroupAdvancedParms"),
     sup(p("FIPS140", Enum(&["Off", "On", "Level1", "Level2", "Level3"])), PendingUnlessOff),
-    p("GroupUserInstance", Int(0, u32::MAX as u64)),
+    dflt(p("GroupUserInstance", Int(0, u32::MAX as u64)), "0"),
 ];
 
 static ENV_ACTION: &[Param] = &[
@@ -308,9 +328,9 @@ static ENV_ACTION: &[Param] = &[
     ),
     slot(p("TTLSGskAdvancedParmsRef", Ref(Kind::GskAdvancedParms)), "TTLSGskAdvancedParms"),
     sup(p("SuiteBProfile", Enum(&["Off", "128", "128Min", "192", "192Min", "All"])), PendingUnlessOff),
-    p("Trace", Int(0, 255)),
-    sup(p("CtraceClearText", OnOff), ZosUnlessOff),
-    p("EnvironmentUserInstance", Int(0, u32::MAX as u64)),
+    TRACE,
+    CTRACE_CLEAR_TEXT,
+    dflt(p("EnvironmentUserInstance", Int(0, u32::MAX as u64)), "0"),
 ];
 
 static CONN_ACTION: &[Param] = &[
@@ -321,9 +341,9 @@ static CONN_ACTION: &[Param] = &[
         p("TTLSConnectionAdvancedParmsRef", Ref(Kind::ConnectionAdvancedParms)),
         "TTLSConnectionAdvancedParms",
     ),
-    p("Trace", Int(0, 255)),
-    sup(p("CtraceClearText", OnOff), ZosUnlessOff),
-    p("ConnectionUserInstance", Int(0, u32::MAX as u64)),
+    TRACE,
+    CTRACE_CLEAR_TEXT,
+    dflt(p("ConnectionUserInstance", Int(0, u32::MAX as u64)), "0"),
 ];
 
 static KEYRING: &[Param] = &[p("Keyring", Text), p("KeyringPw", Text), p("KeyringStashFile", Text)];
@@ -334,27 +354,28 @@ static CIPHER: &[Param] = &[
     multi(sup(p("V2CipherSuites", Token), Rustls)),
 ];
 
+/// Unwritten key-share groups are the provider's defaults, as `Any` (D30).
 static SIGNATURE: &[Param] = &[
-    multi(p("ClientECurves", Groups)),
-    multi(p("ClientKeyShareGroups", Groups)),
-    multi(p("ServerKexECurves", Groups)),
-    multi(p("ServerKeyShareGroups", Groups)),
+    dflt(multi(p("ClientECurves", Groups)), "Any"),
+    dflt(multi(p("ClientKeyShareGroups", Groups)), "Any"),
+    dflt(multi(p("ServerKexECurves", Groups)), "Any"),
+    dflt(multi(p("ServerKeyShareGroups", Groups)), "Any"),
     multi(sup(p("SignaturePairs", HexPairs), Pending)),
     multi(sup(p("SignaturePairsCert", HexPairs), Pending)),
 ];
 
 /// Advanced parameters, shared by TTLSEnvironmentAdvancedParms and TTLSConnectionAdvancedParms.
 static ADVANCED: &[Param] = &[
-    sup(p("SSLv2", OnOff), RustlsUnlessOff),
-    sup(p("SSLv3", OnOff), RustlsUnlessOff),
-    sup(p("TLSv1", OnOff), RustlsUnlessOff),
-    sup(p("TLSv1.1", OnOff), RustlsUnlessOff),
-    p("TLSv1.2", OnOff),
-    p("TLSv1.3", OnOff),
-    p("ApplicationControlled", OnOff),
-    p("HandshakeTimeout", Int(0, 86_400)),
-    p("ResetCipherTimer", Int(0, 1_440)),
-    p("SecondaryMap", OnOff),
+    dflt(sup(p("SSLv2", OnOff), RustlsUnlessOff), "Off"),
+    dflt(sup(p("SSLv3", OnOff), RustlsUnlessOff), "Off"),
+    dflt(sup(p("TLSv1", OnOff), RustlsUnlessOff), "Off"),
+    dflt(sup(p("TLSv1.1", OnOff), RustlsUnlessOff), "Off"),
+    dflt(p("TLSv1.2", OnOff), "On"),
+    dflt(p("TLSv1.3", OnOff), "On"),
+    dflt(p("ApplicationControlled", OnOff), "Off"),
+    dflt(p("HandshakeTimeout", Int(0, 86_400)), "10"),
+    dflt(p("ResetCipherTimer", Int(0, 1_440)), "0"),
+    dflt(p("SecondaryMap", OnOff), "Off"),
     p("CertificateLabel", Text),
     multi(sup(p("ServerCertificateLabel", Text), Pending)),
     p("ClientHandshakeSNI", Enum(REQ_OPT_OFF)),
@@ -366,7 +387,7 @@ static ADVANCED: &[Param] = &[
     multi(p("HostReferenceIdDNS", Text)),
     multi(sup(p("HostReferenceIdCN", Text), Pending)),
     sup(p("HostRefWildcardValidation", Token), Pending),
-    env_only(p("ClientAuthType", Enum(&["Required", "PassThru", "Full", "SAFCheck"]))),
+    env_only(dflt(p("ClientAuthType", Enum(&["Required", "PassThru", "Full", "SAFCheck"])), "Required")),
     env_only(p("CertValidationMode", Enum(&["Any", "RFC2459", "RFC3280", "RFC5280"]))),
     sup(p("MiddleBoxCompatMode", OnOff), RustlsUnlessOff),
     sup(p("TruncatedHMAC", Enum(REQ_OPT_OFF)), RustlsUnlessOff),
@@ -391,18 +412,18 @@ static ADVANCED: &[Param] = &[
 
 static GROUP_ADVANCED: &[Param] = &[
     sup(p("Envfile", Text), Zos),
-    p("SyslogFacility", Enum(&["Daemon", "Auth"])),
+    dflt(p("SyslogFacility", Enum(&["Daemon", "Auth"])), "Daemon"),
     sup(p("SecondaryMap", OnOff), PendingUnlessOff),
 ];
 
 static GSK_ADVANCED: &[Param] = &[
-    p("GSK_V3_SESSION_TIMEOUT", Int(0, 86_400)),
-    p("GSK_V3_SIDCACHE_SIZE", Int(0, 64_000)),
-    p("GSK_SESSION_TICKET_SERVER_ENABLE", OnOff),
-    p("GSK_SESSION_TICKET_SERVER_COUNT", Int(1, 16)),
-    p("GSK_SESSION_TICKET_SERVER_TIMEOUT", Int(1, 86_400)),
-    p("GSK_SESSION_TICKET_SERVER_KEY_REFRESH", Int(1, 86_400)),
-    p("GSK_SESSION_TICKET_CLIENT_ENABLE", OnOff),
+    dflt(p("GSK_V3_SESSION_TIMEOUT", Int(0, 86_400)), "86400"),
+    dflt(p("GSK_V3_SIDCACHE_SIZE", Int(0, 64_000)), "512"),
+    dflt(p("GSK_SESSION_TICKET_SERVER_ENABLE", OnOff), "On"),
+    dflt(p("GSK_SESSION_TICKET_SERVER_COUNT", Int(1, 16)), "2"),
+    dflt(p("GSK_SESSION_TICKET_SERVER_TIMEOUT", Int(1, 86_400)), "300"),
+    dflt(p("GSK_SESSION_TICKET_SERVER_KEY_REFRESH", Int(1, 86_400)), "300"),
+    dflt(p("GSK_SESSION_TICKET_CLIENT_ENABLE", OnOff), "On"),
     sup(p("GSK_SESSION_TICKET_SERVER_ALGORITHM", Enum(&["AESCBC128", "AESCBC256"])), Zos),
     sup(p("GSK_SESSION_TICKET_CLIENT_MAXSIZE", Int(0, 65_535)), Zos),
     sup(p("GSK_SYSPLEX_SIDCACHE", OnOff), ZosUnlessOff),
@@ -417,63 +438,6 @@ static GSK_ADVANCED: &[Param] = &[
     slot(p("TTLSGskHttpCdpParmsRef", Ref(Kind::GskHttpCdpParms)), "TTLSGskHttpCdpParms"),
 ];
 
-macro_rules! pending_tokens {
-    ($($name:literal),* $(,)?) => { &[$(sup(p($name, Token), Pending)),*] };
-}
-
-static GSK_LDAP: &[Param] = pending_tokens![
-    "GSK_LDAP_SERVER",
-    "GSK_LDAP_SERVER_PORT",
-    "GSK_LDAP_USER",
-    "GSK_LDAP_PASSWORD",
-    "GSK_LDAP_USER_PW",
-    "GSK_CRL_CACHE_TIMEOUT",
-    "GSK_CRL_SECURITY_LEVEL",
-    "GSK_CRL_CACHE_SIZE",
-    "GSK_CRL_CACHE_ENTRY_MAXSIZE",
-    "GSK_CRL_CACHE_EXTENDED",
-    "GSK_CRL_CACHE_TEMP_CRL",
-    "GSK_CRL_CACHE_TEMP_CRL_TIMEOUT",
-    "LDAPResponseTimeout",
-    "CRLCacheSize",
-    "CRLCacheEntryMaxsize",
-    "CRLCacheExtended",
-    "CRLCacheTempCRL",
-    "CRLCacheTempCRLTimeout",
-];
-
-static GSK_OCSP: &[Param] = pending_tokens![
-    "OcspAiaEnable",
-    "OcspCliCacheSize",
-    "OcspClientCacheSize",
-    "OcspCliCacheEntryMaxsize",
-    "OcspMaxResponseSize",
-    "OcspNonceCheckEnable",
-    "OcspNonceGenEnable",
-    "OcspNonceSize",
-    "OcspProxyServerName",
-    "OcspProxyServerPort",
-    "OcspRequestSigalg",
-    "OcspRequestSigkeylabel",
-    "OcspResponseSigAlgPairs",
-    "OcspResponseTimeout",
-    "OcspRetrieveViaGet",
-    "OcspServerStapling",
-    "OcspServerStaplingSignaturePairs",
-    "OcspUrl",
-    "OcspUrlPriority",
-];
-
-static GSK_HTTP_CDP: &[Param] = pending_tokens![
-    "HttpCdpCacheSize",
-    "HttpCdpCacheEntryMaxsize",
-    "HttpCdpEnable",
-    "HttpCdpMaxResponseSize",
-    "HttpCdpProxyServerName",
-    "HttpCdpProxyServerPort",
-    "HttpCdpResponseTimeout",
-];
-
 static IP_ADDR: &[Param] = &[p("Addr", Addr)];
 static IP_ADDR_SET: &[Param] =
     &[slot(p("Prefix", Prefix), "PrefixRange"), slot(p("Range", Range), "PrefixRange")];
@@ -482,50 +446,5 @@ static IP_ADDR_GROUP: &[Param] =
     &[multi(p("IpAddrRef", Ref(Kind::IpAddr))), multi(p("IpAddrSetRef", Ref(Kind::IpAddrSet)))];
 static PORT_GROUP: &[Param] = &[multi(p("PortRangeRef", Ref(Kind::PortRange)))];
 
-static IP_TIME: &[Param] = pending_tokens![
-    "FirstDateTime",
-    "LastDateTime",
-    "TimeZone",
-    "DayOfMonthMask",
-    "DayOfWeekMask",
-    "MonthOfYearMask",
-    "TimeOfDayRange",
-    "ConditionTimeRange",
-    "TimePeriod",
-];
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_kind_round_trips_its_keyword_in_any_case() {
-        for k in ALL_KINDS {
-            assert_eq!(Kind::from_keyword(&k.keyword().to_ascii_uppercase()), Some(k));
-        }
-    }
-
-    #[test]
-    fn parameter_names_are_unique_per_statement() {
-        for k in ALL_KINDS {
-            let mut names: Vec<String> = k.params().iter().map(|p| p.name.to_ascii_lowercase()).collect();
-            let n = names.len();
-            names.sort();
-            names.dedup();
-            assert_eq!(names.len(), n, "{k}");
-        }
-    }
-
-    #[test]
-    fn refs_share_the_slot_of_their_inline_block() {
-        for k in ALL_KINDS {
-            for (child, ref_kw) in k.children() {
-                let r = k.param(ref_kw).unwrap_or_else(|| panic!("{k} lacks {ref_kw}"));
-                assert_eq!(r.ty, ValueType::Ref(*child));
-                if !k.children_are_members() {
-                    assert_eq!(r.slot, Some(child.keyword()), "{k} {ref_kw}");
-                }
-            }
-        }
-    }
-}
+mod tests;

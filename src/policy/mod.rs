@@ -3,12 +3,14 @@
 //! Stages, each in its own module: [`lex`] (tokens) → [`syntax`] (statements, typed values via
 //! [`values`], checked against the [`catalog`]) → [`resolve`] (namespace, references, effective
 //! settings) → [`table`] (sorted rules) with [`matcher`] for lookups. [`diag`] renders errors and
-//! warnings in the D11 shape; [`render`] writes a table back as policy text.
+//! warnings in the D11 shape; [`render`] writes a table back as policy text; [`effective`] lists a
+//! rule's effective settings with their levels and defaults, for every report.
 
 pub mod ast;
 pub mod catalog;
 pub mod ciphers;
 pub mod diag;
+pub mod effective;
 pub mod lex;
 pub mod matcher;
 pub mod render;

@@ -1,14 +1,16 @@
 //! Renders a [`RuleTable`] back into policy text that loads into the same table: conditions inline
 //! or as named address and port groups, each action once under its own name, with every effective
-//! setting written out. Where several rules share an action, the values of the first rule that uses
-//! it (in evaluation order, preferring one without a connection action) are written there; the
-//! connection action of each rule then writes its rule's values in full.
+//! setting written out (values from the [`effective`](super::effective) view). Where several rules
+//! share an action, the values of the first rule that uses it (in evaluation order, preferring one
+//! without a connection action) are written there; the connection action of each rule then writes
+//! its rule's values in full.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
 use super::ast::{AddrMatch, PortSpan};
 use super::catalog::Kind;
+use super::effective::{Effective, effective};
 use super::table::{AddrCond, PortCond, Rule, RuleTable, Settings};
 
 pub fn render(table: &RuleTable) -> String {
@@ -129,10 +131,6 @@ fn addr(m: &AddrMatch) -> String {
     }
 }
 
-fn on(b: bool) -> &'static str {
-    if b { "On" } else { "Off" }
-}
-
 fn render_actions(out: &mut String, table: &RuleTable) {
     let mut done: HashSet<(Kind, &str)> = HashSet::new();
     // Rules without a connection action first: their environment action must hold their values.
@@ -140,79 +138,93 @@ fn render_actions(out: &mut String, table: &RuleTable) {
         table.rules().iter().map(|r| &**r).filter(|r| r.connection_action.is_none()).collect();
     order.extend(table.rules().iter().map(|r| &**r).filter(|r| r.connection_action.is_some()));
     for r in order {
-        let s = &r.settings;
+        let view = effective(r);
         if done.insert((Kind::GroupAction, &r.group_action)) {
-            let _ =
-                writeln!(out, "TTLSGroupAction {}\n{{\n  TTLSEnabled {}", r.group_action, on(s.ttls_enabled));
-            let _ = writeln!(out, "  Trace {}\n  CtraceClearText {}", s.trace, on(s.ctrace_clear_text));
-            let _ = writeln!(
-                out,
-                "  TTLSGroupAdvancedParms\n  {{\n    SyslogFacility {}\n  }}\n}}",
-                s.syslog_facility
-            );
+            let _ = writeln!(out, "TTLSGroupAction {}\n{{", r.group_action);
+            write_settings(out, &view, &["TTLSEnabled", "Trace", "CtraceClearText"], "  ");
+            out.push_str("  TTLSGroupAdvancedParms\n  {\n");
+            write_settings(out, &view, &["SyslogFacility"], "    ");
+            out.push_str("  }\n}\n");
         }
         if let Some(e) = &r.environment_action
             && done.insert((Kind::EnvironmentAction, e))
         {
-            let _ = writeln!(out, "TTLSEnvironmentAction {e}\n{{");
-            if let Some(role) = s.handshake_role {
-                let _ = writeln!(out, "  HandshakeRole {}", role.word());
-            }
-            if let Some(k) = &s.keyring {
-                let _ = writeln!(out, "  TTLSKeyringParms\n  {{\n    Keyring {}", text(k));
-                if let Some(pw) = &s.keyring_pw {
-                    let _ = writeln!(out, "    KeyringPw {}", text(pw));
-                }
-                if let Some(st) = &s.keyring_stash_file {
-                    let _ = writeln!(out, "    KeyringStashFile {}", text(st));
-                }
-                out.push_str("  }\n");
-            }
-            let g = &s.session;
-            let _ = writeln!(
-                out,
-                "  TTLSGskAdvancedParms\n  {{\n    GSK_V3_SESSION_TIMEOUT {}\n    GSK_V3_SIDCACHE_SIZE {}\n    \
-                 GSK_SESSION_TICKET_SERVER_ENABLE {}\n    GSK_SESSION_TICKET_SERVER_COUNT {}\n    \
-                 GSK_SESSION_TICKET_SERVER_TIMEOUT {}\n    GSK_SESSION_TICKET_SERVER_KEY_REFRESH {}\n    \
-                 GSK_SESSION_TICKET_CLIENT_ENABLE {}",
-                g.session_timeout,
-                g.sid_cache_size,
-                on(g.ticket_server_enable),
-                g.ticket_server_count,
-                g.ticket_server_timeout,
-                g.ticket_server_key_refresh,
-                on(g.ticket_client_enable)
-            );
-            for (k, v) in s.other.iter().filter(|(k, _)| Kind::GskAdvancedParms.param(k).is_some()) {
-                let _ = writeln!(out, "    {k} {v}");
-            }
-            out.push_str("  }\n");
-            if r.connection_action.is_none() {
-                render_level(out, s, "Environment");
-            } else {
-                let codes: String = s.environment_ciphers.iter().map(|c| format!("{c:04X}")).collect();
-                let _ = writeln!(out, "  TTLSCipherParms\n  {{\n    V3CipherSuites4Char {codes}\n  }}");
-            }
-            out.push_str("}\n");
+            render_environment(out, r, &view, e);
         }
         if let Some(c) = &r.connection_action
             && done.insert((Kind::ConnectionAction, c))
         {
             let _ = writeln!(out, "TTLSConnectionAction {c}\n{{");
-            if let Some(role) = s.handshake_role {
-                let _ = writeln!(out, "  HandshakeRole {}", role.word());
-            }
-            render_level(out, s, "Connection");
+            write_settings(out, &view, &["HandshakeRole"], "  ");
+            render_level(out, &r.settings, &view, "Connection");
             out.push_str("}\n");
         }
     }
 }
 
+/// Writes the values of the named settings, one `Name value` line each, in the order of `names`.
+fn write_settings(out: &mut String, view: &[Effective], names: &[&str], indent: &str) {
+    for name in names {
+        for v in view.iter().filter(|e| e.name == *name).filter_map(|e| e.value.as_deref()) {
+            let _ = writeln!(out, "{indent}{name} {}", text(v));
+        }
+    }
+}
+
+fn render_environment(out: &mut String, r: &Rule, view: &[Effective], name: &str) {
+    let s = &r.settings;
+    let _ = writeln!(out, "TTLSEnvironmentAction {name}\n{{");
+    write_settings(out, view, &["HandshakeRole"], "  ");
+    if s.keyring.is_some() {
+        out.push_str("  TTLSKeyringParms\n  {\n");
+        write_settings(out, view, &["Keyring"], "    ");
+        if let Some(pw) = &s.keyring_pw {
+            let _ = writeln!(out, "    KeyringPw {}", text(pw));
+        }
+        write_settings(out, view, &["KeyringStashFile"], "    ");
+        out.push_str("  }\n");
+    }
+    out.push_str("  TTLSGskAdvancedParms\n  {\n");
+    let gsk: Vec<&str> =
+        view.iter().map(|e| e.name).filter(|n| Kind::GskAdvancedParms.param(n).is_some()).collect();
+    write_settings(out, view, &gsk, "    ");
+    for (k, v) in s.other.iter().filter(|(k, _)| Kind::GskAdvancedParms.param(k).is_some()) {
+        let _ = writeln!(out, "    {k} {v}");
+    }
+    out.push_str("  }\n");
+    if r.connection_action.is_none() {
+        render_level(out, s, view, "Environment");
+    } else {
+        let codes: String = s.environment_ciphers.iter().map(|c| format!("{c:04X}")).collect();
+        let _ = writeln!(out, "  TTLSCipherParms\n  {{\n    V3CipherSuites4Char {codes}\n  }}");
+    }
+    out.push_str("}\n");
+}
+
+/// The advanced parameters a level writes, in the order written.
+const ADVANCED: [&str; 15] = [
+    "SSLv2",
+    "SSLv3",
+    "TLSv1",
+    "TLSv1.1",
+    "TLSv1.2",
+    "TLSv1.3",
+    "ApplicationControlled",
+    "SecondaryMap",
+    "HandshakeTimeout",
+    "ResetCipherTimer",
+    "ClientAuthType",
+    "CertificateLabel",
+    "ClientHandshakeSNI",
+    "ClientHandshakeSNIList",
+    "HostReferenceIdDNS",
+];
+
 /// Everything a connection action can override, written at one level.
-fn render_level(out: &mut String, s: &Settings, level: &str) {
-    let _ = writeln!(out, "  Trace {}\n  CtraceClearText {}", s.trace, on(s.ctrace_clear_text));
-    let codes: String = s.ciphers.iter().map(|c| format!("{c:04X}")).collect();
-    let _ = writeln!(out, "  TTLSCipherParms\n  {{\n    V3CipherSuites4Char {codes}");
+fn render_level(out: &mut String, s: &Settings, view: &[Effective], level: &str) {
+    write_settings(out, view, &["Trace", "CtraceClearText"], "  ");
+    out.push_str("  TTLSCipherParms\n  {\n");
+    write_settings(out, view, &["V3CipherSuites4Char"], "    ");
     for (k, v) in s.other.iter().filter(|(k, _)| Kind::CipherParms.param(k).is_some()) {
         let _ = writeln!(out, "    {k} {v}");
     }
@@ -220,56 +232,17 @@ fn render_level(out: &mut String, s: &Settings, level: &str) {
     let sig_other: Vec<_> = s.other.iter().filter(|(k, _)| Kind::SignatureParms.param(k).is_some()).collect();
     if s.groups.is_some() || !sig_other.is_empty() {
         out.push_str("  TTLSSignatureParms\n  {\n");
-        if let Some(groups) = &s.groups {
-            let kw = if s.handshake_role == Some(super::table::Role::Client) {
-                "ClientKeyShareGroups"
-            } else {
-                "ServerKeyShareGroups"
-            };
-            let list: String = groups.iter().map(|g| format!("{g:04}")).collect();
-            let _ = writeln!(out, "    {kw} {list}");
+        if s.groups.is_some() {
+            // The view names the role's keyword (D30).
+            write_settings(out, view, &["ServerKeyShareGroups", "ClientKeyShareGroups"], "    ");
         }
         for (k, v) in sig_other {
             let _ = writeln!(out, "    {k} {v}");
         }
         out.push_str("  }\n");
     }
-    let p = &s.protocols;
     let _ = writeln!(out, "  TTLS{level}AdvancedParms\n  {{");
-    for (k, v) in [
-        ("SSLv2", p.sslv2),
-        ("SSLv3", p.sslv3),
-        ("TLSv1", p.tlsv1),
-        ("TLSv1.1", p.tlsv1_1),
-        ("TLSv1.2", p.tlsv1_2),
-        ("TLSv1.3", p.tlsv1_3),
-    ] {
-        let _ = writeln!(out, "    {k} {}", on(v));
-    }
-    let _ = writeln!(
-        out,
-        "    ApplicationControlled {}\n    SecondaryMap {}",
-        on(s.application_controlled),
-        on(s.secondary_map)
-    );
-    let _ = writeln!(
-        out,
-        "    HandshakeTimeout {}\n    ResetCipherTimer {}",
-        s.handshake_timeout, s.reset_cipher_timer
-    );
-    let _ = writeln!(out, "    ClientAuthType {}", s.client_auth_type.word());
-    if let Some(l) = &s.certificate_label {
-        let _ = writeln!(out, "    CertificateLabel {}", text(l));
-    }
-    if let Some(sni) = s.client_handshake_sni {
-        let _ = writeln!(out, "    ClientHandshakeSNI {sni}");
-    }
-    for n in &s.client_handshake_sni_list {
-        let _ = writeln!(out, "    ClientHandshakeSNIList {}", text(n));
-    }
-    for n in &s.host_reference_id_dns {
-        let _ = writeln!(out, "    HostReferenceIdDNS {}", text(n));
-    }
+    write_settings(out, view, &ADVANCED, "    ");
     for (k, v) in s.other.iter().filter(|(k, _)| Kind::EnvironmentAdvancedParms.param(k).is_some()) {
         let _ = writeln!(out, "    {k} {v}");
     }

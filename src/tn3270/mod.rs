@@ -6,13 +6,7 @@
 //! - [`negotiate`]: the per-connection decision (direct TLS, START_TLS, clear, close), no I/O.
 //! - [`serve`]: the connection's I/O: the decision, then the backend, then the relay.
 
-use std::sync::Arc;
-
-use tokio::net::TcpStream;
-
-use crate::config::ListenerConfig;
-use crate::engine::accepted::Accepted;
-use crate::engine::{Context, Helper, Mapping, Serving};
+use crate::engine::{Handover, Helper, Serving};
 
 pub mod negotiate;
 pub mod serve;
@@ -23,14 +17,7 @@ pub mod telnet;
 pub struct Tn3270;
 
 impl Helper for Tn3270 {
-    fn serve(
-        &self,
-        _ctx: Arc<Context>,
-        listener: Arc<ListenerConfig>,
-        acc: Accepted,
-        mapping: Mapping,
-        client: TcpStream,
-    ) -> Serving {
-        Box::pin(serve::serve(listener, acc, mapping, client))
+    fn serve(&self, conn: Handover) -> Serving {
+        Box::pin(serve::serve(conn))
     }
 }

@@ -1,0 +1,267 @@
+//! The top-level keywords of the main configuration (TTLSConfig, ControlSocket, RefreshInterval,
+//! KeyringMap, Listener, …): one function per keyword, applied in file order to a [`Config`]
+//! that starts from the defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::keyword_args::{number, one_arg, path_arg, resolve_path};
+use super::lines::Lines;
+use super::{Config, DEFAULT_CONTROL_SOCKET, listener};
+use crate::policy::diag::{Diagnostic, Diagnostics, nearest};
+use crate::policy::lex::{TokKind, Token, tokenize};
+use crate::policy::source::{FileId, Span};
+
+const TOP: &[&str] = &[
+    "TTLSConfig",
+    "CommonTTLSConfig",
+    "ControlSocket",
+    "ControlGroup",
+    "RefreshInterval",
+    "Strict",
+    "KeyringMap",
+    "DevKeyring",
+    "DemoBackend",
+    "LogLevel",
+    "Codepage",
+    "TcpImage",
+    "Listener",
+];
+
+/// The configuration so far, and what the statements read so far said beyond its fields.
+struct State {
+    /// The configuration file's directory: relative paths are relative to it.
+    base: PathBuf,
+    config: Config,
+    common: Option<PathBuf>,
+    /// The first TTLSConfig's FLUSH and PURGE, and where it is (D13: all must agree).
+    options: Option<(bool, bool, Span)>,
+}
+
+pub(super) fn parse(file: FileId, path: &Path, text: &str, diags: &mut Diagnostics) -> Config {
+    let mut state = State {
+        base: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        config: defaults(path),
+        common: None,
+        options: None,
+    };
+    let mut ls = Lines::new(tokenize(file, text, diags));
+    while let Some(line) = ls.next() {
+        let kw = line[0];
+        if let Some(word) = known(kw, &line, &mut ls, diags) {
+            state.keyword(word, kw, &line[1..], &mut ls, diags);
+        }
+    }
+    state.finish(file, diags)
+}
+
+fn defaults(path: &Path) -> Config {
+    Config {
+        path: path.to_path_buf(),
+        policy_files: Vec::new(),
+        flush: true,
+        purge: false,
+        control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+        control_group: None,
+        refresh_interval: Some(Duration::from_secs(1800)),
+        strict: false,
+        keyring_map: Vec::new(),
+        dev_keyring: None,
+        demo_backend: None,
+        listeners: Vec::new(),
+    }
+}
+
+/// The keyword `kw` names, or `None` after reporting it (and skipping its block, if it opens one).
+fn known(
+    kw: Token<'_>,
+    line: &[Token<'_>],
+    ls: &mut Lines<'_>,
+    diags: &mut Diagnostics,
+) -> Option<&'static str> {
+    if let Some(word) = TOP.iter().find(|k| k.eq_ignore_ascii_case(kw.text)) {
+        return Some(word);
+    }
+    let hint = nearest(kw.text, TOP.iter().copied()).map_or_else(
+        || format!("main configuration keywords are {}", TOP.join(", ")),
+        |n| format!("did you mean {n}?"),
+    );
+    diags.push(Diagnostic::error(
+        kw.span,
+        format!("unknown keyword `{}` in the main configuration", kw.text),
+        hint,
+    ));
+    if line.last().is_some_and(|t| t.kind == TokKind::LBrace) || ls.peek_is_brace() {
+        ls.skip_block();
+    }
+    None
+}
+
+impl State {
+    fn keyword<'a>(
+        &mut self,
+        word: &'static str,
+        kw: Token<'a>,
+        args: &[Token<'a>],
+        ls: &mut Lines<'a>,
+        diags: &mut Diagnostics,
+    ) {
+        let (config, base) = (&mut self.config, self.base.as_path());
+        match word {
+            "TTLSConfig" => self.ttls_config(kw, args, diags),
+            "CommonTTLSConfig" => self.common = path_arg(kw, args, base, diags),
+            "ControlSocket" => {
+                if let Some(p) = path_arg(kw, args, base, diags) {
+                    config.control_socket = p;
+                }
+            }
+            "ControlGroup" => config.control_group = one_arg(kw, args, diags).map(|t| t.text.to_string()),
+            "RefreshInterval" => {
+                if let Some(n) = number(kw, args, 0, 86_400 * 7, diags) {
+                    config.refresh_interval = (n > 0).then(|| Duration::from_secs(n));
+                }
+            }
+            "TcpImage" => tcp_image(config, kw, args, diags),
+            "Strict" => strict(config, kw, args, diags),
+            "KeyringMap" => keyring_map(config, base, kw, args, diags),
+            "DevKeyring" => config.dev_keyring = path_arg(kw, args, base, diags),
+            "DemoBackend" => demo_backend(config, kw, args, diags),
+            "LogLevel" | "Codepage" => diags.push(
+                Diagnostic::portability(
+                    kw.span,
+                    format!("{word} has no meaning for attls; ignored"),
+                    "use --log-level for the agent's log",
+                )
+                .grouped(word),
+            ),
+            "Listener" => add_listener(config, kw, args, ls, diags),
+            _ => unreachable!("every TOP keyword has an arm"),
+        }
+    }
+
+    /// `TTLSConfig PATH [FLUSH|NOFLUSH] [PURGE|NOPURGE]`.
+    fn ttls_config(&mut self, kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) {
+        let Some(p) = path_arg(kw, args, &self.base, diags) else { return };
+        let (mut flush, mut purge) = (true, false);
+        for a in &args[1..] {
+            match a.text.to_ascii_uppercase().as_str() {
+                "FLUSH" => flush = true,
+                "NOFLUSH" => flush = false,
+                "PURGE" => purge = true,
+                "NOPURGE" => purge = false,
+                _ => diags.push(Diagnostic::error(
+                    a.span,
+                    format!("`{}` is not FLUSH, NOFLUSH, PURGE or NOPURGE", a.text),
+                    "write e.g. `TTLSConfig policies/ftp.pol FLUSH NOPURGE`",
+                )),
+            }
+        }
+        match self.options {
+            Some((f, p, first)) if (f, p) != (flush, purge) => diags.push(
+                Diagnostic::error(
+                    kw.span,
+                    "TTLSConfig statements disagree on FLUSH/PURGE",
+                    "give every TTLSConfig the same FLUSH|NOFLUSH and PURGE|NOPURGE (D13)",
+                )
+                .with_also(first, "the first TTLSConfig is"),
+            ),
+            Some(_) => {}
+            None => self.options = Some((flush, purge, kw.span)),
+        }
+        self.config.flush = flush;
+        self.config.purge = purge;
+        self.config.policy_files.push(p);
+    }
+
+    /// CommonTTLSConfig goes first; at least one policy file is required.
+    fn finish(self, file: FileId, diags: &mut Diagnostics) -> Config {
+        let mut config = self.config;
+        if let Some(c) = self.common {
+            config.policy_files.insert(0, c);
+        }
+        if config.policy_files.is_empty() {
+            diags.push(Diagnostic::error(
+                Span::new(file, 0, 0),
+                "no TTLSConfig policy file",
+                "add `TTLSConfig PATH` naming a policy file",
+            ));
+        }
+        config
+    }
+}
+
+/// z/OS: `TcpImage NAME [FLUSH|NOFLUSH] [SECONDS]`: only the interval counts here.
+fn tcp_image(config: &mut Config, kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) {
+    if let Some(n) = args.iter().rev().find_map(|a| a.text.parse::<u64>().ok()) {
+        config.refresh_interval = (n > 0).then(|| Duration::from_secs(n));
+    }
+    diags.push(
+        Diagnostic::portability(
+            kw.span,
+            "TcpImage is read as RefreshInterval: only its interval counts",
+            "write `RefreshInterval SECONDS`",
+        )
+        .grouped("TcpImage"),
+    );
+}
+
+/// `Strict On|Off`.
+fn strict(config: &mut Config, kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) {
+    let Some(t) = one_arg(kw, args, diags) else { return };
+    match t.text.to_ascii_lowercase().as_str() {
+        "on" => config.strict = true,
+        "off" => config.strict = false,
+        _ => diags.push(Diagnostic::error(
+            t.span,
+            "Strict must be On or Off",
+            "write `Strict On` or `Strict Off`",
+        )),
+    }
+}
+
+/// `KeyringMap RING PATH`.
+fn keyring_map(config: &mut Config, base: &Path, kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) {
+    if args.len() < 2 {
+        diags.push(Diagnostic::error(
+            kw.span,
+            "KeyringMap needs a ring name and a path",
+            "write `KeyringMap FTPD/FTPRING /etc/attls/keys/ftpd`",
+        ));
+    } else {
+        let p = resolve_path(base, args[1].text);
+        config.keyring_map.push((args[0].text.to_string(), p));
+    }
+}
+
+/// `DemoBackend IP:PORT`.
+fn demo_backend(config: &mut Config, kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) {
+    let Some(t) = one_arg(kw, args, diags) else { return };
+    match t.text.parse::<SocketAddr>() {
+        Ok(a) => config.demo_backend = Some(a),
+        Err(_) => diags.push(Diagnostic::error(
+            t.span,
+            format!("`{}` is not IP:PORT", t.text),
+            "write e.g. `DemoBackend 127.0.0.1:8080`",
+        )),
+    }
+}
+
+/// `Listener NAME { … }`: read its block and add it, refusing a second listener of the same name.
+fn add_listener<'a>(
+    config: &mut Config,
+    kw: Token<'a>,
+    args: &[Token<'a>],
+    ls: &mut Lines<'a>,
+    diags: &mut Diagnostics,
+) {
+    let Some(l) = listener::listener(kw, args, ls, diags) else { return };
+    if config.listeners.iter().any(|o| o.name == l.name) {
+        diags.push(Diagnostic::error(
+            kw.span,
+            format!("two listeners are named {}", l.name),
+            "give each Listener its own name",
+        ));
+    }
+    config.listeners.push(l);
+}

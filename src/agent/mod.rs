@@ -34,6 +34,21 @@ pub enum ReloadCause {
     Interval,
 }
 
+/// Why the agent did not start (nothing is served then).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Policy(#[from] LoadError),
+    #[error("Listener {name}: cannot listen on {addr}: {source}")]
+    Listen { name: String, addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("DemoBackend {addr}: {source}")]
+    Demo { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Control(#[from] crate::control::BindError),
+    #[error("cannot install the {signal} handler: {source}")]
+    Signal { signal: &'static str, source: std::io::Error },
+}
+
 /// Shared state of a running agent.
 #[derive(Debug)]
 pub struct Agent {
@@ -50,12 +65,11 @@ pub struct Agent {
 
 impl Agent {
     /// Loads the first generation; an invalid policy is an error and nothing starts.
-    pub async fn new(config: Config) -> Result<Arc<Agent>, String> {
+    pub async fn new(config: Config) -> Result<Arc<Agent>, StartError> {
         let c = config.clone();
         let first = tokio::task::spawn_blocking(move || Generation::load(&c, 1, None))
             .await
-            .map_err(|e| format!("policy load failed: {e}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| LoadError::Internal(e.to_string()))??;
         if !first.warnings.is_empty() {
             warn!("policy warnings:\n{}", first.warnings.trim_end());
         }
@@ -131,7 +145,7 @@ pub struct Running {
 
 /// Loads the policy and binds every listener, the demo backend and the control socket; nothing is
 /// served unless all of them succeed.
-pub async fn start(config: Config) -> Result<Running, String> {
+pub async fn start(config: Config) -> Result<Running, StartError> {
     let agent = Agent::new(config).await?;
     // Everything that must not miss an early event is set up before `start` returns.
     let (hangups, terminations) = signals::Signals::install()?.split();
@@ -140,19 +154,22 @@ pub async fn start(config: Config) -> Result<Running, String> {
     for l in &agent.config.listeners {
         let sock = match l.transparent {
             Some(crate::config::Transparent::Tproxy) => {
-                crate::engine::accepted::transparent_listener(l.listen)
+                crate::engine::sockets::transparent_listener(l.listen)
             }
             _ => TcpListener::bind(l.listen).await,
         }
-        .map_err(|e| format!("Listener {}: cannot listen on {}: {e}", l.name, l.listen))?;
-        let addr = sock.local_addr().map_err(|e| e.to_string())?;
+        .and_then(|s| s.local_addr().map(|a| (s, a)))
+        .map_err(|source| StartError::Listen { name: l.name.clone(), addr: l.listen, source })?;
+        let (sock, addr) = sock;
         let backend = if l.has_backend() { l.backend() } else { "original destination".into() };
         let mode = l.transparent.map_or("-", |t| t.word());
         info!(listener = %l.name, listen = %addr, backend, transparent = mode, "listening");
         bound.push((l.clone(), sock, addr));
     }
     let demo = match agent.config.demo_backend {
-        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| format!("DemoBackend {addr}: {e}"))?),
+        Some(addr) => {
+            Some(TcpListener::bind(addr).await.map_err(|source| StartError::Demo { addr, source })?)
+        }
         None => None,
     };
     let control = crate::control::Server::bind(control_handle(&agent)).await?;
@@ -198,7 +215,7 @@ impl Running {
 }
 
 /// Runs the agent until `shutdown` completes.
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), StartError> {
     start(config).await?.wait(shutdown).await;
     Ok(())
 }

@@ -15,9 +15,9 @@ pub struct Signals {
 }
 
 impl Signals {
-    pub fn install() -> Result<Signals, String> {
-        let make = |k: SignalKind, name: &str| {
-            signal(k).map_err(|e| format!("cannot install the {name} handler: {e}"))
+    pub fn install() -> Result<Signals, super::StartError> {
+        let make = |k: SignalKind, signal_name: &'static str| {
+            signal(k).map_err(|source| super::StartError::Signal { signal: signal_name, source })
         };
         Ok(Signals {
             hup: make(SignalKind::hangup(), "SIGHUP")?,

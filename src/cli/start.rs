@@ -49,7 +49,7 @@ pub fn run(a: StartArgs) -> ExitCode {
     };
     let hints = ready_hints(&config);
     let result = runtime.block_on(async move {
-        let running = crate::agent::start(config).await?;
+        let running = crate::agent::start(config).await.map_err(|e| e.to_string())?;
         // Scripts and tests read these lines to find the bound ports.
         for (name, addr) in &running.listeners {
             say!("listening {name} {addr}");

@@ -28,6 +28,17 @@ use proto::{Errno, MAX_LINE, Request, VERSION, err, ok};
 /// A client that sends nothing for this long is dropped.
 const IDLE: Duration = Duration::from_secs(30);
 
+/// Why the control socket cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("ControlSocket {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("ControlSocket {path}: another agent is running there")]
+    InUse { path: String },
+    #[error("ControlSocket {path}: chown: {source}")]
+    Chown { path: String, source: std::io::Error },
+}
+
 /// A reload in progress: the new generation's number, or why the policy was not installed.
 pub type Reloading<'a> = Pin<Box<dyn Future<Output = Result<u64, LoadError>> + Send + 'a>>;
 
@@ -54,24 +65,26 @@ pub struct Server {
 
 impl Server {
     /// Binds the configured socket (replacing a stale one), mode 0660, group ControlGroup.
-    pub async fn bind(agent: Handle) -> Result<Server, String> {
+    pub async fn bind(agent: Handle) -> Result<Server, BindError> {
         let path = agent.socket.clone();
+        let shown = path.display().to_string();
+        let io = |source| BindError::Io { path: shown.clone(), source };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("ControlSocket {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| BindError::Io { path: dir.display().to_string(), source })?;
         }
         if path.exists() {
             if std::os::unix::net::UnixStream::connect(&path).is_ok() {
-                return Err(format!("ControlSocket {}: another agent is running there", path.display()));
+                return Err(BindError::InUse { path: shown });
             }
             let _ = std::fs::remove_file(&path);
         }
-        let sock = UnixListener::bind(&path).map_err(|e| format!("ControlSocket {}: {e}", path.display()))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))
-            .map_err(|e| format!("ControlSocket {}: {e}", path.display()))?;
+        let sock = UnixListener::bind(&path).map_err(io)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).map_err(io)?;
         if let Some(group) = &agent.group {
             match auth::group_id(group) {
                 Some(gid) => std::os::unix::fs::chown(&path, None, Some(gid))
-                    .map_err(|e| format!("ControlSocket {}: chown: {e}", path.display()))?,
+                    .map_err(|source| BindError::Chown { path: shown.clone(), source })?,
                 None => warn!(
                     group,
                     "ControlGroup names no group in /etc/group; only root may use the control socket"

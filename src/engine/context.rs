@@ -11,9 +11,9 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::accepted::Accepted;
 use super::controls::Controls;
 use super::generation::Generation;
+use super::identify::Accepted;
 use super::mapping::Mapping;
 use crate::config::{ListenerConfig, Protocol};
 use crate::registry::Registry;

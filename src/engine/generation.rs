@@ -46,10 +46,10 @@ impl Generation {
     /// Parses, resolves and builds TLS for the configuration's policy files. Blocking work: call it
     /// from `spawn_blocking`. The error is every diagnostic, rendered.
     pub fn load(config: &Config, id: u64, previous: Option<&Generation>) -> Result<Generation, LoadError> {
-        Generation::read(config, id, previous).map_err(LoadError::Invalid)
+        Generation::read(config, id, previous)
     }
 
-    fn read(config: &Config, id: u64, previous: Option<&Generation>) -> Result<Generation, String> {
+    fn read(config: &Config, id: u64, previous: Option<&Generation>) -> Result<Generation, LoadError> {
         // NOFLUSH (D9): the previous generation's texts first, so objects deleted from the files
         // stay; a text identical to a file's current one adds nothing and is dropped.
         let carried: Vec<(PathBuf, String)> = match previous {
@@ -70,7 +70,8 @@ impl Generation {
         let rendered = loaded.diagnostics.render(&loaded.sources);
         let Some(table) = loaded.table else {
             let c = loaded.counts();
-            return Err(format!("{rendered}policy invalid: {} errors, {} warnings", c.errors, c.warnings));
+            let summary = format!("policy invalid: {} errors, {} warnings", c.errors, c.warnings);
+            return Err(LoadError::Invalid(format!("{rendered}{summary}")));
         };
         let mut keyrings = Keyrings::new(&config.keyring_map, config.dev_keyring.as_deref());
         let mut tls = HashMap::new();
@@ -93,9 +94,9 @@ impl Generation {
             }
         }
         if !errors.is_empty() {
-            return Err(format!(
+            return Err(LoadError::Invalid(format!(
                 "{rendered}{errors}policy not installed: its keyrings or TLS settings cannot be used"
-            ));
+            )));
         }
         Ok(Generation {
             id,

@@ -13,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{debug, info, warn};
 
-use super::accepted::{close_normally, reset_on_close};
 use super::phase::Secured;
+use super::sockets::{close_normally, reset_on_close};
 use super::stream::{Prefixed, Side};
 use super::tls::TlsEnv;
 use crate::errno::Errno;

@@ -1,5 +1,5 @@
 //! The per-connection engine. Every connection takes one path ([`pipeline`]): accept
-//! ([`listener`]), identify ([`accepted`]), map ([`mapping`]), secure ([`handshake`], with the
+//! ([`listener`]), identify ([`identify`]), map ([`mapping`]), secure ([`handshake`], with the
 //! configurations of [`tls`]), relay ([`relay`]), close. [`phase`] makes the order a matter of types;
 //! [`stream`] is the TLS-capable side in either role; [`applctl`] serves application-controlled
 //! connections, reached through [`controls`]; [`context`] is all the engine knows of the agent.
@@ -7,18 +7,19 @@
 //! The protocol helpers (FTP, TN3270) drive TLS on their connections through the items re-exported
 //! here; they need nothing else of the engine's insides.
 
-pub mod accepted;
 pub mod applctl;
 pub mod context;
 pub mod controls;
 pub mod generation;
 pub mod handshake;
+pub mod identify;
 pub mod listener;
 pub mod mapping;
 pub mod phase;
 pub mod pipeline;
 pub mod rekey;
 pub mod relay;
+pub mod sockets;
 pub mod stream;
 pub mod tls;
 

@@ -12,13 +12,14 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 
-use super::accepted::{Accepted, connect};
 use super::context::{Context, Handover};
 use super::handshake::{DIRECT, NotStarted, Secure, Trace, secure};
+use super::identify::Accepted;
 use super::mapping::{self, Mapping, Request};
 use super::phase::{ClearBy, Ready};
 use super::rekey::Rekeying;
 use super::relay::{RelayStats, relay};
+use super::sockets::connect;
 use super::stream::Prefixed;
 use crate::config::ListenerConfig;
 use crate::policy::PolicyStatus;

@@ -18,6 +18,33 @@ use crate::keyring::{self, Keyring};
 use crate::policy::rustls_caps;
 use crate::policy::table::{ClientAuthType, Role, Settings};
 
+/// Why a rule's TLS configuration cannot be built (rendered at the rule's `Keyring` line).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("the environment action names no keyring")]
+    NoKeyring,
+    #[error("no HandshakeRole")]
+    NoRole,
+    #[error(
+        "keyring `{0}` is a z/OS key ring name with no KeyringMap: add `KeyringMap {0} PATH` to the main configuration"
+    )]
+    UnmappedRing(String),
+    #[error("KeyringStashFile {path}: {source}")]
+    StashFile { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Keyring(#[from] keyring::KeyringError),
+    #[error("TLS settings rustls refuses: {0}")]
+    Versions(rustls::Error),
+    #[error("client certificate verifier: {0}")]
+    Verifier(String),
+    #[error("certificate `{label}` from {source_file}: {error}")]
+    Certificate { label: String, source_file: String, error: rustls::Error },
+    #[error("client certificate `{label}`: {error}")]
+    ClientCertificate { label: String, error: rustls::Error },
+    #[error("session tickets: {0}")]
+    Tickets(rustls::Error),
+}
+
 /// The TLS side of one rule's settings.
 #[derive(Debug)]
 pub struct TlsEnv {
@@ -46,7 +73,7 @@ impl<'a> Keyrings<'a> {
 
     /// D10 order: a KeyringMap name, an absolute path, a `./` or `../` path relative to the policy
     /// file that wrote it.
-    pub fn resolve(&self, ring: &str, policy_dir: Option<&Path>) -> Result<PathBuf, String> {
+    pub fn resolve(&self, ring: &str, policy_dir: Option<&Path>) -> Result<PathBuf, TlsSetupError> {
         if let Some((_, p)) = self.map.iter().find(|(n, _)| n == ring) {
             return Ok(p.clone());
         }
@@ -56,9 +83,7 @@ impl<'a> Keyrings<'a> {
         if ring.starts_with("./") || ring.starts_with("../") {
             return Ok(policy_dir.unwrap_or(Path::new(".")).join(ring));
         }
-        Err(format!(
-            "keyring `{ring}` is a z/OS key ring name with no KeyringMap: add `KeyringMap {ring} PATH` to the main configuration"
-        ))
+        Err(TlsSetupError::UnmappedRing(ring.to_string()))
     }
 
     pub fn open(
@@ -66,15 +91,15 @@ impl<'a> Keyrings<'a> {
         ring: &str,
         policy_dir: Option<&Path>,
         password: Option<&str>,
-    ) -> Result<Arc<Keyring>, String> {
+    ) -> Result<Arc<Keyring>, TlsSetupError> {
         let path = self.resolve(ring, policy_dir)?;
         if let Some(k) = self.cache.get(&path) {
             return Ok(k.clone());
         }
         if self.dev == Some(path.as_path()) {
-            keyring::ensure_dev_keyring(&path).map_err(|e| e.to_string())?;
+            keyring::ensure_dev_keyring(&path)?;
         }
-        let k = Arc::new(keyring::load(&path, password).map_err(|e| e.to_string())?);
+        let k = Arc::new(keyring::load(&path, password)?);
         self.cache.insert(path, k.clone());
         Ok(k)
     }
@@ -85,7 +110,7 @@ impl<'a> Keyrings<'a> {
 pub fn keyring_diagnostic(
     rule: &str,
     s: &Settings,
-    error: &str,
+    error: &TlsSetupError,
     sources: &crate::policy::SourceMap,
 ) -> String {
     use crate::policy::{Diagnostic, Diagnostics};
@@ -129,13 +154,13 @@ fn versions(s: &Settings) -> Vec<&'static rustls::SupportedProtocolVersion> {
 }
 
 /// Builds the TLS configurations for one rule's settings (TLS-enabled rules only).
-pub fn build(s: &Settings, keyrings: &mut Keyrings<'_>) -> Result<TlsEnv, String> {
-    let ring = s.keyring.as_deref().ok_or("the environment action names no keyring")?;
+pub fn build(s: &Settings, keyrings: &mut Keyrings<'_>) -> Result<TlsEnv, TlsSetupError> {
+    let ring = s.keyring.as_deref().ok_or(TlsSetupError::NoKeyring)?;
     let password = match (&s.keyring_pw, &s.keyring_stash_file) {
         (Some(pw), _) => Some(pw.clone()),
         (None, Some(stash)) => Some(
             std::fs::read_to_string(stash)
-                .map_err(|e| format!("KeyringStashFile {stash}: {e}"))?
+                .map_err(|source| TlsSetupError::StashFile { path: stash.clone(), source })?
                 .lines()
                 .next()
                 .unwrap_or_default()
@@ -155,7 +180,7 @@ pub fn build(s: &Settings, keyrings: &mut Keyrings<'_>) -> Result<TlsEnv, String
             server: Some(Arc::new(server_config(s, role, &keyring, provider, &versions)?)),
             client: None,
         }),
-        None => Err("no HandshakeRole".into()),
+        None => Err(TlsSetupError::NoRole),
     }
 }
 
@@ -165,13 +190,13 @@ fn server_config(
     keyring: &Keyring,
     provider: Arc<CryptoProvider>,
     versions: &[&'static rustls::SupportedProtocolVersion],
-) -> Result<ServerConfig, String> {
-    let id = keyring.identity(s.certificate_label.as_deref()).map_err(|e| e.to_string())?;
+) -> Result<ServerConfig, TlsSetupError> {
+    let id = keyring.identity(s.certificate_label.as_deref())?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
-        .map_err(|e| format!("TLS settings rustls refuses: {e}"))?;
+        .map_err(TlsSetupError::Versions)?;
     let builder = if role == Role::ServerWithClientAuth {
-        let roots = Arc::new(keyring.root_store().map_err(|e| e.to_string())?);
+        let roots = Arc::new(keyring.root_store()?);
         let verifier: Arc<dyn ClientCertVerifier> = match s.client_auth_type {
             ClientAuthType::PassThru => {
                 Arc::new(PassThru { provider: provider.clone(), roots_subjects: roots.subjects() })
@@ -179,25 +204,28 @@ fn server_config(
             ClientAuthType::Full => WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
                 .allow_unauthenticated()
                 .build()
-                .map_err(|e| format!("client certificate verifier: {e}"))?,
+                .map_err(|e| TlsSetupError::Verifier(e.to_string()))?,
             ClientAuthType::Required | ClientAuthType::SafCheck => {
                 WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
                     .build()
-                    .map_err(|e| format!("client certificate verifier: {e}"))?
+                    .map_err(|e| TlsSetupError::Verifier(e.to_string()))?
             }
         };
         builder.with_client_cert_verifier(verifier)
     } else {
         builder.with_no_client_auth()
     };
-    let mut config = builder
-        .with_single_cert(id.chain.clone(), id.key.clone_key())
-        .map_err(|e| format!("certificate `{}` from {}: {e}", id.label, id.source.display()))?;
+    let mut config = builder.with_single_cert(id.chain.clone(), id.key.clone_key()).map_err(|error| {
+        TlsSetupError::Certificate {
+            label: id.label.clone(),
+            source_file: id.source.display().to_string(),
+            error,
+        }
+    })?;
     config.ignore_client_order = true;
     config.session_storage = ServerSessionMemoryCache::new(s.session.sid_cache_size.max(1) as usize);
     if s.session.ticket_server_enable {
-        config.ticketer =
-            rustls::crypto::ring::Ticketer::new().map_err(|e| format!("session tickets: {e}"))?;
+        config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsSetupError::Tickets)?;
         config.send_tls13_tickets = s.session.ticket_server_count as usize;
     } else {
         config.send_tls13_tickets = 0;
@@ -210,17 +238,17 @@ fn client_config(
     keyring: &Keyring,
     provider: Arc<CryptoProvider>,
     versions: &[&'static rustls::SupportedProtocolVersion],
-) -> Result<ClientConfig, String> {
-    let roots = keyring.root_store().map_err(|e| e.to_string())?;
+) -> Result<ClientConfig, TlsSetupError> {
+    let roots = keyring.root_store()?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
-        .map_err(|e| format!("TLS settings rustls refuses: {e}"))?
+        .map_err(TlsSetupError::Versions)?
         .with_root_certificates(roots);
     // A keyed certificate in the keyring is offered when the server asks for one.
     let mut config = match keyring.identity(s.certificate_label.as_deref()) {
         Ok(id) => builder
             .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
-            .map_err(|e| format!("client certificate `{}`: {e}", id.label))?,
+            .map_err(|error| TlsSetupError::ClientCertificate { label: id.label.clone(), error })?,
         Err(_) => builder.with_no_client_auth(),
     };
     config.enable_sni = s.client_handshake_sni != Some("Off");

@@ -359,7 +359,7 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
     // After a redirect of traffic for another host (a router), the dialed address is not this
     // host's: passive listeners then bind, and the 227 names, the address the client really reached.
     let redirected_elsewhere = listener.transparent == Some(crate::config::Transparent::Redirect)
-        && !crate::engine::accepted::is_local(acc.dialed.ip());
+        && !crate::engine::sockets::is_local(acc.dialed.ip());
     let local = if redirected_elsewhere { client.local_addr()? } else { acc.dialed };
     let remote = acc.client;
     let entry = m.reg.entry.clone();

@@ -15,9 +15,9 @@ use tracing::{info, warn};
 use super::data::{DataCtx, DataFailure, DataState, LINGER, Transfer, Verdict, refuse};
 use super::settings::SessionReuse;
 use super::tls::without_tickets;
-use crate::engine::accepted::reset_on_close;
 use crate::engine::mapping;
 use crate::engine::relay::{Flow, relay_strict};
+use crate::engine::sockets::reset_on_close;
 use crate::engine::tls::TlsEnv;
 use crate::engine::{
     ClearBy, Mapping, NotStarted, Prefixed, Primary, Ready, Request, Secure, Secured, Side, secure,

@@ -1,10 +1,15 @@
+//! Unit tests of keyrings: loading PEM files and directories, key pairing, labels, errors, and the
+//! generated development keyring and test PKI (with real rustls handshakes).
+
 use super::*;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 
 /// A fresh directory under the system temp dir, removed on drop.

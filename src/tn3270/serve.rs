@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use super::negotiate::{How, Negotiator, Phase, Step};
 use crate::config::ListenerConfig;
-use crate::engine::accepted::Accepted;
+use crate::engine::identify::Accepted;
 use crate::engine::pipeline::{finish, open_backend};
 use crate::engine::{ClearBy, Handover, Mapping, NotStarted, Prefixed, Ready, Secure, Trace, relay, secure};
 use crate::policy::table::Role;

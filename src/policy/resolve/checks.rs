@@ -11,7 +11,7 @@ use super::super::rustls_caps;
 use super::super::source::Span;
 use super::super::table::{AddrCond, ClientAuthType, Direction, PortCond, Rule, RuleTable, Settings};
 use super::Resolver;
-use super::settings::Levels;
+use super::levels::Levels;
 
 impl Resolver<'_, '_> {
     /// Errors and warnings about what TLS a rule can really negotiate. False on an error.
@@ -34,7 +34,22 @@ impl Resolver<'_, '_> {
             ));
             return false;
         }
-        let mut ok = true;
+        let mut ok = self.cipher_checks(rule, env_span, s, written_ciphers);
+        ok &= self.group_checks(rule, env_span, s, group_spans);
+        self.rustls_limit_warnings(lv, s);
+        ok
+    }
+
+    /// The written cipher suites rustls cannot do, and whether any suite is left for each protocol
+    /// that is On. False on an error.
+    fn cipher_checks(
+        &mut self,
+        rule: &str,
+        env_span: Span,
+        s: &Settings,
+        written_ciphers: &[(u16, Span)],
+    ) -> bool {
+        let p = &s.protocols;
         if let Some(&(_, span)) = written_ciphers.iter().find(|(c, _)| !rustls_caps::supports_cipher(*c)) {
             let codes: Vec<String> = written_ciphers
                 .iter()
@@ -55,23 +70,34 @@ impl Resolver<'_, '_> {
                 format!("no cipher suite of TTLSRule {rule} can be negotiated by rustls with the protocols that are On"),
                 "add suites rustls can do, e.g. `V3CipherSuites4Char 13021301C030C02F`",
             ));
-            ok = false;
-        } else {
-            let has13 = s.ciphers_rustls.iter().any(|&c| ciphers::is_tls13(c));
-            let has12 = s.ciphers_rustls.iter().any(|&c| !ciphers::is_tls13(c));
-            for (on, has, name, hint) in [
-                (p.tlsv1_3, has13, "TLSv1.3", "add 1302 1301 1303, or turn TLSv1.3 Off"),
-                (p.tlsv1_2, has12, "TLSv1.2", "add C030 C02F C02C C02B CCA8 CCA9, or turn TLSv1.2 Off"),
-            ] {
-                if on && !has {
-                    self.emit(Diagnostic::warning(
-                        cipher_span,
-                        format!("{name} is On but the cipher list has no {name} suite rustls can do, so it cannot be negotiated"),
-                        hint,
-                    ));
-                }
+            return false;
+        }
+        let has13 = s.ciphers_rustls.iter().any(|&c| ciphers::is_tls13(c));
+        let has12 = s.ciphers_rustls.iter().any(|&c| !ciphers::is_tls13(c));
+        for (on, has, name, hint) in [
+            (p.tlsv1_3, has13, "TLSv1.3", "add 1302 1301 1303, or turn TLSv1.3 Off"),
+            (p.tlsv1_2, has12, "TLSv1.2", "add C030 C02F C02C C02B CCA8 CCA9, or turn TLSv1.2 Off"),
+        ] {
+            if on && !has {
+                self.emit(Diagnostic::warning(
+                    cipher_span,
+                    format!("{name} is On but the cipher list has no {name} suite rustls can do, so it cannot be negotiated"),
+                    hint,
+                ));
             }
         }
+        true
+    }
+
+    /// The written key-share groups rustls cannot do, and whether any group is left. False on an
+    /// error.
+    fn group_checks(
+        &mut self,
+        rule: &str,
+        env_span: Span,
+        s: &Settings,
+        group_spans: &[(Span, Vec<u16>)],
+    ) -> bool {
         for (span, written) in group_spans {
             let dropped: Vec<String> = written
                 .iter()
@@ -94,10 +120,16 @@ impl Resolver<'_, '_> {
                 format!("no key-share group of TTLSRule {rule} can be used by rustls"),
                 "write `Any`, or include 0023, 0024 or 0029",
             ));
-            ok = false;
+            return false;
         }
+        true
+    }
+
+    /// Settings accepted but applied differently than on z/OS: ResetCipherTimer without TLSv1.3,
+    /// ClientAuthType SAFCheck.
+    fn rustls_limit_warnings(&mut self, lv: &Levels<'_>, s: &Settings) {
         if s.reset_cipher_timer > 0
-            && !p.tlsv1_3
+            && !s.protocols.tlsv1_3
             && let Some(t) = lv.adv("ResetCipherTimer")
         {
             self.emit(Diagnostic::rustls_limit(
@@ -120,7 +152,6 @@ impl Resolver<'_, '_> {
                 "SAFCheck",
             ));
         }
-        ok
     }
 
     /// D10: a bare check opens no keyring, but says which ones it could not find.

@@ -4,12 +4,15 @@
 //! group action over the documented default (D5, D15, D30). The result is the immutable
 //! [`RuleTable`].
 //!
-//! `rules` turns each TTLSRule into its conditions, `settings` merges the action levels, `checks`
-//! holds the whole-rule checks (usable TLS, keyrings, D1 priority ties).
+//! `rules` turns each TTLSRule into its conditions, `settings` merges the action [`levels`] (with
+//! the report lists of `written_lists`), `checks` holds the whole-rule checks (usable TLS,
+//! keyrings, D1 priority ties).
 
 mod checks;
+mod levels;
 mod rules;
 mod settings;
+mod written_lists;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

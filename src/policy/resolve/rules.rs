@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::super::ast::{AddrMatch, Item, PortSpan, Statement, Value};
 use super::super::catalog::Kind;
 use super::super::diag::Diagnostic;
-use super::super::table::{AddrCond, Direction, PortCond, Rule};
+use super::super::table::{AddrCond, Direction, PortCond, Rule, Settings};
 use super::{Resolver, int, on_off, word};
 
 /// Slots that count as a condition besides Direction.
@@ -16,44 +16,8 @@ const CONDITIONS: [&str; 7] =
 impl<'s> Resolver<'s, '_> {
     pub(super) fn rule(&mut self, stmt: &'s Statement) -> Option<Rule> {
         let name = stmt.name.as_ref()?.value.clone();
-        let direction = match word(stmt.param("Direction")) {
-            Some("Inbound") => Some(Direction::Inbound),
-            Some("Outbound") => Some(Direction::Outbound),
-            Some(_) => Some(Direction::Both),
-            None => {
-                if stmt.param("Direction").is_none() {
-                    self.missing(
-                        stmt,
-                        format!("TTLSRule {name} has no Direction"),
-                        "add `Direction Inbound`, `Direction Outbound` or `Direction Both`",
-                    );
-                }
-                None
-            }
-        };
-        let has_condition = stmt.items.iter().any(|i| match i {
-            Item::Param(p) => CONDITIONS.contains(&p.def.slot.unwrap_or(p.def.name)),
-            Item::Block(b) => b.kind == Kind::IpTimeCondition,
-        });
-        if !has_condition {
-            self.missing(
-                stmt,
-                format!("TTLSRule {name} has no condition besides Direction"),
-                "add a condition such as LocalPortRange, or `LocalAddr All` to match every connection",
-            );
-        }
-        let time_condition = stmt.param("IpTimeConditionRef").is_some()
-            || stmt.blocks().any(|b| b.kind == Kind::IpTimeCondition);
-        if time_condition {
-            self.emit(
-                Diagnostic::portability(
-                    stmt.span(),
-                    format!("IpTimeCondition of TTLSRule {name} is not evaluated: the rule counts as always active"),
-                    "remove the time condition, or accept that the rule is always active",
-                )
-                .grouped("IpTimeCondition"),
-            );
-        }
+        let direction = self.direction(stmt, &name);
+        let time_condition = self.check_conditions(stmt, &name);
         let local_addr = self.addr_cond(stmt, "LocalAddr");
         let remote_addr = self.addr_cond(stmt, "RemoteAddr");
         let local_port = self.port_cond(stmt, "LocalPort");
@@ -83,26 +47,10 @@ impl<'s> Resolver<'s, '_> {
         if (env_ref.is_some() && env.is_none()) || (conn_ref.is_some() && conn.is_none()) || stmt.broken {
             return None;
         }
-        if on_off(group.param("TTLSEnabled"), false) && env.is_none() {
-            self.emit(Diagnostic::error(
-                stmt.span(),
-                format!(
-                    "TTLSRule {name} enables TLS (TTLSGroupAction {} has TTLSEnabled On) but has no TTLSEnvironmentActionRef",
-                    group.display_name()
-                ),
-                "add `TTLSEnvironmentActionRef NAME` to the rule",
-            ));
+        if !self.environment_if_enabled(stmt, &name, group, env) {
             return None;
         }
-        let key = (group.display_name(), env.map(Statement::display_name), conn.map(Statement::display_name));
-        let settings = match self.combos.get(&key) {
-            Some(s) => s.clone(),
-            None => {
-                let s = self.settings(group, env, conn, &name).map(Arc::new);
-                self.combos.insert(key, s.clone());
-                s
-            }
-        }?;
+        let settings = self.combo_settings(group, env, conn, &name)?;
         Some(Rule {
             name,
             priority,
@@ -119,6 +67,97 @@ impl<'s> Resolver<'s, '_> {
             connection_action: conn.map(|c| c.display_name().to_string()),
             settings,
         })
+    }
+
+    /// The rule's Direction; an error when it is not written.
+    fn direction(&mut self, stmt: &'s Statement, name: &str) -> Option<Direction> {
+        match word(stmt.param("Direction")) {
+            Some("Inbound") => Some(Direction::Inbound),
+            Some("Outbound") => Some(Direction::Outbound),
+            Some(_) => Some(Direction::Both),
+            None => {
+                if stmt.param("Direction").is_none() {
+                    self.missing(
+                        stmt,
+                        format!("TTLSRule {name} has no Direction"),
+                        "add `Direction Inbound`, `Direction Outbound` or `Direction Both`",
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// An error when the rule has no condition besides Direction, a warning for a time condition
+    /// (never evaluated). True when the rule has a time condition.
+    fn check_conditions(&mut self, stmt: &'s Statement, name: &str) -> bool {
+        let has_condition = stmt.items.iter().any(|i| match i {
+            Item::Param(p) => CONDITIONS.contains(&p.def.slot.unwrap_or(p.def.name)),
+            Item::Block(b) => b.kind == Kind::IpTimeCondition,
+        });
+        if !has_condition {
+            self.missing(
+                stmt,
+                format!("TTLSRule {name} has no condition besides Direction"),
+                "add a condition such as LocalPortRange, or `LocalAddr All` to match every connection",
+            );
+        }
+        let time_condition = stmt.param("IpTimeConditionRef").is_some()
+            || stmt.blocks().any(|b| b.kind == Kind::IpTimeCondition);
+        if time_condition {
+            self.emit(
+                Diagnostic::portability(
+                    stmt.span(),
+                    format!("IpTimeCondition of TTLSRule {name} is not evaluated: the rule counts as always active"),
+                    "remove the time condition, or accept that the rule is always active",
+                )
+                .grouped("IpTimeCondition"),
+            );
+        }
+        time_condition
+    }
+
+    /// A rule whose group action enables TLS needs an environment action: false (and an error)
+    /// when it has none.
+    fn environment_if_enabled(
+        &mut self,
+        stmt: &'s Statement,
+        name: &str,
+        group: &'s Statement,
+        env: Option<&'s Statement>,
+    ) -> bool {
+        if !on_off(group.param("TTLSEnabled"), false) || env.is_some() {
+            return true;
+        }
+        self.emit(Diagnostic::error(
+            stmt.span(),
+            format!(
+                "TTLSRule {name} enables TLS (TTLSGroupAction {} has TTLSEnabled On) but has no TTLSEnvironmentActionRef",
+                group.display_name()
+            ),
+            "add `TTLSEnvironmentActionRef NAME` to the rule",
+        ));
+        false
+    }
+
+    /// The settings of one (group, environment, connection) combination, computed once and shared
+    /// by every rule that names it.
+    fn combo_settings(
+        &mut self,
+        group: &'s Statement,
+        env: Option<&'s Statement>,
+        conn: Option<&'s Statement>,
+        rule: &str,
+    ) -> Option<Arc<Settings>> {
+        let key = (group.display_name(), env.map(Statement::display_name), conn.map(Statement::display_name));
+        match self.combos.get(&key) {
+            Some(s) => s.clone(),
+            None => {
+                let s = self.settings(group, env, conn, rule).map(Arc::new);
+                self.combos.insert(key, s.clone());
+                s
+            }
+        }
     }
 
     fn addr_cond(&mut self, rule: &'s Statement, slot: &str) -> Option<AddrCond> {

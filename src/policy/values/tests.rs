@@ -1,4 +1,5 @@
 use super::*;
+use crate::policy::ast::PortSpan;
 use crate::policy::catalog::Kind;
 
 fn parse(kind: Kind, key: &str, text: &str) -> (Option<Value>, Notes) {

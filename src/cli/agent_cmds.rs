@@ -58,7 +58,7 @@ pub struct NetstatArgs {
 fn call(at: &AgentAddress, req: Request) -> Result<Value, String> {
     let socket = at.socket()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(request(&socket, &req))
+    rt.block_on(request(&socket, &req)).map_err(|e| e.to_string())
 }
 
 fn failed(reply: &Value) -> String {

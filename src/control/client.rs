@@ -17,43 +17,46 @@ use crate::procnet::send_queue;
 /// How long to wait for a reply (a refresh of a large policy takes a while).
 const REPLY_WAIT: Duration = Duration::from_secs(120);
 
-pub async fn request(socket: &Path, req: &Request) -> Result<Value, String> {
-    let mut s = tokio::net::UnixStream::connect(socket).await.map_err(|e| unreachable_agent(socket, &e))?;
-    let line = serde_json::to_string(req).map_err(|e| e.to_string())? + "\n";
-    s.write_all(line.as_bytes()).await.map_err(|e| e.to_string())?;
-    let mut reply = String::new();
-    let mut r = tokio::io::BufReader::new(s);
-    tokio::time::timeout(REPLY_WAIT, r.read_line(&mut reply))
-        .await
-        .map_err(|_| "the agent did not answer in time".to_string())?
-        .map_err(|e| e.to_string())?;
-    serde_json::from_str(&reply).map_err(|e| format!("unreadable reply from the agent: {e}"))
+/// Why a request got no reply.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error(
+        "cannot reach the agent at {socket}: {source} (is `pagent start` running? use -c CONFIG or --socket PATH)"
+    )]
+    Unreachable { socket: String, source: std::io::Error },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("the agent did not answer in time")]
+    Timeout,
+    #[error("unreadable reply from the agent: {0}")]
+    Unreadable(serde_json::Error),
 }
 
-fn unreachable_agent(socket: &Path, e: &std::io::Error) -> String {
-    format!(
-        "cannot reach the agent at {}: {e} (is `pagent start` running? use -c CONFIG or --socket PATH)",
-        socket.display()
-    )
+pub async fn request(socket: &Path, req: &Request) -> Result<Value, RequestError> {
+    let mut s =
+        tokio::net::UnixStream::connect(socket).await.map_err(|source| unreachable(socket, source))?;
+    let line = serde_json::to_string(req).map_err(|e| RequestError::Io(e.into()))? + "\n";
+    s.write_all(line.as_bytes()).await?;
+    let mut reply = String::new();
+    let mut r = tokio::io::BufReader::new(s);
+    tokio::time::timeout(REPLY_WAIT, r.read_line(&mut reply)).await.map_err(|_| RequestError::Timeout)??;
+    serde_json::from_str(&reply).map_err(RequestError::Unreadable)
+}
+
+fn unreachable(socket: &Path, source: std::io::Error) -> RequestError {
+    RequestError::Unreachable { socket: socket.display().to_string(), source }
 }
 
 /// How long a connection named by `app_peer` may take to appear in the agent.
 pub const MAPPING_WAIT: Duration = Duration::from_secs(2);
 
 /// A refused or failed request: the z/OS errno name and the agent's sentence.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{errno}: {message}")]
 pub struct CtlError {
     pub errno: String,
     pub message: String,
 }
-
-impl std::fmt::Display for CtlError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.errno, self.message)
-    }
-}
-
-impl std::error::Error for CtlError {}
 
 /// An application's handle on the agent: each call names the connection by the application's own
 /// socket (its `getpeername()` is the agent's `app_peer`).
@@ -133,8 +136,10 @@ impl AppControl {
 
     fn call_once(&self, req: &Request) -> Result<Value, CtlError> {
         let io = |e: std::io::Error| CtlError { errno: "ENOTCONN".into(), message: e.to_string() };
-        let mut s = UnixStream::connect(&self.socket)
-            .map_err(|e| CtlError { errno: "ENOENT".into(), message: unreachable_agent(&self.socket, &e) })?;
+        let mut s = UnixStream::connect(&self.socket).map_err(|e| CtlError {
+            errno: "ENOENT".into(),
+            message: unreachable(&self.socket, e).to_string(),
+        })?;
         s.set_read_timeout(Some(self.timeout)).map_err(io)?;
         let line = serde_json::to_string(req)
             .map_err(|e| CtlError { errno: "EINVAL".into(), message: e.to_string() })?;

@@ -23,9 +23,15 @@ pub mod sockets;
 pub mod stream;
 pub mod tls;
 
+// What the protocol helpers use of the engine, and all they use (tests/layering.rs checks it).
 pub use context::{Context, Handover, Helper, Serving};
+pub use generation::Generation;
 pub use handshake::{DIRECT, HandshakeFailed, NotStarted, Secure, Trace, secure, unsecure};
-pub use mapping::{Mapping, Primary, Request};
+pub use identify::Accepted;
+pub use mapping::{Mapping, Primary, Request, map};
 pub use phase::{ClearBy, Ready, Secured};
+pub use pipeline::{finish, open_backend};
 pub use relay::{Flow, RelayFailure, relay, relay_strict};
+pub use sockets::{connect_from, is_local, reset_on_close, transparent_listener};
 pub use stream::{Prefixed, Side};
+pub use tls::TlsEnv;

@@ -54,27 +54,24 @@ pub enum Broken {
 }
 
 /// A relay that ended with a broken direction; the other direction was abandoned.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{}", describe(self))]
 pub struct RelayFailure {
     pub flow: Flow,
     pub broken: Broken,
 }
 
-impl std::fmt::Display for RelayFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let source = self.flow.source();
-        match &self.broken {
-            Broken::Truncated => write!(f, "truncated: the {source} ended its stream without close_notify"),
-            Broken::Read(e) => write!(f, "reading from the {source} failed: {e}"),
-            Broken::Write(e) => {
-                let dest = if self.flow == Flow::ToServer { "server" } else { "client" };
-                write!(f, "writing to the {dest} failed: {e}")
-            }
+fn describe(f: &RelayFailure) -> String {
+    let source = f.flow.source();
+    match &f.broken {
+        Broken::Truncated => format!("truncated: the {source} ended its stream without close_notify"),
+        Broken::Read(e) => format!("reading from the {source} failed: {e}"),
+        Broken::Write(e) => {
+            let dest = if f.flow == Flow::ToServer { "server" } else { "client" };
+            format!("writing to the {dest} failed: {e}")
         }
     }
 }
-
-impl std::error::Error for RelayFailure {}
 
 /// Copies `client` ⇄ `server` until both directions are done or one fails. `in_count` counts bytes
 /// read from the client, `out_count` bytes written to the client. A peer that closes TLS without

@@ -71,6 +71,6 @@ pub fn transparent_listener(addr: SocketAddr) -> std::io::Result<tokio::net::Tcp
 }
 
 /// Whether `ip` is one of this host's addresses (a listener there can be looked up in /proc).
-pub(crate) fn is_local(ip: std::net::IpAddr) -> bool {
+pub fn is_local(ip: std::net::IpAddr) -> bool {
     std::net::TcpListener::bind((ip, 0)).is_ok()
 }

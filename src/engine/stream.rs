@@ -79,6 +79,17 @@ impl AsyncWrite for Prefixed {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
+    // rustls hands a handshake flight over as several records: one writev, not a write each.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
 }
 
 /// One side of the connection, clear or under TLS in either role.
@@ -115,6 +126,24 @@ impl AsyncWrite for Side {
             Side::Clear(c) => Pin::new(c).poll_flush(cx),
             Side::Server(t) => Pin::new(&mut **t).poll_flush(cx),
             Side::Client(t) => Pin::new(&mut **t).poll_flush(cx),
+        }
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Side::Clear(c) => Pin::new(c).poll_write_vectored(cx, bufs),
+            Side::Server(t) => Pin::new(&mut **t).poll_write_vectored(cx, bufs),
+            Side::Client(t) => Pin::new(&mut **t).poll_write_vectored(cx, bufs),
+        }
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Side::Clear(c) => c.is_write_vectored(),
+            Side::Server(t) => t.is_write_vectored(),
+            Side::Client(t) => t.is_write_vectored(),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

@@ -21,8 +21,8 @@ use super::reply::{ReplyParser, line};
 use super::session::{Out, Session, SessionInit};
 use super::tls::SessionTls;
 use crate::engine::Handover;
-use crate::engine::pipeline::open_backend;
-use crate::engine::tls::TlsEnv;
+use crate::engine::TlsEnv;
+use crate::engine::open_backend;
 use crate::engine::{NotStarted, Prefixed, Secure, Side, secure, unsecure};
 use crate::policy::{PolicyStatus, Rule};
 use crate::registry::Entry;
@@ -359,7 +359,7 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
     // After a redirect of traffic for another host (a router), the dialed address is not this
     // host's: passive listeners then bind, and the 227 names, the address the client really reached.
     let redirected_elsewhere = listener.transparent == Some(crate::config::Transparent::Redirect)
-        && !crate::engine::sockets::is_local(acc.dialed.ip());
+        && !crate::engine::is_local(acc.dialed.ip());
     let local = if redirected_elsewhere { client.local_addr()? } else { acc.dialed };
     let remote = acc.client;
     let entry = m.reg.entry.clone();

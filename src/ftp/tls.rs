@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 use rustls::server::ServerSessionMemoryCache;
 
-use crate::engine::tls::TlsEnv;
+use crate::engine::TlsEnv;
 
 /// Sessions one FTP session may hold: the control connection's, a few spare for a client that
 /// renegotiates its data sessions.

@@ -15,13 +15,12 @@ use tracing::{info, warn};
 use super::data::{DataCtx, DataFailure, DataState, LINGER, Transfer, Verdict, refuse};
 use super::settings::SessionReuse;
 use super::tls::without_tickets;
-use crate::engine::mapping;
-use crate::engine::relay::{Flow, relay_strict};
-use crate::engine::sockets::reset_on_close;
-use crate::engine::tls::TlsEnv;
+use crate::engine::TlsEnv;
+use crate::engine::reset_on_close;
 use crate::engine::{
     ClearBy, Mapping, NotStarted, Prefixed, Primary, Ready, Request, Secure, Secured, Side, secure,
 };
+use crate::engine::{Flow, relay_strict};
 use crate::policy::table::ConnDirection;
 use crate::policy::{MapType, PolicyStatus, Rule};
 use crate::registry::Entry;
@@ -53,7 +52,7 @@ pub(super) async fn serve(
         primary: Some(primary),
     };
     let id = ctx.engine.registry.next_id();
-    let m = mapping::map(&ctx.engine.registry, ctx.generation.clone(), id, &req);
+    let m = crate::engine::map(&ctx.engine.registry, ctx.generation.clone(), id, &req);
     m.note_app_side(backend.local_addr().ok(), backend.peer_addr().ok());
     let entry = m.reg.entry.clone();
     let rule_name = m.rule.as_ref().map_or("-", |r| r.name.as_str());

@@ -14,9 +14,9 @@ use tracing::{info, warn};
 
 use super::negotiate::{How, Negotiator, Phase, Step};
 use crate::config::ListenerConfig;
-use crate::engine::identify::Accepted;
-use crate::engine::pipeline::{finish, open_backend};
+use crate::engine::Accepted;
 use crate::engine::{ClearBy, Handover, Mapping, NotStarted, Prefixed, Ready, Secure, Trace, relay, secure};
+use crate::engine::{finish, open_backend};
 use crate::policy::table::Role;
 use crate::policy::{PolicyStatus, Rule};
 

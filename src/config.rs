@@ -74,6 +74,27 @@ pub struct ListenerConfig {
     pub transparent: Option<Transparent>,
     /// `ProtocolPorts Ftp 21,990`: the helper per original destination port (transparent listeners).
     pub protocol_ports: Vec<(u16, Protocol)>,
+    /// `NoPolicy Refuse|Clear`: a connection no rule matches (docs/decisions.md D32).
+    pub no_policy: NoPolicy,
+}
+
+/// What a listener does with a connection no rule matches (z/OS NO_POLICY).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoPolicy {
+    /// Reset before the backend opens: the default for a sidecar listener, which exists to put TLS
+    /// in front of one server (a typo in a rule must not open it in clear).
+    Refuse,
+    /// Relay in clear, as z/OS does: the default for transparent listeners.
+    Clear,
+}
+
+impl NoPolicy {
+    pub fn word(self) -> &'static str {
+        match self {
+            NoPolicy::Refuse => "Refuse",
+            NoPolicy::Clear => "Clear",
+        }
+    }
 }
 
 impl ListenerConfig {

@@ -160,7 +160,7 @@ fn no_rule_and_ttlsenabled_off_relay_in_clear_and_netstat_says_so() {
     let setup = AgentSetup::new("clear");
     let backend = Backend::echo();
     let agent = setup
-        .listener("CLEAR1", backend.addr(), "Inbound")
+        .listener_with("CLEAR1", backend.addr(), "Inbound", &["NoPolicy Clear"])
         .listener("OFF1", backend.addr(), "Inbound")
         .policy(&policy::off_rule("exempt~off1", "OFF1"))
         .start();

@@ -19,7 +19,7 @@ fn half_close_reaches_the_backend_and_its_reply_still_comes_back() {
     let pki = setup.pki("pki");
     let backend = Backend::count_after_eof();
     let agent = setup
-        .listener("CLEAR1", backend.addr(), "Inbound")
+        .listener_with("CLEAR1", backend.addr(), "Inbound", &["NoPolicy Clear"])
         .listener("TLS1", backend.addr(), "Inbound")
         .policy(&policy::server_rule("half~tls", "TLS1", &pki.server_ring, &[], None))
         .start();

@@ -277,7 +277,10 @@ fn plain_ftp_is_rewritten_too_and_a_data_connection_from_another_address_is_refu
     let server = Vsftpd::start();
     server.put_file("p.txt", b"plain data\n");
     let setup = AgentSetup::new("ftp-plain");
-    let agent = setup.listener_with("FTP1", server.addr(), "Inbound", &["Protocol Ftp"]).policy("").start();
+    let agent = setup
+        .listener_with("FTP1", server.addr(), "Inbound", &["Protocol Ftp", "NoPolicy Clear"])
+        .policy("")
+        .start();
     let mut c = Plain::open(agent.addr("FTP1"), server.login().user, server.login().password);
     let data = c.pasv();
     assert_eq!(data.ip().to_string(), "127.0.0.1", "the 227 names attls, not the server");

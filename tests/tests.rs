@@ -9,6 +9,7 @@ mod engine;
 mod engine_lifecycle;
 mod engine_outbound;
 mod engine_refresh;
+mod fail_closed;
 mod ftp;
 mod ftp_abort;
 mod ftp_integrity;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::lines::Lines;
 use super::listener_values as values;
 use super::protocol_helper_keywords::{self as helper_keywords, Helpers};
-use super::{ListenerConfig, Protocol, Transparent, current_user};
+use super::{ListenerConfig, NoPolicy, Protocol, Transparent, current_user};
 use crate::policy::diag::{Diagnostic, Diagnostics, nearest};
 use crate::policy::lex::{TokKind, Token};
 use crate::policy::table::ConnDirection;
@@ -21,6 +21,7 @@ pub(crate) const LISTENER: &[&str] = &[
     "Jobname",
     "Userid",
     "ClientHelloHold",
+    "NoPolicy",
     "Transparent",
     "ProtocolPorts",
 ];
@@ -37,6 +38,7 @@ struct Block<'a> {
     helper: Helpers<'a>,
     transparent: Option<Transparent>,
     protocol_ports: Vec<(u16, Protocol)>,
+    no_policy: Option<NoPolicy>,
 }
 
 pub(super) fn listener<'a>(
@@ -142,6 +144,7 @@ impl<'a> Block<'a> {
             helper: Helpers::default(),
             transparent: None,
             protocol_ports: Vec::new(),
+            no_policy: None,
         }
     }
 
@@ -189,6 +192,7 @@ impl<'a> Block<'a> {
             "Jobname" => self.jobname = Some(values::job_or_user_name(word, v, diags)),
             "Userid" => self.userid = Some(values::job_or_user_name(word, v, diags)),
             "ClientHelloHold" => self.hold = values::client_hello_hold(v, diags).unwrap_or(self.hold),
+            "NoPolicy" => set(&mut self.no_policy, values::no_policy(v, diags)),
             w if self.helper.keyword(key, w, &v, diags) => {}
             "Transparent" => set(&mut self.transparent, values::transparent(v, diags)),
             "ProtocolPorts" => self.protocol_ports.extend(values::protocol_ports(args, diags)),
@@ -243,6 +247,10 @@ impl<'a> Block<'a> {
             ftp: self.helper.ftp,
             tn3270: self.helper.tn3270,
             transparent: self.transparent,
+            no_policy: self.no_policy.unwrap_or(match self.transparent {
+                None => NoPolicy::Refuse,
+                Some(_) => NoPolicy::Clear,
+            }),
             protocol_ports: self.protocol_ports,
         })
     }

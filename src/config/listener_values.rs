@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Protocol, Transparent};
+use super::{NoPolicy, Protocol, Transparent};
 use crate::policy::diag::{Diagnostic, Diagnostics};
 use crate::policy::lex::Token;
 use crate::policy::table::ConnDirection;
@@ -128,6 +128,22 @@ pub(super) fn transparent(v: Token<'_>, diags: &mut Diagnostics) -> Option<Trans
                 v.span,
                 format!("`{}` is not Redirect or Tproxy", v.text),
                 "write `Transparent Redirect` (nft redirect) or `Transparent Tproxy` (nft tproxy)",
+            ));
+            None
+        }
+    }
+}
+
+/// `NoPolicy Refuse|Clear`.
+pub(super) fn no_policy(v: Token<'_>, diags: &mut Diagnostics) -> Option<NoPolicy> {
+    match v.text.to_ascii_lowercase().as_str() {
+        "refuse" => Some(NoPolicy::Refuse),
+        "clear" => Some(NoPolicy::Clear),
+        _ => {
+            diags.push(Diagnostic::error(
+                v.span,
+                format!("`{}` is not Refuse or Clear", v.text),
+                "write `NoPolicy Refuse` (reset connections no rule matches) or `NoPolicy Clear` (relay them in clear)",
             ));
             None
         }

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 
 use super::controls::{Control, Done, Refusal, Reply};
 use super::handshake::{NotStarted, Secure, secure, unsecure};
+use super::sockets::reset_on_close;
 use super::stream::{Prefixed, Side};
 use super::tls::TlsEnv;
 use crate::errno::Errno;
@@ -92,8 +93,10 @@ impl AppCtl {
                 Ok(secured.into_side())
             }
             Ok(Err(NotStarted(clear, errno, message))) => {
-                let _ = reply.send(Err(Refusal::new(errno, message)));
-                Ok(Side::Clear(clear))
+                // The application expects TLS from here on: nothing more may pass in clear.
+                reset_on_close(clear.tcp());
+                let _ = reply.send(Err(Refusal::new(errno, format!("{message}; the connection is reset"))));
+                Err(std::io::Error::other(message))
             }
             Err(e) => {
                 let _ = reply.send(Err(Refusal::new(
@@ -117,6 +120,9 @@ struct State {
     pending: Option<(u64, Switch)>,
     /// INIT with allow_hstimeout waiting for the peer's first bytes.
     awaiting: Option<(Instant, Reply)>,
+    /// Application bytes past the switch point of an INIT that waits for the peer's ClientHello:
+    /// they go under TLS once it is on, in clear only if the timer lets the connection stay clear.
+    after_mark: Vec<u8>,
 }
 
 /// Relays an application-controlled connection until either side closes.
@@ -126,10 +132,31 @@ pub(super) async fn run(
     mut control: mpsc::Receiver<Control>,
     ctl: AppCtl,
 ) -> std::io::Result<()> {
+    let side = Side::Clear(Prefixed::new(peer));
+    let mut st = State {
+        app,
+        held: Vec::new(),
+        hold_until: None,
+        app_sent: 0,
+        pending: None,
+        awaiting: None,
+        after_mark: Vec::new(),
+    };
+    let r = serve(&mut st, side, &mut control, &ctl).await;
+    if r.is_err() {
+        // Whatever broke, the application hears a reset, not an end of data it could trust.
+        reset_on_close(&st.app);
+    }
+    r
+}
+
+async fn serve(
+    st: &mut State,
+    mut side: Side,
+    control: &mut mpsc::Receiver<Control>,
+    ctl: &AppCtl,
+) -> std::io::Result<()> {
     let (from_peer, from_app) = ctl.counters();
-    let mut side = Side::Clear(Prefixed::new(peer));
-    let mut st =
-        State { app, held: Vec::new(), hold_until: None, app_sent: 0, pending: None, awaiting: None };
     let mut pbuf = vec![0u8; 16 * 1024];
     let mut abuf = vec![0u8; 16 * 1024];
     loop {
@@ -140,10 +167,10 @@ pub(super) async fn run(
                 let n = n?;
                 if n == 0 {
                     let _ = st.app.shutdown().await;
-                    return drain(&mut st.app, &mut side, from_app, &mut control, "the peer").await;
+                    return drain(&mut st.app, &mut side, from_app, control, "the peer").await;
                 }
                 from_peer.fetch_add(n as u64, Ordering::Relaxed);
-                side = st.peer_bytes(&ctl, side, &pbuf[..n]).await?;
+                side = st.peer_bytes(ctl, side, &pbuf[..n]).await?;
             }
             // A held ClientHello waits for a pending INIT's `written` bytes (it starts that handshake).
             () = sleep_until(st.hold_until), if !init_pending => {
@@ -154,6 +181,8 @@ pub(super) async fn run(
             }
             () = sleep_until(st.awaiting.as_ref().map(|a| a.0)) => {
                 if let Some((_, reply)) = st.awaiting.take() {
+                    // allow_hstimeout: the connection stays clear, and so do the bytes past the mark.
+                    side.send(&std::mem::take(&mut st.after_mark)).await?;
                     let _ = reply.send(ctl.done(Some("no ClientHello within HandshakeTimeout: clear".into())));
                 }
             }
@@ -163,13 +192,13 @@ pub(super) async fn run(
                 let n = n?;
                 if n == 0 {
                     let _ = side.shutdown().await;
-                    return drain(&mut side, &mut st.app, from_peer, &mut control, "the application").await;
+                    return drain(&mut side, &mut st.app, from_peer, control, "the application").await;
                 }
-                side = st.app_bytes(&ctl, side, &abuf[..n], from_app).await?;
+                side = st.app_bytes(ctl, side, &abuf[..n], from_app).await?;
             }
             req = control.recv() => {
                 if let Some(req) = req {
-                    side = st.request(&ctl, side, req, from_app).await?;
+                    side = st.request(ctl, side, req, from_app).await?;
                 }
             }
         }
@@ -182,14 +211,22 @@ impl State {
         if !side.is_tls() && starts_handshake_record(data) {
             self.held.extend_from_slice(data);
             return match self.awaiting.take() {
-                Some((_, reply)) => ctl.start(side, &mut self.held, reply).await,
+                Some((_, reply)) => {
+                    let mut side = ctl.start(side, &mut self.held, reply).await?;
+                    // The bytes past the mark, under TLS now.
+                    side.send(&std::mem::take(&mut self.after_mark)).await?;
+                    Ok(side)
+                }
                 None => {
                     self.hold_until = Some(Instant::now() + ctl.hold);
                     Ok(side)
                 }
             };
         }
+        let mut side = side;
         if let Some((_, reply)) = self.awaiting.take() {
+            // allow_hstimeout: no ClientHello, so the connection (and the bytes past the mark) stay clear.
+            side.send(&std::mem::take(&mut self.after_mark)).await?;
             let _ = reply.send(ctl.done(Some("the peer's first bytes were not a ClientHello: clear".into())));
         }
         self.app.write_all(data).await?;
@@ -214,6 +251,13 @@ impl State {
                 let (_, switch) = self.pending.take().expect("pending checked");
                 side = self.execute(ctl, side, switch).await?;
             }
+        }
+        if self.awaiting.is_some() {
+            // The switch waits for the peer's ClientHello: nothing past the mark leaves yet.
+            self.app_sent += data.len() as u64;
+            counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+            self.after_mark.extend_from_slice(data);
+            return Ok(side);
         }
         if !data.is_empty() {
             side.send(data).await?;

@@ -129,6 +129,7 @@ mod tests {
             tn3270: Default::default(),
             transparent: None,
             protocol_ports: Vec::new(),
+            no_policy: crate::config::NoPolicy::Refuse,
         };
         let a = Accepted::new(&cfg, &s).await.unwrap();
         assert_eq!((a.dialed, a.client), (l.local_addr().unwrap(), c.local_addr().unwrap()));

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::context::{Context, Handover};
 use super::handshake::{DIRECT, NotStarted, Secure, Trace, secure};
@@ -18,10 +18,11 @@ use super::identify::Accepted;
 use super::mapping::{self, Mapping, Request};
 use super::phase::{ClearBy, Ready};
 use super::rekey::Rekeying;
-use super::relay::{RelayStats, relay};
+use super::relay::{RelayStats, relay_strict};
+use super::sockets::reset_on_close;
 use super::sockets::connect;
 use super::stream::Prefixed;
-use crate::config::ListenerConfig;
+use crate::config::{ListenerConfig, NoPolicy};
 use crate::policy::PolicyStatus;
 use crate::policy::table::{ConnDirection, Rule};
 use crate::registry::{ConnId, Entry};
@@ -37,6 +38,9 @@ pub async fn serve(ctx: Arc<Context>, listener: Arc<ListenerConfig>, id: ConnId,
         let req = request(&acc, ConnDirection::Inbound, acc.dialed, acc.client);
         let m = mapping::map(&ctx.registry, ctx.current(), id, &req);
         log_open(&m, &req);
+        if refused(&m, &listener, &[&stream]) {
+            return Ok(());
+        }
         match ctx.helper(acc.protocol) {
             Some(helper) => {
                 let conn = Handover {
@@ -74,6 +78,19 @@ fn request(
         helper: acc.protocol.word(),
         primary: None,
     }
+}
+
+/// D32: a connection no rule matches, on a listener that says `NoPolicy Refuse` (the default for a
+/// sidecar listener), is reset before anything is relayed.
+fn refused(m: &Mapping, listener: &ListenerConfig, sockets: &[&TcpStream]) -> bool {
+    if m.status != PolicyStatus::NoPolicy || listener.no_policy != NoPolicy::Refuse {
+        return false;
+    }
+    warn!(listener = %listener.name, "refused: no rule applies to the connection (NoPolicy Refuse)");
+    for s in sockets {
+        reset_on_close(s);
+    }
+    true
 }
 
 /// The mapping's open line (and, with Trace info, which actions it resolved to).
@@ -144,12 +161,41 @@ async fn inbound(
     let ready = ready(&m, client, None).await?;
     // D24c: the backend opens only once the client's side is ready.
     let backend = open_backend(acc, &m).await?;
-    let (bin, bout) = (&m.reg.entry.bytes_in, &m.reg.entry.bytes_out);
-    let r = match (ready.into_side(), m.rule.as_deref().and_then(rekey_every)) {
-        (side, Some(every)) if side.is_tls() => relay(Rekeying::new(side, every), backend, bin, bout).await,
-        (side, _) => relay(side, backend, bin, bout).await,
+    finish(relay_ready(ready, backend, &m, Ends::TlsIsClient).await, &m.reg.entry, m.trace())
+}
+
+/// Which end of the relay is the TLS-capable side.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ends {
+    /// Inbound: the client speaks TLS, the backend is the plaintext server.
+    TlsIsClient,
+    /// Outbound: the local client is plaintext, the remote server speaks TLS.
+    TlsIsServer,
+}
+
+/// Relays strictly (docs/decisions.md D33): a TLS stream that ends without close_notify, a reset or
+/// a failed write on either side resets both sides, so neither peer takes a cut stream for a
+/// complete one; the close line says `truncated` (or what broke) with the byte counts.
+async fn relay_ready(ready: Ready, mut other: TcpStream, m: &Mapping, ends: Ends) -> std::io::Result<RelayStats> {
+    let mut side = ready.into_side();
+    let counts = (&m.reg.entry.bytes_in, &m.reg.entry.bytes_out);
+    let rekey = m.rule.as_deref().and_then(rekey_every).filter(|_| side.is_tls());
+    let ended = |_| ();
+    let r = match (rekey, ends) {
+        (Some(every), Ends::TlsIsClient) => {
+            relay_strict(Rekeying::new(&mut side, every), &mut other, counts, &ended).await
+        }
+        (Some(every), Ends::TlsIsServer) => {
+            relay_strict(&mut other, Rekeying::new(&mut side, every), counts, &ended).await
+        }
+        (None, Ends::TlsIsClient) => relay_strict(&mut side, &mut other, counts, &ended).await,
+        (None, Ends::TlsIsServer) => relay_strict(&mut other, &mut side, counts, &ended).await,
     };
-    finish(r, &m.reg.entry, m.trace())
+    r.map_err(|failure| {
+        reset_on_close(side.tcp());
+        reset_on_close(&other);
+        std::io::Error::other(failure)
+    })
 }
 
 async fn outbound(
@@ -164,6 +210,9 @@ async fn outbound(
     let req = request(&acc, ConnDirection::Outbound, backend.local_addr()?, backend.peer_addr()?);
     let m = mapping::map(&ctx.registry, ctx.current(), id, &req);
     log_open(&m, &req);
+    if refused(&m, listener, &[&client, &backend]) {
+        return Ok(());
+    }
     if let (PolicyStatus::ApplCntrl, Some(rule)) = (m.status, m.rule.clone()) {
         // The local client is the controlling application; the remote server is the TLS peer.
         m.note_app_side(client.local_addr().ok(), client.peer_addr().ok());
@@ -172,12 +221,7 @@ async fn outbound(
     }
     let name = m.rule.as_deref().map(|r| server_name(r, &acc)).transpose()?;
     let ready = ready(&m, backend, name).await?;
-    let (bin, bout) = (&m.reg.entry.bytes_in, &m.reg.entry.bytes_out);
-    let r = match (ready.into_side(), m.rule.as_deref().and_then(rekey_every)) {
-        (side, Some(every)) if side.is_tls() => relay(client, Rekeying::new(side, every), bin, bout).await,
-        (side, _) => relay(client, side, bin, bout).await,
-    };
-    finish(r, &m.reg.entry, m.trace())
+    finish(relay_ready(ready, client, &m, Ends::TlsIsServer).await, &m.reg.entry, m.trace())
 }
 
 /// An application-controlled connection's two ends: the TLS-capable peer and the application.

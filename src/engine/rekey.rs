@@ -14,6 +14,12 @@ pub trait Rekey {
     fn refresh_keys(&mut self) -> Result<(), rustls::Error>;
 }
 
+impl<T: Rekey> Rekey for &mut T {
+    fn refresh_keys(&mut self) -> Result<(), rustls::Error> {
+        (**self).refresh_keys()
+    }
+}
+
 impl<S> Rekey for tokio_rustls::server::TlsStream<S> {
     fn refresh_keys(&mut self) -> Result<(), rustls::Error> {
         self.get_mut().1.refresh_traffic_keys()

@@ -76,6 +76,35 @@ pub struct ListenerConfig {
     pub protocol_ports: Vec<(u16, Protocol)>,
     /// `NoPolicy Refuse|Clear`: a connection no rule matches (docs/decisions.md D32).
     pub no_policy: NoPolicy,
+    /// Bounds of this listener (docs/security.md).
+    pub limits: ListenerLimits,
+}
+
+/// A listener's bounds: connections, per client address, the listen backlog, and its waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// `MaxConnections`: live connections of this listener; more wait in the backlog.
+    pub max_connections: usize,
+    /// `MaxConnectionsPerSource`: live connections from one client address; more are reset.
+    pub max_per_source: usize,
+    /// `Backlog`: the listen queue.
+    pub backlog: u32,
+    /// `ConnectTimeout`: how long the backend connection may take.
+    pub connect_timeout: Duration,
+    /// `IdleTimeout`: a relay with no byte either way for this long is closed (`None`: never).
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> ListenerLimits {
+        ListenerLimits {
+            max_connections: 16_384,
+            max_per_source: 1024,
+            backlog: 1024,
+            connect_timeout: Duration::from_secs(10),
+            idle_timeout: None,
+        }
+    }
 }
 
 /// What a listener does with a connection no rule matches (z/OS NO_POLICY).
@@ -137,6 +166,10 @@ pub struct Config {
     /// A built-in plaintext responder for the demo listener (README's first command).
     pub demo_backend: Option<SocketAddr>,
     pub listeners: Vec<ListenerConfig>,
+    /// `MaxConnections`: live connections agent-wide, FTP data connections included.
+    pub max_connections: usize,
+    /// `ShutdownDrain`: how long SIGTERM waits for live connections under NOPURGE.
+    pub shutdown_drain: Duration,
 }
 
 /// A configuration that failed: the sources and every diagnostic, for rendering.

@@ -136,9 +136,17 @@ impl Drop for Registration {
 }
 
 impl Registry {
-    /// A fresh ConnID (never 0).
+    /// A fresh ConnID: never 0, and never one a live connection holds (the counter wraps at 2^32,
+    /// and a long-lived connection must not share its ID with a new one).
     pub fn next_id(&self) -> ConnId {
-        ConnId(self.next.fetch_add(1, Ordering::Relaxed).wrapping_add(1).max(1))
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        // One of any `live.len() + 2` consecutive candidates is free, so this ends.
+        loop {
+            let id = ConnId(self.next.fetch_add(1, Ordering::Relaxed).wrapping_add(1));
+            if id.0 != 0 && !live.contains_key(&id) {
+                return id;
+            }
+        }
     }
 
     /// Adds a connection; it stays listed until the returned guard is dropped.
@@ -183,5 +191,48 @@ mod tests {
         assert_eq!("0000002A".parse::<ConnId>(), Ok(ConnId(42)));
         assert!("123456789".parse::<ConnId>().is_err());
         assert!("xyz".parse::<ConnId>().is_err());
+    }
+
+    fn snapshot(id: ConnId) -> ConnSnapshot {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        ConnSnapshot {
+            id,
+            listener: "L".into(),
+            jobname: "L".into(),
+            local: addr,
+            remote: addr,
+            policy_status: PolicyStatus::NoPolicy,
+            conn_status: ConnStatus::NotSecure,
+            map_type: None,
+            primary: None,
+            rule: None,
+            generation: 1,
+            protocol_helper: "Raw",
+            tls_version: None,
+            cipher: None,
+            key_share: None,
+            peer_subject: None,
+            peer_cert: None,
+            app_peer: None,
+            app_local: None,
+            secured_how: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            started: SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn conn_ids_wrap_past_0_and_skip_live_ones() {
+        let registry = Arc::new(Registry::default());
+        let live: Vec<Registration> =
+            [u32::MAX, 1, 2].into_iter().map(|n| registry.register(snapshot(ConnId(n)))).collect();
+        registry.next.store(u32::MAX - 1, Ordering::Relaxed);
+        assert_eq!(registry.next_id(), ConnId(3), "u32::MAX, 0, 1 and 2 are live or reserved");
+        assert_eq!(registry.next_id(), ConnId(4));
+        drop(live);
+        registry.next.store(u32::MAX - 1, Ordering::Relaxed);
+        assert_eq!(registry.next_id(), ConnId(u32::MAX), "free again once its connection ended");
+        assert_eq!(registry.next_id(), ConnId(1), "0 is never a ConnID");
     }
 }

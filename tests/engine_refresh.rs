@@ -309,3 +309,113 @@ fn sighup_right_after_the_listening_lines_refreshes_and_does_not_kill_the_agent(
     }
     assert!(eventually(WAIT, || agent.fresh_mapping("CLEAR1").1 >= 2), "{}", agent.log_text());
 }
+
+#[test]
+fn truncating_the_policy_file_in_place_keeps_the_old_policy_serving_tls() {
+    let setup = AgentSetup::new("watch-truncate");
+    let pki = setup.pki("pki");
+    let backend = Backend::echo();
+    let (v1, _) = watch_versions(&pki.server_ring);
+    let agent = setup.listener("TLS1", backend.addr(), "Inbound").policy(&v1).start();
+    let (addr, config) = (agent.addr("TLS1"), client_config(&pki.ca));
+    let file = agent.dir().join("policy.pol");
+    let since = wait_for_watcher(&agent, || write_atomic(&file, &v1));
+
+    // `: > policy.pol`: the file is emptied in place.
+    std::fs::File::create(&file).expect("truncate the policy file");
+    let refused = format!("{}:1:1: error: the policy file is empty", file.display());
+    assert!(
+        eventually(WAIT, || agent.log_text().contains("policy not installed")),
+        "the watcher did not refuse the empty file:\n{}",
+        agent.log_text()
+    );
+    assert!(agent.log_text().contains(&refused), "no `{refused}` in:\n{}", agent.log_text());
+
+    // The listener still requires TLS, with the rule and generation it had.
+    assert!(!relays_in_clear(addr), "the emptied policy file turned TLS off");
+    let mut s = tls_connect(addr, &config).expect("handshake with the old policy");
+    assert_eq!(round_trip(&mut s, b"still tls\n").expect("echo"), b"still tls\n");
+    let c = agent.wait_conn(s.sock.local_addr().expect("local"));
+    assert_eq!((c["rule"].as_str(), c["generation"].as_u64()), (Some("watch~on"), Some(since)), "{c}");
+
+    // `pagent refresh` refuses it too and says why; netstat still lists the live connection.
+    let out = agent.refresh();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.lines().any(|l| l == refused), "no `{refused}` in:\n{err}");
+    assert!(err.contains("hint: "), "{err}");
+    let rows = agent.rows();
+    assert!(!rows.is_empty(), "netstat lists nothing");
+    assert!(rows.iter().all(|r| r.last().map(String::as_str) == Some("watch~on")), "{rows:?}");
+}
+
+#[test]
+fn the_watcher_reloads_a_slowly_written_file_once_it_is_complete() {
+    let setup = AgentSetup::new("watch-slow");
+    let pki = setup.pki("pki");
+    let backend = Backend::echo();
+    let (v1, _) = watch_versions(&pki.server_ring);
+    let agent = setup.listener("TLS1", backend.addr(), "Inbound").policy(&v1).start();
+    let file = agent.dir().join("policy.pol");
+    let since = wait_for_watcher(&agent, || write_atomic(&file, &v1));
+
+    // Written in place in small pieces, 20 ms apart (well under the watcher's settle time): a clear
+    // exemption first (a valid policy on its own), then a higher-priority TLS rule. Every
+    // intermediate state is either wrong (clear) or incomplete; only the whole file may load.
+    let head = policy::off_rule("slow~off", "TLS1");
+    let env = policy::env("Server", &pki.server_ring, &[], None);
+    let tail = policy::tls_rule("slow~on", "TLS1", "Inbound", "  Priority 100", &env);
+    let mut f = std::fs::File::create(&file).expect("open the policy file");
+    f.write_all(head.as_bytes()).expect("write");
+    for piece in tail.as_bytes().chunks(8) {
+        std::thread::sleep(Duration::from_millis(20));
+        f.write_all(piece).expect("write");
+    }
+    drop(f);
+
+    assert!(
+        eventually(WAIT, || agent.fresh_mapping("TLS1").0 == "slow~on"),
+        "the complete file was not loaded:\n{}",
+        agent.log_text()
+    );
+    let log = agent.log_text();
+    assert!(!log.contains("policy not installed"), "a half-written file was loaded:\n{log}");
+    assert_eq!(agent.fresh_mapping("TLS1").1, since + 1, "one reload for one write:\n{log}");
+    assert!(!relays_in_clear(agent.addr("TLS1")), "the complete file requires TLS");
+}
+
+#[test]
+fn the_watcher_loads_nothing_while_a_writer_keeps_writing_then_loads_the_whole_file() {
+    let setup = AgentSetup::new("watch-writer");
+    let pki = setup.pki("pki");
+    let backend = Backend::echo();
+    let (v1, _) = watch_versions(&pki.server_ring);
+    let agent = setup.listener("TLS1", backend.addr(), "Inbound").policy(&v1).start();
+    let file = agent.dir().join("policy.pol");
+    let since = wait_for_watcher(&agent, || write_atomic(&file, &v1));
+
+    // For about 6 s the file is a valid policy that exempts TLS1 (comments keep being appended),
+    // then the TLS rule that overrides the exemption comes last.
+    let env = policy::env("Server", &pki.server_ring, &[], None);
+    let tail = policy::tls_rule("last~on", "TLS1", "Inbound", "  Priority 100", &env);
+    let head = policy::off_rule("early~off", "TLS1");
+    let mut f = std::fs::File::create(&file).expect("open the policy file");
+    let writer = std::thread::spawn(move || {
+        f.write_all(head.as_bytes()).expect("write");
+        for k in 0..300 {
+            std::thread::sleep(Duration::from_millis(20));
+            f.write_all(format!("# line {k}\n").as_bytes()).expect("write");
+        }
+        f.write_all(tail.as_bytes()).expect("write");
+    });
+    std::thread::sleep(Duration::from_millis(5500));
+    assert_eq!(agent.fresh_mapping("TLS1"), ("watch~on".to_string(), since), "loaded mid-write");
+    writer.join().expect("writer");
+    assert!(
+        eventually(WAIT, || agent.fresh_mapping("TLS1").0 == "last~on"),
+        "the whole file was not loaded once written:\n{}",
+        agent.log_text()
+    );
+    assert_eq!(agent.fresh_mapping("TLS1").1, since + 1, "{}", agent.log_text());
+    assert!(agent.log_text().contains("policy files still changing after 5s"), "{}", agent.log_text());
+}

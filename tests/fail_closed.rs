@@ -84,8 +84,11 @@ fn application_bytes_past_an_init_mark_wait_for_the_handshake_and_go_under_tls()
     assert_eq!(reply["conn_status"], "SECURE", "{reply}");
 }
 
+/// What a backend received, and how its connection ended (a FIN is `Ok`).
+type Ending = (Vec<u8>, std::io::Result<()>);
+
 /// A backend that reports how the agent ended its side: after the bytes, a FIN or a reset.
-fn ending_backend() -> (SocketAddr, mpsc::Receiver<(Vec<u8>, std::io::Result<()>)>) {
+fn ending_backend() -> (SocketAddr, mpsc::Receiver<Ending>) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = l.local_addr().expect("addr");
     let (tx, rx) = mpsc::channel();

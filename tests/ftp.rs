@@ -279,7 +279,7 @@ fn plain_ftp_is_rewritten_too_and_a_data_connection_from_another_address_is_refu
     let setup = AgentSetup::new("ftp-plain");
     let agent = setup
         .listener_with("FTP1", server.addr(), "Inbound", &["Protocol Ftp", "NoPolicy Clear"])
-        .policy("")
+        .policy(&policy::off_rule("nomatch~1", "NOMATCH"))
         .start();
     let mut c = Plain::open(agent.addr("FTP1"), server.login().user, server.login().password);
     let data = c.pasv();

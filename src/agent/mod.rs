@@ -21,9 +21,6 @@ use crate::config::{Config, Protocol};
 use crate::engine::Context;
 use crate::registry::Registry;
 
-/// How long NOPURGE waits for live connections at shutdown before closing them.
-pub const DRAIN_LIMIT: Duration = Duration::from_secs(30);
-
 /// What started a reload (for the log).
 #[derive(Debug, Clone, Copy)]
 pub enum ReloadCause {
@@ -77,7 +74,7 @@ impl Agent {
         let (current, generations) = cell::channel(Arc::new(first));
         let (purge, purged) = cell::channel(false);
         let registry = Arc::new(Registry::default());
-        let engine = Context::new(registry.clone(), generations, purged)
+        let engine = Context::new(registry.clone(), generations, purged, config.max_connections)
             .with_helper(Protocol::Ftp, Arc::new(crate::ftp::Ftp))
             .with_helper(Protocol::Tn3270, Arc::new(crate::tn3270::Tn3270));
         Ok(Arc::new(Agent {
@@ -146,17 +143,19 @@ pub struct Running {
 /// Loads the policy and binds every listener, the demo backend and the control socket; nothing is
 /// served unless all of them succeed.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    raise_descriptor_limit();
     let agent = Agent::new(config).await?;
     // Everything that must not miss an early event is set up before `start` returns.
     let (hangups, terminations) = signals::Signals::install()?.split();
     let watcher = watch::FileWatch::install(&agent);
     let mut bound = Vec::new();
     for l in &agent.config.listeners {
+        let backlog = l.limits.backlog;
         let sock = match l.transparent {
             Some(crate::config::Transparent::Tproxy) => {
-                crate::engine::sockets::transparent_listener(l.listen)
+                crate::engine::transparent_listener(l.listen, backlog)
             }
-            _ => TcpListener::bind(l.listen).await,
+            _ => crate::engine::sockets::listener(l.listen, backlog),
         }
         .and_then(|s| s.local_addr().map(|a| (s, a)))
         .map_err(|source| StartError::Listen { name: l.name.clone(), addr: l.listen, source })?;
@@ -209,7 +208,14 @@ impl Running {
         for a in &self.accepting {
             a.abort();
         }
-        drain(&self.agent).await;
+        // A second SIGTERM (or SIGINT) while draining stops at once.
+        tokio::select! {
+            () = drain(&self.agent) => {}
+            () = self.terminations.wait() => {
+                info!("second termination signal: closing live connections now");
+                self.agent.purge.send_replace(true);
+            }
+        }
         let _ = std::fs::remove_file(&self.agent.config.control_socket);
     }
 }
@@ -218,6 +224,16 @@ impl Running {
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), StartError> {
     start(config).await?.wait(shutdown).await;
     Ok(())
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit (each proxied connection holds two descriptors)
+/// and logs the figure. `rlimit` is a small safe wrapper over setrlimit(2): the crate forbids
+/// unsafe code of its own.
+fn raise_descriptor_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => info!(descriptors = n, "descriptor limit (RLIMIT_NOFILE)"),
+        Err(e) => warn!("cannot raise the descriptor limit: {e}"),
+    }
 }
 
 /// What the control socket may use of the agent.
@@ -245,7 +261,7 @@ async fn refresh_every(agent: Arc<Agent>, every: Duration) {
     }
 }
 
-/// D9: PURGE closes live connections at once; NOPURGE lets them finish within [`DRAIN_LIMIT`].
+/// D9: PURGE closes live connections at once; NOPURGE lets them finish within `ShutdownDrain`.
 async fn drain(agent: &Agent) {
     let live = agent.registry.len();
     if agent.config.purge || live == 0 {
@@ -254,7 +270,7 @@ async fn drain(agent: &Agent) {
         return;
     }
     info!(live, "shutting down: draining live connections (NOPURGE)");
-    let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+    let deadline = tokio::time::Instant::now() + agent.config.shutdown_drain;
     while !agent.registry.is_empty() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::lines::Lines;
 use super::listener_values as values;
 use super::protocol_helper_keywords::{self as helper_keywords, Helpers};
-use super::{ListenerConfig, NoPolicy, Protocol, Transparent, current_user};
+use super::{ListenerConfig, ListenerLimits, NoPolicy, Protocol, Transparent, current_user};
 use crate::policy::diag::{Diagnostic, Diagnostics, nearest};
 use crate::policy::lex::{TokKind, Token};
 use crate::policy::table::ConnDirection;
@@ -22,6 +22,11 @@ pub(crate) const LISTENER: &[&str] = &[
     "Userid",
     "ClientHelloHold",
     "NoPolicy",
+    "MaxConnections",
+    "MaxConnectionsPerSource",
+    "Backlog",
+    "ConnectTimeout",
+    "IdleTimeout",
     "Transparent",
     "ProtocolPorts",
 ];
@@ -39,6 +44,7 @@ struct Block<'a> {
     transparent: Option<Transparent>,
     protocol_ports: Vec<(u16, Protocol)>,
     no_policy: Option<NoPolicy>,
+    limits: ListenerLimits,
 }
 
 pub(super) fn listener<'a>(
@@ -145,6 +151,7 @@ impl<'a> Block<'a> {
             transparent: None,
             protocol_ports: Vec::new(),
             no_policy: None,
+            limits: ListenerLimits::default(),
         }
     }
 
@@ -193,6 +200,9 @@ impl<'a> Block<'a> {
             "Userid" => self.userid = Some(values::job_or_user_name(word, v, diags)),
             "ClientHelloHold" => self.hold = values::client_hello_hold(v, diags).unwrap_or(self.hold),
             "NoPolicy" => set(&mut self.no_policy, values::no_policy(v, diags)),
+            "MaxConnections" | "MaxConnectionsPerSource" | "Backlog" | "ConnectTimeout" | "IdleTimeout" => {
+                values::limit(&mut self.limits, word, v, diags)
+            }
             w if self.helper.keyword(key, w, &v, diags) => {}
             "Transparent" => set(&mut self.transparent, values::transparent(v, diags)),
             "ProtocolPorts" => self.protocol_ports.extend(values::protocol_ports(args, diags)),
@@ -252,6 +262,7 @@ impl<'a> Block<'a> {
                 Some(_) => NoPolicy::Clear,
             }),
             protocol_ports: self.protocol_ports,
+            limits: self.limits,
         })
     }
 }

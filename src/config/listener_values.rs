@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{NoPolicy, Protocol, Transparent};
+use super::{ListenerLimits, NoPolicy, Protocol, Transparent};
 use crate::policy::diag::{Diagnostic, Diagnostics};
 use crate::policy::lex::Token;
 use crate::policy::table::ConnDirection;
@@ -131,6 +131,32 @@ pub(super) fn transparent(v: Token<'_>, diags: &mut Diagnostics) -> Option<Trans
             ));
             None
         }
+    }
+}
+
+/// `MaxConnections`, `MaxConnectionsPerSource`, `Backlog` (counts) and `ConnectTimeout`,
+/// `IdleTimeout` (seconds; IdleTimeout 0 = never).
+pub(super) fn limit(limits: &mut ListenerLimits, word: &str, v: Token<'_>, diags: &mut Diagnostics) {
+    let (min, max) = match word {
+        "MaxConnections" | "MaxConnectionsPerSource" => (1, 1_000_000),
+        "Backlog" => (1, 65_535),
+        "ConnectTimeout" => (1, 3600),
+        _ => (0, 86_400),
+    };
+    let Some(n) = v.text.parse::<u64>().ok().filter(|n| (min..=max).contains(n)) else {
+        diags.push(Diagnostic::error(
+            v.span,
+            format!("{word} needs a number from {min} to {max}, not `{}`", v.text),
+            format!("write `{word} N`"),
+        ));
+        return;
+    };
+    match word {
+        "MaxConnections" => limits.max_connections = n as usize,
+        "MaxConnectionsPerSource" => limits.max_per_source = n as usize,
+        "Backlog" => limits.backlog = n as u32,
+        "ConnectTimeout" => limits.connect_timeout = Duration::from_secs(n),
+        _ => limits.idle_timeout = (n > 0).then(|| Duration::from_secs(n)),
     }
 }
 

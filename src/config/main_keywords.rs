@@ -19,6 +19,8 @@ const TOP: &[&str] = &[
     "ControlSocket",
     "ControlGroup",
     "RefreshInterval",
+    "MaxConnections",
+    "ShutdownDrain",
     "Strict",
     "KeyringMap",
     "DevKeyring",
@@ -70,8 +72,13 @@ fn defaults(path: &Path) -> Config {
         dev_keyring: None,
         demo_backend: None,
         listeners: Vec::new(),
+        max_connections: DEFAULT_MAX_CONNECTIONS,
+        shutdown_drain: Duration::from_secs(30),
     }
 }
+
+/// `MaxConnections` agent-wide: each proxied connection holds two descriptors.
+pub(super) const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 
 /// The keyword `kw` names, or `None` after reporting it (and skipping its block, if it opens one).
 fn known(
@@ -117,6 +124,16 @@ impl State {
                 }
             }
             "ControlGroup" => config.control_group = one_arg(kw, args, diags).map(|t| t.text.to_string()),
+            "MaxConnections" => {
+                if let Some(n) = number(kw, args, 1, 1_000_000, diags) {
+                    config.max_connections = n as usize;
+                }
+            }
+            "ShutdownDrain" => {
+                if let Some(n) = number(kw, args, 0, 3600, diags) {
+                    config.shutdown_drain = Duration::from_secs(n);
+                }
+            }
             "RefreshInterval" => {
                 if let Some(n) = number(kw, args, 0, 86_400 * 7, diags) {
                     config.refresh_interval = (n > 0).then(|| Duration::from_secs(n));

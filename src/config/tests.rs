@@ -100,3 +100,34 @@ fn bad_helper_values_are_errors_with_the_accepted_words() {
     assert!(out.contains("warning: ConnType applies to Protocol Tn3270 listeners; this one is Ftp"), "{out}");
     assert!(out.contains("Protocol Ftp serves inbound listeners only"), "{out}");
 }
+
+#[test]
+fn limits_and_nopolicy_have_defaults_and_keywords() {
+    let p = write(
+        "limits",
+        "TTLSConfig a.pol\nMaxConnections 5000\nShutdownDrain 5\nListener side\n{\n  Listen 127.0.0.1:1\n  Backend localhost:2\n  Direction Inbound\n}\nListener tuned\n{\n  Listen 127.0.0.1:3\n  Backend localhost:4\n  Direction Inbound\n  NoPolicy Clear\n  MaxConnections 10\n  MaxConnectionsPerSource 2\n  Backlog 64\n  ConnectTimeout 3\n  IdleTimeout 600\n}\nListener intercept\n{\n  Listen 127.0.0.1:5\n  Direction Inbound\n  Transparent Redirect\n}\n",
+    );
+    let c = load(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((c.max_connections, c.shutdown_drain), (5000, std::time::Duration::from_secs(5)));
+    let [side, tuned, intercept] = &c.listeners[..] else { panic!("three listeners") };
+    assert_eq!(side.no_policy, NoPolicy::Refuse, "a sidecar listener refuses by default (D32)");
+    assert_eq!(intercept.no_policy, NoPolicy::Clear, "a transparent one relays in clear by default");
+    assert_eq!(side.limits, ListenerLimits::default());
+    assert_eq!(side.limits.idle_timeout, None);
+    assert_eq!(tuned.no_policy, NoPolicy::Clear);
+    let secs = std::time::Duration::from_secs;
+    assert_eq!(
+        (tuned.limits.max_connections, tuned.limits.max_per_source, tuned.limits.backlog),
+        (10, 2, 64)
+    );
+    assert_eq!((tuned.limits.connect_timeout, tuned.limits.idle_timeout), (secs(3), Some(secs(600))));
+    let bad = write(
+        "limits-bad",
+        "TTLSConfig a.pol\nListener x\n{\n  Listen 127.0.0.1:1\n  Backend localhost:2\n  Direction Inbound\n  NoPolicy Maybe\n  Backlog 0\n}\n",
+    );
+    let text = load(&bad).expect_err("bad values").to_string();
+    assert!(
+        text.contains("`Maybe` is not Refuse or Clear") && text.contains("Backlog needs a number"),
+        "{text}"
+    );
+}

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use super::controls::Controls;
 use super::generation::Generation;
@@ -39,6 +39,8 @@ pub trait Helper: Send + Sync {
 pub struct Context {
     pub registry: Arc<Registry>,
     pub controls: Arc<Controls>,
+    /// `MaxConnections` agent-wide: a permit per live connection, FTP data connections included.
+    pub connections: Arc<Semaphore>,
     generations: watch::Receiver<Arc<Generation>>,
     purge: watch::Receiver<bool>,
     helpers: Vec<(Protocol, Arc<dyn Helper>)>,
@@ -58,8 +60,10 @@ impl Context {
         registry: Arc<Registry>,
         generations: watch::Receiver<Arc<Generation>>,
         purge: watch::Receiver<bool>,
+        max_connections: usize,
     ) -> Context {
-        Context { registry, controls: Arc::default(), generations, purge, helpers: Vec::new() }
+        let connections = Arc::new(Semaphore::new(max_connections));
+        Context { registry, controls: Arc::default(), connections, generations, purge, helpers: Vec::new() }
     }
 
     /// Plugs in the helper that serves `protocol`'s connections.

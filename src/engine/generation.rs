@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::tls::{self, Keyrings, TlsEnv};
 use crate::config::Config;
-use crate::policy::{LoadOptions, Rule, RuleTable, load_with_carry};
+use crate::policy::{LoadOptions, Rule, RuleTable, carry, load_with_carry};
 
 /// Why a policy could not become a generation.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -33,8 +33,8 @@ pub struct Generation {
     pub keyrings: Vec<PathBuf>,
     /// Warnings of the load, rendered, for the log.
     pub warnings: String,
-    /// The policy texts this generation was built from, in namespace order (with NOFLUSH, those of
-    /// earlier generations first).
+    /// The policy texts this generation was built from, in namespace order (with NOFLUSH, what is
+    /// left of earlier generations' texts first: only definitions the files do not hold again).
     texts: Vec<(PathBuf, String)>,
 }
 
@@ -50,23 +50,18 @@ impl Generation {
     }
 
     fn read(config: &Config, id: u64, previous: Option<&Generation>) -> Result<Generation, LoadError> {
-        // NOFLUSH (D9): the previous generation's texts first, so objects deleted from the files
-        // stay; a text identical to a file's current one adds nothing and is dropped.
-        let carried: Vec<(PathBuf, String)> = match previous {
-            Some(p) if !config.flush => {
-                let current: Vec<(PathBuf, String)> = config
-                    .policy_files
-                    .iter()
-                    .filter_map(|f| std::fs::read_to_string(f).ok().map(|t| (f.clone(), t)))
-                    .collect();
-                p.texts.iter().filter(|t| !current.contains(t)).cloned().collect()
-            }
-            _ => Vec::new(),
-        };
+        let carried = carried(config, previous);
         let opts = LoadOptions { strict: config.strict, warn_keyrings: false, carried: 0 };
         let loaded = load_with_carry(&carried, &config.policy_files, opts);
-        let texts: Vec<(PathBuf, String)> =
+        let all: Vec<(PathBuf, String)> =
             loaded.sources.files().map(|(_, f)| (f.path.clone(), f.text.clone())).collect();
+        // Only what the files do not define again is carried on: the carry stays bounded.
+        let (old, current) = all.split_at(carried.len());
+        let texts = if old.is_empty() {
+            current.to_vec()
+        } else {
+            [carry::reduce(old, current), current.to_vec()].concat()
+        };
         let rendered = loaded.diagnostics.render(&loaded.sources);
         let Some(table) = loaded.table else {
             let c = loaded.counts();
@@ -110,6 +105,22 @@ impl Generation {
     }
 }
 
+/// NOFLUSH (D9): the previous generation's texts, read before the files so objects deleted from
+/// them stay; a text identical to a file's current one adds nothing and is left out.
+fn carried(config: &Config, previous: Option<&Generation>) -> Vec<(PathBuf, String)> {
+    match previous {
+        Some(p) if !config.flush => {
+            let current: Vec<(PathBuf, String)> = config
+                .policy_files
+                .iter()
+                .filter_map(|f| std::fs::read_to_string(f).ok().map(|t| (f.clone(), t)))
+                .collect();
+            p.texts.iter().filter(|t| !current.contains(t)).cloned().collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,7 +136,11 @@ mod tests {
     }
 
     fn setup(flush: &str) -> (std::path::PathBuf, Config) {
-        let dir = std::env::temp_dir().join(format!("attls-gen-{}-{flush}", std::process::id()));
+        setup_as(flush, flush)
+    }
+
+    fn setup_as(tag: &str, flush: &str) -> (std::path::PathBuf, Config) {
+        let dir = std::env::temp_dir().join(format!("attls-gen-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("p.pol"), policy(&[("A", 1), ("B", 2)])).unwrap();
         std::fs::write(dir.join("pagent.conf"), format!("TTLSConfig p.pol {flush} NOPURGE\n")).unwrap();
@@ -158,5 +173,36 @@ mod tests {
             assert_eq!(g3.texts.len(), g2.texts.len(), "{flush}");
             std::fs::remove_dir_all(&dir).unwrap();
         }
+    }
+
+    #[test]
+    fn noflush_carry_stays_bounded_over_many_refreshes_and_keeps_deleted_objects() {
+        let (dir, config) = setup_as("many", "NOFLUSH");
+        let write = |rules: &[(&str, u16)]| std::fs::write(dir.join("p.pol"), policy(rules)).unwrap();
+        let mut g = Generation::load(&config, 1, None).unwrap();
+        // B deleted, then A changed again and again.
+        for k in 0..40u16 {
+            write(&[("A", 100 + k)]);
+            g = Generation::load(&config, u64::from(k) + 2, Some(&g)).unwrap();
+            assert!(g.texts.len() <= 2, "refresh {k}: {} texts carried", g.texts.len());
+        }
+        let mut got = rules(&g);
+        got.sort();
+        assert_eq!(got, vec![("A".to_string(), 139), ("B".to_string(), 2)]);
+        // The carried text keeps B (its latest definition) but not A's stale one, on its own line.
+        let (_, carried) = &g.texts[0];
+        assert!(carried.contains("TTLSRule B") && !carried.contains("TTLSRule A"), "{carried}");
+        assert_eq!(carried.lines().count(), policy(&[("A", 1), ("B", 2)]).lines().count());
+        // B written again then deleted with C: their latest definitions are kept, nothing older.
+        write(&[("A", 1), ("B", 7), ("C", 8)]);
+        g = Generation::load(&config, 100, Some(&g)).unwrap();
+        write(&[("A", 1)]);
+        g = Generation::load(&config, 101, Some(&g)).unwrap();
+        let mut got = rules(&g);
+        got.sort();
+        let want = [("A", 1), ("B", 7), ("C", 8)].map(|(n, p)| (n.to_string(), p));
+        assert_eq!(got, want.to_vec());
+        assert_eq!(g.texts.len(), 2, "{:?}", g.texts);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -38,6 +38,8 @@ pub struct Target {
     pub host: String,
     /// TPROXY: leave from the client's own address, so the server sees the real client.
     pub source: Option<SocketAddr>,
+    /// `ConnectTimeout`.
+    pub timeout: std::time::Duration,
     /// SO_MARK: the agent's own connections are never intercepted again.
     pub mark: Option<u32>,
 }
@@ -58,6 +60,7 @@ impl Accepted {
                     addr: listener.backend(),
                     host: listener.backend_host.clone(),
                     source: None,
+                    timeout: listener.limits.connect_timeout,
                     mark: None,
                 },
             });
@@ -93,7 +96,13 @@ impl Accepted {
             protocol: listener.protocol_for(dialed.port()),
             jobname: owner.as_ref().map_or_else(|| listener.jobname.clone(), |o| o.command.clone()),
             userid: owner.map_or_else(|| listener.userid.clone(), |o| o.user),
-            backend: Target { addr, host, source: spoof.then_some(client), mark: Some(OWN_MARK) },
+            backend: Target {
+                addr,
+                host,
+                source: spoof.then_some(client),
+                timeout: listener.limits.connect_timeout,
+                mark: Some(OWN_MARK),
+            },
         })
     }
 }
@@ -130,6 +139,7 @@ mod tests {
             transparent: None,
             protocol_ports: Vec::new(),
             no_policy: crate::config::NoPolicy::Refuse,
+            limits: Default::default(),
         };
         let a = Accepted::new(&cfg, &s).await.unwrap();
         assert_eq!((a.dialed, a.client), (l.local_addr().unwrap(), c.local_addr().unwrap()));

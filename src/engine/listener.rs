@@ -1,24 +1,72 @@
-//! The accept loop of one listener: a ConnID and a task per connection, a cap on live connections,
-//! and a short backoff when accept fails (e.g. out of file descriptors) instead of a busy loop.
+//! The accept loop of one listener: a ConnID and a task per connection, within the listener's
+//! `MaxConnections` and the agent's (further clients wait in the listen backlog), a client address
+//! over `MaxConnectionsPerSource` reset at once, and a short backoff when accept fails (e.g. out of
+//! file descriptors) instead of a busy loop.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{Instrument, info_span, warn};
 
 use super::context::Context;
+use super::sockets::reset_on_close;
 use crate::config::ListenerConfig;
+use crate::policy::matcher::canonical;
 
-/// Live connections per listener; further clients wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 16_384;
+/// Live connections per client address.
+#[derive(Default)]
+struct Sources(Mutex<HashMap<IpAddr, usize>>);
+
+/// One live connection from an address; counted down when dropped.
+struct FromSource {
+    sources: Arc<Sources>,
+    ip: IpAddr,
+}
+
+impl Sources {
+    /// Counts a connection from `ip`, unless `limit` are live already.
+    fn admit(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<FromSource> {
+        let mut live = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = live.entry(ip).or_insert(0);
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(FromSource { sources: self.clone(), ip })
+    }
+}
+
+impl Drop for FromSource {
+    fn drop(&mut self) {
+        let mut live = self.sources.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = live.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                live.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What a connection holds while it lives: its places in the listener's and the agent's limits and
+/// its address's count, all given back when it is dropped.
+struct Admitted {
+    _listener: OwnedSemaphorePermit,
+    _agent: OwnedSemaphorePermit,
+    _source: FromSource,
+}
 
 pub async fn accept_loop(ctx: Arc<Context>, listener: Arc<ListenerConfig>, sock: TcpListener) {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let permits = Arc::new(Semaphore::new(listener.limits.max_connections));
+    let sources = Arc::new(Sources::default());
     let mut backoff = Duration::from_millis(5);
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let Ok(mine) = permits.clone().acquire_owned().await else { return };
+        let Ok(agent_wide) = ctx.connections.clone().acquire_owned().await else { return };
         let (stream, peer) = match sock.accept().await {
             Ok(s) => {
                 backoff = Duration::from_millis(5);
@@ -31,6 +79,13 @@ pub async fn accept_loop(ctx: Arc<Context>, listener: Arc<ListenerConfig>, sock:
                 continue;
             }
         };
+        let limit = listener.limits.max_per_source;
+        let Some(counted) = sources.admit(canonical(peer.ip()), limit) else {
+            warn!(listener = %listener.name, client = %peer, limit, "refused: too many connections from this address (MaxConnectionsPerSource)");
+            reset_on_close(&stream);
+            continue;
+        };
+        let admitted = Admitted { _listener: mine, _agent: agent_wide, _source: counted };
         let _ = stream.set_nodelay(true);
         let id = ctx.registry.next_id();
         let span = info_span!("conn", conn = %id, listener = %listener.name, client = %peer);
@@ -38,7 +93,7 @@ pub async fn accept_loop(ctx: Arc<Context>, listener: Arc<ListenerConfig>, sock:
         tokio::spawn(
             async move {
                 super::pipeline::serve(ctx, listener, id, stream).await;
-                drop(permit);
+                drop(admitted);
             }
             .instrument(span),
         );

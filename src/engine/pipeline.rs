@@ -18,9 +18,9 @@ use super::identify::Accepted;
 use super::mapping::{self, Mapping, Request};
 use super::phase::{ClearBy, Ready};
 use super::rekey::Rekeying;
-use super::relay::{RelayStats, relay_strict};
-use super::sockets::reset_on_close;
+use super::relay::{RelayStats, relay_strict, until_idle};
 use super::sockets::connect;
+use super::sockets::reset_on_close;
 use super::stream::Prefixed;
 use crate::config::{ListenerConfig, NoPolicy};
 use crate::policy::PolicyStatus;
@@ -111,7 +111,9 @@ fn log_open(m: &Mapping, req: &Request<'_>) {
 
 /// Opens the connection to the backend (the other side) and records its ends in the registry.
 pub async fn open_backend(acc: &Accepted, m: &Mapping) -> std::io::Result<TcpStream> {
-    let backend = connect_backend(acc, m.trace()).await?;
+    let backend = connect_backend(acc, m.trace())
+        .await
+        .inspect_err(|e| warn!(backend = %acc.backend.addr, "backend connection failed: {e}"))?;
     m.note_app_side(backend.local_addr().ok(), backend.peer_addr().ok());
     Ok(backend)
 }
@@ -161,7 +163,8 @@ async fn inbound(
     let ready = ready(&m, client, None).await?;
     // D24c: the backend opens only once the client's side is ready.
     let backend = open_backend(acc, &m).await?;
-    finish(relay_ready(ready, backend, &m, Ends::TlsIsClient).await, &m.reg.entry, m.trace())
+    let idle = listener.limits.idle_timeout;
+    finish(relay_ready(ready, backend, &m, Ends::TlsIsClient, idle).await, &m.reg.entry, m.trace())
 }
 
 /// Which end of the relay is the TLS-capable side.
@@ -176,20 +179,50 @@ enum Ends {
 /// Relays strictly (docs/decisions.md D33): a TLS stream that ends without close_notify, a reset or
 /// a failed write on either side resets both sides, so neither peer takes a cut stream for a
 /// complete one; the close line says `truncated` (or what broke) with the byte counts.
-async fn relay_ready(ready: Ready, mut other: TcpStream, m: &Mapping, ends: Ends) -> std::io::Result<RelayStats> {
+async fn relay_ready(
+    ready: Ready,
+    mut other: TcpStream,
+    m: &Mapping,
+    ends: Ends,
+    idle: Option<Duration>,
+) -> std::io::Result<RelayStats> {
     let mut side = ready.into_side();
     let counts = (&m.reg.entry.bytes_in, &m.reg.entry.bytes_out);
     let rekey = m.rule.as_deref().and_then(rekey_every).filter(|_| side.is_tls());
     let ended = |_| ();
-    let r = match (rekey, ends) {
+    let relayed = match (rekey, ends) {
         (Some(every), Ends::TlsIsClient) => {
-            relay_strict(Rekeying::new(&mut side, every), &mut other, counts, &ended).await
+            until_idle(
+                relay_strict(Rekeying::new(&mut side, every), &mut other, counts, &ended),
+                counts,
+                idle,
+            )
+            .await
         }
         (Some(every), Ends::TlsIsServer) => {
-            relay_strict(&mut other, Rekeying::new(&mut side, every), counts, &ended).await
+            until_idle(
+                relay_strict(&mut other, Rekeying::new(&mut side, every), counts, &ended),
+                counts,
+                idle,
+            )
+            .await
         }
-        (None, Ends::TlsIsClient) => relay_strict(&mut side, &mut other, counts, &ended).await,
-        (None, Ends::TlsIsServer) => relay_strict(&mut other, &mut side, counts, &ended).await,
+        (None, Ends::TlsIsClient) => {
+            until_idle(relay_strict(&mut side, &mut other, counts, &ended), counts, idle).await
+        }
+        (None, Ends::TlsIsServer) => {
+            until_idle(relay_strict(&mut other, &mut side, counts, &ended), counts, idle).await
+        }
+    };
+    let Some(r) = relayed else {
+        // IdleTimeout: an orderly end on both sides (close_notify, FIN).
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut side).await;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut other).await;
+        let secs = idle.map_or(0, |d| d.as_secs());
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("idle for {secs}s (IdleTimeout)"),
+        ));
     };
     r.map_err(|failure| {
         reset_on_close(side.tcp());
@@ -221,7 +254,8 @@ async fn outbound(
     }
     let name = m.rule.as_deref().map(|r| server_name(r, &acc)).transpose()?;
     let ready = ready(&m, backend, name).await?;
-    finish(relay_ready(ready, client, &m, Ends::TlsIsServer).await, &m.reg.entry, m.trace())
+    let idle = listener.limits.idle_timeout;
+    finish(relay_ready(ready, client, &m, Ends::TlsIsServer, idle).await, &m.reg.entry, m.trace())
 }
 
 /// An application-controlled connection's two ends: the TLS-capable peer and the application.

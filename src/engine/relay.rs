@@ -111,6 +111,33 @@ where
     run(client, server, counts, true, ended).await
 }
 
+/// Runs `work` (a relay counting into `counts`) until it ends, or until neither count has moved for
+/// `idle` (`IdleTimeout`): then `None`, and the caller closes both sides.
+pub async fn until_idle<F: std::future::Future>(
+    work: F,
+    counts: (&AtomicU64, &AtomicU64),
+    idle: Option<std::time::Duration>,
+) -> Option<F::Output> {
+    let Some(idle) = idle else { return Some(work.await) };
+    tokio::pin!(work);
+    let moved = || counts.0.load(Ordering::Relaxed) + counts.1.load(Ordering::Relaxed);
+    let check = (idle / 4).max(std::time::Duration::from_millis(50));
+    let (mut last, mut since) = (moved(), tokio::time::Instant::now());
+    loop {
+        tokio::select! {
+            r = &mut work => return Some(r),
+            () = tokio::time::sleep(check) => {
+                let now = moved();
+                if now != last {
+                    (last, since) = (now, tokio::time::Instant::now());
+                } else if since.elapsed() >= idle {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 async fn run<C, S>(
     client: C,
     server: S,

@@ -11,6 +11,15 @@ use super::identify::Target;
 
 /// Opens the connection to `t` (resolving its host), with the mark and source address it asks for.
 pub async fn connect(t: &Target) -> std::io::Result<TcpStream> {
+    let late = || {
+        let why =
+            format!("the backend {} did not accept within {}s (ConnectTimeout)", t.addr, t.timeout.as_secs());
+        std::io::Error::new(std::io::ErrorKind::TimedOut, why)
+    };
+    tokio::time::timeout(t.timeout, connect_now(t)).await.unwrap_or_else(|_| Err(late()))
+}
+
+async fn connect_now(t: &Target) -> std::io::Result<TcpStream> {
     if t.source.is_none() && t.mark.is_none() {
         return TcpStream::connect(&t.addr).await;
     }
@@ -62,12 +71,21 @@ pub fn close_normally(s: &TcpStream) {
 }
 
 /// TPROXY listeners need IP_TRANSPARENT before bind, to accept connections for other addresses.
-pub fn transparent_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+pub fn transparent_listener(addr: SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
     let sock = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     SockRef::from(&sock).set_ip_transparent(true)?;
     sock.set_reuseaddr(true)?;
     sock.bind(addr)?;
-    sock.listen(1024)
+    sock.listen(backlog)
+}
+
+/// A listening socket with a listen queue of `backlog` (a burst of clients waits there instead of
+/// losing seconds to SYN retransmits).
+pub fn listener(addr: SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let sock = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    sock.set_reuseaddr(true)?;
+    sock.bind(addr)?;
+    sock.listen(backlog)
 }
 
 /// Whether `ip` is one of this host's addresses (a listener there can be looked up in /proc).

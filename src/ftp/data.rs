@@ -156,7 +156,10 @@ pub async fn open_passive(ctx: &Arc<DataCtx>, backend_port: u16) -> std::io::Res
     let ip = ctx.control_local.ip();
     let bind = |port: u16| {
         let at = SocketAddr::new(ip, port);
-        async move { if ctx.transparent { transparent_listener(at) } else { TcpListener::bind(at).await } }
+        let backlog = ctx.listener.limits.backlog;
+        async move {
+            if ctx.transparent { transparent_listener(at, backlog) } else { TcpListener::bind(at).await }
+        }
     };
     let sock = match ctx.listener.ftp.passive_ports {
         None => bind(0).await?,

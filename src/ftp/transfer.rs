@@ -35,6 +35,16 @@ pub(super) async fn serve(
     direction: ConnDirection,
 ) {
     let (Ok(local), Ok(remote)) = (client.local_addr(), client.peer_addr()) else { return };
+    // Data connections count against the agent's MaxConnections too.
+    let Ok(_place) = ctx.engine.connections.clone().try_acquire_owned() else {
+        reset_on_close(&client);
+        return refuse(
+            ctx,
+            verdict,
+            Some(backend),
+            "the agent is at its MaxConnections: no data connection now",
+        );
+    };
     let primary = Primary {
         id: ctx.control_id,
         rule: ctx.control_rule.as_ref(),

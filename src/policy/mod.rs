@@ -2,11 +2,13 @@
 //!
 //! Stages, each in its own module: [`lex`] (tokens) → [`syntax`] (statements, typed values via
 //! [`values`], checked against the [`catalog`]) → [`resolve`] (namespace, references, effective
-//! settings) → [`table`] (sorted rules) with [`matcher`] for lookups. [`diag`] renders errors and
+//! settings) → [`table`] (sorted rules) with [`matcher`] for lookups; a file without a statement is an
+//! error. [`carry`] reduces what NOFLUSH keeps for the next load. [`diag`] renders errors and
 //! warnings in the D11 shape; [`render`] writes a table back as policy text; [`effective`] lists a
 //! rule's effective settings with their levels and defaults, for every report.
 
 pub mod ast;
+pub mod carry;
 pub mod catalog;
 pub mod ciphers;
 pub mod diag;
@@ -98,7 +100,7 @@ pub fn load_with_carry(carried: &[(PathBuf, String)], paths: &[PathBuf], opts: L
         sources.add(path.clone(), text.clone());
     }
     let opts = LoadOptions { carried: carried.len(), ..opts };
-    let mut read_errors = Vec::new();
+    let mut diagnostics = Diagnostics::default();
     for path in paths {
         match std::fs::read(path) {
             Ok(bytes) => {
@@ -108,7 +110,7 @@ pub fn load_with_carry(carried: &[(PathBuf, String)], paths: &[PathBuf], opts: L
             }
             Err(e) => {
                 let id = sources.add(path.clone(), String::new());
-                read_errors.push(Diagnostic::error(
+                diagnostics.push(Diagnostic::error(
                     Span::new(id, 0, 0),
                     format!("cannot read policy file: {e}"),
                     "check the path and its permissions",
@@ -116,12 +118,7 @@ pub fn load_with_carry(carried: &[(PathBuf, String)], paths: &[PathBuf], opts: L
             }
         }
     }
-    let mut loaded = load_sources(sources, opts);
-    if !read_errors.is_empty() {
-        loaded.diagnostics.items.splice(0..0, read_errors);
-        loaded.table = None;
-    }
-    loaded
+    load_checked(sources, opts, diagnostics)
 }
 
 /// Loads one policy given as text (tests, benches, `render` round trips).
@@ -133,9 +130,20 @@ pub fn load_str(name: impl AsRef<Path>, text: &str, opts: LoadOptions) -> Loaded
 
 /// Parses and resolves every file of `sources`.
 pub fn load_sources(sources: SourceMap, opts: LoadOptions) -> Loaded {
-    let mut diagnostics = Diagnostics::default();
+    load_checked(sources, opts, Diagnostics::default())
+}
+
+/// [`load_sources`] after the diagnostics of reading the files (`diagnostics`).
+fn load_checked(sources: SourceMap, opts: LoadOptions, mut diagnostics: Diagnostics) -> Loaded {
     let parsed: Vec<_> =
         sources.files().map(|(id, f)| (id, syntax::parse_file(id, &f.text, &mut diagnostics))).collect();
+    for (id, statements) in &parsed {
+        if statements.is_empty() && (id.0 as usize) >= opts.carried {
+            if let Some(d) = no_statements(*id, &sources.file(*id).text, &diagnostics) {
+                diagnostics.push(d);
+            }
+        }
+    }
     let table = resolve::resolve(
         &parsed,
         &sources,
@@ -155,4 +163,25 @@ pub fn load_sources(sources: SourceMap, opts: LoadOptions) -> Loaded {
     diagnostics.finish(opts.strict);
     let table = if diagnostics.has_errors() { None } else { table };
     Loaded { sources, diagnostics, table }
+}
+
+/// The error for a file without a statement (empty, or only comments and blanks), unless the file
+/// already has an error (it could not be read, or what it holds is not a statement). A file
+/// truncated or caught half-written must not install a policy without its rules: every connection
+/// they covered would be relayed in clear.
+fn no_statements(id: FileId, text: &str, diagnostics: &Diagnostics) -> Option<Diagnostic> {
+    if diagnostics.items.iter().any(|d| d.is_error() && d.span.file == id) {
+        return None;
+    }
+    let message = if text.chars().all(|c| c.is_whitespace() || c == '\u{feff}') {
+        "the policy file is empty"
+    } else {
+        "the policy file has no statements, only comments and blank lines"
+    };
+    Some(Diagnostic::error(
+        Span::new(id, 0, 0),
+        message,
+        "a file emptied or caught half-written is refused so that it never drops rules; save the whole \
+         file (write a new one, rename it over), or remove it from the configuration",
+    ))
 }

@@ -1,0 +1,108 @@
+//! Every connection count and wait has a bound with a keyword: `MaxConnectionsPerSource` resets a
+//! client address's connection over the limit while other addresses are served, `IdleTimeout`
+//! closes a relay that moves nothing, `ConnectTimeout` gives up on a backend that does not accept.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::support::agent::peers::{Backend, client_config, round_trip, tls_connect};
+use crate::support::agent::{AgentSetup, policy};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let from: SocketAddr = format!("{source}:0").parse().expect("addr");
+    sock.bind(&from.into()).expect("bind the source address");
+    sock.connect(&to.into()).expect("connect");
+    let s: TcpStream = sock.into();
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    s
+}
+
+#[test]
+fn max_connections_per_source_resets_the_one_over_the_limit_and_serves_other_addresses() {
+    let setup = AgentSetup::new("lim-source");
+    let backend = Backend::echo();
+    let lines = ["NoPolicy Clear", "MaxConnectionsPerSource 2"];
+    let agent = setup
+        .listener_with("SRC1", backend.addr(), "Inbound", &lines)
+        .policy(&policy::off_rule("x~1", "OTHER"))
+        .start();
+    let at = agent.addr("SRC1");
+    let mut kept = Vec::new();
+    for i in 0..2 {
+        let mut s = connect_from("127.0.0.1", at);
+        assert_eq!(round_trip(&mut s, b"in\n").expect("served"), b"in\n", "connection {i}");
+        kept.push(s);
+    }
+    let mut third = connect_from("127.0.0.1", at);
+    let _ = third.write_all(b"over\n");
+    let mut buf = [0u8; 16];
+    let end = third.read(&mut buf);
+    assert!(
+        matches!(&end, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "third from one address: {end:?}"
+    );
+    // Another address is served meanwhile, and the first address again once one of its closes.
+    let mut other = connect_from("127.0.0.2", at);
+    assert_eq!(round_trip(&mut other, b"other\n").expect("served"), b"other\n");
+    drop(kept.pop());
+    std::thread::sleep(Duration::from_millis(300));
+    let mut again = connect_from("127.0.0.1", at);
+    assert_eq!(round_trip(&mut again, b"again\n").expect("served"), b"again\n");
+    assert!(agent.log_text().contains("MaxConnectionsPerSource"), "{}", agent.log_text());
+}
+
+#[test]
+fn idle_timeout_closes_a_relay_that_moves_nothing_with_close_notify() {
+    let setup = AgentSetup::new("lim-idle");
+    let pki = setup.pki("pki");
+    let backend = Backend::echo();
+    let rule = policy::server_rule("idle~1", "IDLE1", &pki.server_ring, &[], None);
+    let agent =
+        setup.listener_with("IDLE1", backend.addr(), "Inbound", &["IdleTimeout 1"]).policy(&rule).start();
+    let mut t = tls_connect(agent.addr("IDLE1"), &client_config(&pki.ca)).expect("handshake");
+    assert_eq!(round_trip(&mut t, b"ping\n").expect("echo"), b"ping\n");
+    let start = Instant::now();
+    let mut rest = Vec::new();
+    let end = t.read_to_end(&mut rest);
+    let took = start.elapsed();
+    assert!(end.is_ok(), "closed with close_notify: {end:?}");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "closed after {took:?}");
+    let logged = crate::support::agent::eventually(WAIT, || agent.log_text().contains("IdleTimeout"));
+    assert!(logged, "{}", agent.log_text());
+}
+
+#[test]
+fn connect_timeout_gives_up_on_a_backend_that_does_not_accept() {
+    // A backend whose accept queue is full and that never accepts: SYNs go unanswered.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().expect("addr").into()).expect("bind");
+    sock.listen(0).expect("listen");
+    let full: TcpListener = sock.into();
+    let addr = full.local_addr().expect("addr");
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            fillers.push(s);
+        }
+    }
+    let setup = AgentSetup::new("lim-connect");
+    let lines = ["NoPolicy Clear", "ConnectTimeout 1"];
+    let agent = setup
+        .listener_with("SLOWB1", addr, "Inbound", &lines)
+        .policy(&policy::off_rule("x~1", "OTHER"))
+        .start();
+    let mut c = TcpStream::connect(agent.addr("SLOWB1")).expect("connect");
+    c.set_read_timeout(Some(WAIT)).expect("timeout");
+    let start = Instant::now();
+    let mut buf = [0u8; 16];
+    let _ = c.read(&mut buf);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(5), "the agent waited {took:?} for the backend");
+    let logged = crate::support::agent::eventually(WAIT, || agent.log_text().contains("ConnectTimeout"));
+    assert!(logged, "{}", agent.log_text());
+    drop(full);
+}

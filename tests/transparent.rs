@@ -206,3 +206,33 @@ fn redirect_over_ipv6_finds_the_original_destination_too() {
     let log = agent.log_text();
     assert!(log.contains("rule=\"WEB~8080\"") && log.contains(&format!("local=[{addr}]:8080")), "{log}");
 }
+
+#[test]
+fn an_unknown_owner_is_refused_not_matched_as_the_listener() {
+    // On a router the server is on another host: /proc cannot name its owner. The exemption below
+    // names the listener's own Jobname, which an unknown owner used to be matched as: its bytes
+    // then went through in clear.
+    let Some(t) = Topology::new("transparent-owner") else { return };
+    let dir = TempDir::new("transparent-owner");
+    let server_ip = t.server_ip().to_string();
+    let files = dir.path().join("ftp");
+    std::fs::create_dir_all(&files).expect("dir");
+    crate::support::ftp::random_file(&files, "o.bin", 1000);
+    let _ftp = ftp_server(&t, Ns::Server, &files);
+    let exempt = "TTLSRule EXEMPT~21\n{\n  LocalPortRange 21\n  Jobname ROUTER\n  Direction Inbound\n  \
+                  TTLSGroupActionRef gOff\n}\nTTLSGroupAction gOff\n{\n  TTLSEnabled Off\n}\n";
+    let agent = AgentSetup::new("transparent-owner-agent")
+        .listener_at("ROUTER", "0.0.0.0:15003", None, "Inbound", &["Transparent Tproxy"])
+        .policy(exempt)
+        .in_netns(&t.name(Ns::Proxy))
+        .start();
+    intercept(&t, Ns::Proxy, &agent);
+    let got = dir.path().join("o-got.bin").display().to_string();
+    let url = format!("ftp://{server_ip}/o.bin");
+    let out = t.exec(Ns::Client, &["curl", "-sS", "--max-time", "10", "-o", &got, &url]).expect("curl runs");
+    assert!(!out.status.success(), "a plain FTP download went through an unknown owner's connection");
+    let refused = crate::support::agent::eventually(std::time::Duration::from_secs(10), || {
+        agent.log_text().contains("refused: the connection's owner is unknown")
+    });
+    assert!(refused, "{}", agent.log_text());
+}

@@ -14,6 +14,9 @@ use crate::intercept::OWN_MARK;
 use crate::policy::table::ConnDirection;
 use crate::procnet::{connection_owner, listener_owner};
 
+/// How netstat shows an owner that could not be found.
+pub const UNKNOWN: &str = "?";
+
 /// An accepted connection, before mapping.
 #[derive(Debug, Clone)]
 pub struct Accepted {
@@ -23,9 +26,12 @@ pub struct Accepted {
     pub dialed: SocketAddr,
     pub client: SocketAddr,
     pub protocol: Protocol,
-    /// D7: who the connection belongs to, for rule matching.
+    /// D7: who the connection belongs to, for rule matching (`?` when not known).
     pub jobname: String,
     pub userid: String,
+    /// The owner was found (always, for a listener that is not transparent: the listener's own
+    /// Jobname and Userid). An unknown owner matches no rule with a Jobname or Userid condition.
+    pub owner_known: bool,
     pub backend: Target,
 }
 
@@ -56,6 +62,7 @@ impl Accepted {
                 protocol: listener.protocol,
                 jobname: listener.jobname.clone(),
                 userid: listener.userid.clone(),
+                owner_known: true,
                 backend: Target {
                     addr: listener.backend(),
                     host: listener.backend_host.clone(),
@@ -94,8 +101,10 @@ impl Accepted {
             dialed,
             client,
             protocol: listener.protocol_for(dialed.port()),
-            jobname: owner.as_ref().map_or_else(|| listener.jobname.clone(), |o| o.command.clone()),
-            userid: owner.map_or_else(|| listener.userid.clone(), |o| o.user),
+            // An owner /proc cannot name is unknown, never the listener's own identity.
+            owner_known: owner.is_some(),
+            jobname: owner.as_ref().map_or_else(|| UNKNOWN.to_string(), |o| o.command.clone()),
+            userid: owner.map_or_else(|| UNKNOWN.to_string(), |o| o.user),
             backend: Target {
                 addr,
                 host,

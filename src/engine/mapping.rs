@@ -26,6 +26,8 @@ pub struct Request<'a> {
     /// Owner (D7): rules with Jobname or Userid conditions match on these.
     pub jobname: &'a str,
     pub userid: &'a str,
+    /// `false`: the owner is unknown, and no rule with a Jobname or Userid condition matches.
+    pub owner_known: bool,
     /// netstat's helper column: `Raw`, `Ftp`, `Tn3270`, `FTP-data`.
     pub helper: &'static str,
     /// A connection opened for a live primary (SecondaryMap).
@@ -58,8 +60,8 @@ pub fn map(registry: &Arc<Registry>, generation: Arc<Generation>, id: ConnId, re
         direction: req.direction,
         local: req.local,
         remote: req.remote,
-        jobname: Some(req.jobname),
-        userid: Some(req.userid),
+        jobname: req.owner_known.then_some(req.jobname),
+        userid: req.owner_known.then_some(req.userid),
     };
     let own = generation.table.lookup(&conn);
     let (rule, map_type) = match &req.primary {

@@ -32,6 +32,12 @@ pub async fn serve(ctx: Arc<Context>, listener: Arc<ListenerConfig>, id: ConnId,
     let mut purge = ctx.purge();
     let work = async {
         let acc = Accepted::new(&listener, &stream).await?;
+        if !acc.owner_known && ctx.current().table.conditions_on_owner(listener.direction) {
+            // D35: never matched as somebody else, never relayed in clear by default.
+            warn!(dialed = %acc.dialed, "refused: the connection's owner is unknown and rules condition on Jobname or Userid");
+            reset_on_close(&stream);
+            return Ok(());
+        }
         if listener.direction == ConnDirection::Outbound {
             return outbound(&ctx, &listener, acc, id, stream).await;
         }
@@ -75,6 +81,7 @@ fn request(
         remote,
         jobname: &acc.jobname,
         userid: &acc.userid,
+        owner_known: acc.owner_known,
         helper: acc.protocol.word(),
         primary: None,
     }

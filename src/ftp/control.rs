@@ -410,6 +410,7 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
         backend_local,
         jobname: acc.jobname.clone(),
         userid: acc.userid.clone(),
+        owner_known: acc.owner_known,
         transparent: listener.transparent == Some(crate::config::Transparent::Tproxy),
         mark: acc.backend.mark,
     });

@@ -64,6 +64,7 @@ pub struct DataCtx {
     /// D7: the control connection's Jobname and Userid (its data connections match with them).
     pub jobname: String,
     pub userid: String,
+    pub owner_known: bool,
     /// TPROXY: addresses that are not this host's are bound with IP_TRANSPARENT.
     pub transparent: bool,
     /// SO_MARK of the agent's own connections (transparent listeners).

@@ -57,6 +57,7 @@ pub(super) async fn serve(
         local,
         remote,
         jobname: &ctx.jobname,
+        owner_known: ctx.owner_known,
         userid: &ctx.userid,
         helper: "FTP-data",
         primary: Some(primary),

@@ -262,6 +262,20 @@ pub struct RuleTable {
 }
 
 impl RuleTable {
+    /// Whether some rule for `direction` conditions on the owner (a Jobname or Userid other than
+    /// `*`): a connection whose owner is unknown cannot be mapped safely then (docs/decisions.md D35).
+    pub fn conditions_on_owner(&self, direction: ConnDirection) -> bool {
+        let named = |p: &Option<String>| p.as_deref().is_some_and(|p| p != "*");
+        self.rules.iter().any(|r| {
+            let applies = match r.direction {
+                Direction::Both => true,
+                Direction::Inbound => direction == ConnDirection::Inbound,
+                Direction::Outbound => direction == ConnDirection::Outbound,
+            };
+            applies && (named(&r.jobname) || named(&r.userid))
+        })
+    }
+
     /// Sorts `rules` into evaluation order and builds the index.
     pub fn new(mut rules: Vec<Rule>) -> Self {
         rules.sort_by(|a, b| {

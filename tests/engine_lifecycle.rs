@@ -228,3 +228,38 @@ fn sigterm_under_purge_closes_live_connections_at_once() {
     let status = agent.wait_exit(WAIT).expect("the agent exits");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn sigterm_under_purge_ends_tls_connections_with_close_notify() {
+    let setup = AgentSetup::new("purge-tls");
+    let pki = setup.pki("pki");
+    let backend = Backend::echo();
+    let mut agent = setup
+        .listener("TLS1", backend.addr(), "Inbound")
+        .ttls_config_options("FLUSH PURGE")
+        .policy(&policy::server_rule("purge~tls", "TLS1", &pki.server_ring, &[], None))
+        .start();
+    let mut t = crate::support::agent::peers::tls_connect(
+        agent.addr("TLS1"),
+        &crate::support::agent::peers::client_config(&pki.ca),
+    )
+    .expect("handshake");
+    assert_eq!(round_trip(&mut t, b"before\n").expect("echo"), b"before\n");
+    agent.terminate();
+    let mut rest = Vec::new();
+    let end = std::io::Read::read_to_end(&mut t, &mut rest);
+    assert!(end.is_ok(), "PURGE must end a TLS connection with close_notify, not a cut: {end:?}");
+    let status = agent.wait_exit(WAIT).expect("the agent exits");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_second_sigterm_ends_a_nopurge_drain_at_once() {
+    let (mut agent, _backend, live) = agent_with_a_live_connection("drain-twice", "FLUSH NOPURGE");
+    terminate_and_wait_for_drain(&agent);
+    assert!(agent.wait_exit(Duration::from_millis(500)).is_none(), "exited with a live connection");
+    agent.terminate();
+    let status = agent.wait_exit(WAIT).expect("the second SIGTERM ends the drain");
+    assert!(status.success(), "{status:?}");
+    drop(live);
+}

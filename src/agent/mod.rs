@@ -266,13 +266,17 @@ async fn drain(agent: &Agent) {
     let live = agent.registry.len();
     if agent.config.purge || live == 0 {
         info!(live, purge = agent.config.purge, "shutting down");
-        agent.purge.send_replace(true);
-        return;
+    } else {
+        info!(live, "shutting down: draining live connections (NOPURGE)");
+        let deadline = tokio::time::Instant::now() + agent.config.shutdown_drain;
+        while !agent.registry.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
-    info!(live, "shutting down: draining live connections (NOPURGE)");
-    let deadline = tokio::time::Instant::now() + agent.config.shutdown_drain;
-    while !agent.registry.is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Purged connections close in order (close_notify, FIN) within a short grace.
     agent.purge.send_replace(true);
+    let grace = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !agent.registry.is_empty() && tokio::time::Instant::now() < grace {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -18,7 +18,7 @@ use super::identify::Accepted;
 use super::mapping::{self, Mapping, Request};
 use super::phase::{ClearBy, Ready};
 use super::rekey::Rekeying;
-use super::relay::{RelayStats, relay_strict, until_idle};
+use super::relay::{Cut, RelayStats, relay_strict, until_cut};
 use super::sockets::connect;
 use super::sockets::reset_on_close;
 use super::stream::Prefixed;
@@ -26,6 +26,9 @@ use crate::config::{ListenerConfig, NoPolicy};
 use crate::policy::PolicyStatus;
 use crate::policy::table::{ConnDirection, Rule};
 use crate::registry::{ConnId, Entry};
+
+/// How long a purged connection has to close in order before it is dropped.
+const PURGE_GRACE: Duration = Duration::from_secs(2);
 
 /// Serves one accepted connection; returns when it is closed (or purged at shutdown).
 pub async fn serve(ctx: Arc<Context>, listener: Arc<ListenerConfig>, id: ConnId, stream: TcpStream) {
@@ -63,7 +66,11 @@ pub async fn serve(ctx: Arc<Context>, listener: Arc<ListenerConfig>, id: ConnId,
     };
     tokio::select! {
         r = work => if let Err(e) = r { debug!("closed: {e}") },
-        _ = purge.wait_for(|p| *p) => info!("closed at shutdown (PURGE)"),
+        // A relay closes itself in order (close_notify, FIN); anything else still open goes now.
+        _ = async {
+            let _ = purge.wait_for(|p| *p).await;
+            tokio::time::sleep(PURGE_GRACE).await;
+        } => info!("closed at shutdown (PURGE)"),
     }
 }
 
@@ -171,7 +178,7 @@ async fn inbound(
     // D24c: the backend opens only once the client's side is ready.
     let backend = open_backend(acc, &m).await?;
     let idle = listener.limits.idle_timeout;
-    finish(relay_ready(ready, backend, &m, Ends::TlsIsClient, idle).await, &m.reg.entry, m.trace())
+    finish(relay_ready(ctx, ready, backend, &m, Ends::TlsIsClient, idle).await, &m.reg.entry, m.trace())
 }
 
 /// Which end of the relay is the TLS-capable side.
@@ -186,7 +193,14 @@ enum Ends {
 /// Relays strictly (docs/decisions.md D33): a TLS stream that ends without close_notify, a reset or
 /// a failed write on either side resets both sides, so neither peer takes a cut stream for a
 /// complete one; the close line says `truncated` (or what broke) with the byte counts.
+/// Completes when live connections must close (shutdown under PURGE).
+async fn purged(ctx: &Context) {
+    let mut purge = ctx.purge();
+    let _ = purge.wait_for(|p| *p).await;
+}
+
 async fn relay_ready(
+    ctx: &Context,
     ready: Ready,
     mut other: TcpStream,
     m: &Mapping,
@@ -199,37 +213,42 @@ async fn relay_ready(
     let ended = |_| ();
     let relayed = match (rekey, ends) {
         (Some(every), Ends::TlsIsClient) => {
-            until_idle(
+            until_cut(
                 relay_strict(Rekeying::new(&mut side, every), &mut other, counts, &ended),
                 counts,
                 idle,
+                purged(ctx),
             )
             .await
         }
         (Some(every), Ends::TlsIsServer) => {
-            until_idle(
+            until_cut(
                 relay_strict(&mut other, Rekeying::new(&mut side, every), counts, &ended),
                 counts,
                 idle,
+                purged(ctx),
             )
             .await
         }
         (None, Ends::TlsIsClient) => {
-            until_idle(relay_strict(&mut side, &mut other, counts, &ended), counts, idle).await
+            until_cut(relay_strict(&mut side, &mut other, counts, &ended), counts, idle, purged(ctx)).await
         }
         (None, Ends::TlsIsServer) => {
-            until_idle(relay_strict(&mut other, &mut side, counts, &ended), counts, idle).await
+            until_cut(relay_strict(&mut other, &mut side, counts, &ended), counts, idle, purged(ctx)).await
         }
     };
-    let Some(r) = relayed else {
-        // IdleTimeout: an orderly end on both sides (close_notify, FIN).
-        let _ = tokio::io::AsyncWriteExt::shutdown(&mut side).await;
-        let _ = tokio::io::AsyncWriteExt::shutdown(&mut other).await;
-        let secs = idle.map_or(0, |d| d.as_secs());
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!("idle for {secs}s (IdleTimeout)"),
-        ));
+    let r = match relayed {
+        Ok(r) => r,
+        Err(cut) => {
+            // IdleTimeout, or shutdown under PURGE: an orderly end on both sides (close_notify, FIN).
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut side).await;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut other).await;
+            let why = match cut {
+                Cut::Idle => format!("idle for {}s (IdleTimeout)", idle.map_or(0, |d| d.as_secs())),
+                Cut::Stopped => "closed at shutdown (PURGE)".to_string(),
+            };
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
+        }
     };
     r.map_err(|failure| {
         reset_on_close(side.tcp());
@@ -262,7 +281,7 @@ async fn outbound(
     let name = m.rule.as_deref().map(|r| server_name(r, &acc)).transpose()?;
     let ready = ready(&m, backend, name).await?;
     let idle = listener.limits.idle_timeout;
-    finish(relay_ready(ready, client, &m, Ends::TlsIsServer, idle).await, &m.reg.entry, m.trace())
+    finish(relay_ready(ctx, ready, client, &m, Ends::TlsIsServer, idle).await, &m.reg.entry, m.trace())
 }
 
 /// An application-controlled connection's two ends: the TLS-capable peer and the application.

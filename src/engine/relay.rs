@@ -111,27 +111,38 @@ where
     run(client, server, counts, true, ended).await
 }
 
-/// Runs `work` (a relay counting into `counts`) until it ends, or until neither count has moved for
-/// `idle` (`IdleTimeout`): then `None`, and the caller closes both sides.
-pub async fn until_idle<F: std::future::Future>(
+/// Why a relay was ended from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Neither count moved for `IdleTimeout`.
+    Idle,
+    /// `stop` completed (shutdown under PURGE).
+    Stopped,
+}
+
+/// Runs `work` (a relay counting into `counts`) until it ends, until neither count has moved for
+/// `idle` (`IdleTimeout`), or until `stop` completes; the caller then closes both sides in order.
+pub async fn until_cut<F: std::future::Future>(
     work: F,
     counts: (&AtomicU64, &AtomicU64),
     idle: Option<std::time::Duration>,
-) -> Option<F::Output> {
-    let Some(idle) = idle else { return Some(work.await) };
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<F::Output, Cut> {
     tokio::pin!(work);
+    tokio::pin!(stop);
     let moved = || counts.0.load(Ordering::Relaxed) + counts.1.load(Ordering::Relaxed);
-    let check = (idle / 4).max(std::time::Duration::from_millis(50));
+    let check = idle.map_or(std::time::Duration::from_secs(3600), |i| (i / 4).max(std::time::Duration::from_millis(50)));
     let (mut last, mut since) = (moved(), tokio::time::Instant::now());
     loop {
         tokio::select! {
-            r = &mut work => return Some(r),
+            r = &mut work => return Ok(r),
+            () = &mut stop => return Err(Cut::Stopped),
             () = tokio::time::sleep(check) => {
                 let now = moved();
                 if now != last {
                     (last, since) = (now, tokio::time::Instant::now());
-                } else if since.elapsed() >= idle {
-                    return None;
+                } else if idle.is_some_and(|i| since.elapsed() >= i) {
+                    return Err(Cut::Idle);
                 }
             }
         }

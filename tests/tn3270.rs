@@ -173,3 +173,21 @@ fn a_rule_that_is_not_application_controlled_handshakes_at_accept_whatever_connt
     let plain = S3270::new().timeout(Duration::from_secs(2)).run(agent.addr("TN1").port());
     assert!(!plain.screen.contains(SCREEN_TEXT), "a clear client got the screen: {plain}");
 }
+
+#[test]
+fn a_client_role_rule_on_a_tn3270_listener_is_refused_not_relayed_in_clear() {
+    let server = Tn3270eServer::start();
+    let setup = AgentSetup::new("tn-client-role");
+    let pki = setup.pki("pki");
+    // A TLS rule whose role cannot serve a TN3270 client; ConnType Any used to relay it in clear.
+    let env = policy::env("Client", &pki.server_ring, &["ApplicationControlled On"], None);
+    let rule = policy::tls_rule("tn~client", "TN1", "Inbound", "", &env);
+    let lines = ["Protocol Tn3270", "ConnType Any", "StartTlsWait 1"];
+    let agent = setup.listener_with("TN1", server.addr(), "Inbound", &lines).policy(&rule).start();
+    let mut c = std::net::TcpStream::connect(agent.addr("TN1")).expect("connect");
+    c.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut got = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut c, &mut got);
+    assert!(got.is_empty(), "the server's bytes arrived in clear: {got:?}");
+    assert!(agent.log_text().contains("cannot serve a TN3270 client"), "{}", agent.log_text());
+}

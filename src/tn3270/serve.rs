@@ -38,6 +38,14 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
     let rule =
         m.rule.as_deref().filter(|_| matches!(m.status, PolicyStatus::Enabled | PolicyStatus::ApplCntrl));
     let tls_available = rule.is_some() && m.tls.as_ref().is_some_and(|t| t.server.is_some());
+    if let Some(r) = rule.filter(|_| !tls_available) {
+        // A TLS rule that cannot serve a client here (HandshakeRole Client): refused, never clear.
+        let why = format!("rule {} asks for TLS but cannot serve a TN3270 client (HandshakeRole Client)", r.name);
+        warn!("closed: {why}");
+        m.reg.entry.update(|s| s.secured_how = Some(format!("Refused: {why}")));
+        crate::engine::reset_on_close(&client);
+        return Ok(());
+    }
     let mut n = Negotiator::new(settings.conn_type, tls_available);
     // D25: a rule that is not application-controlled handshakes at accept, whatever ConnType says.
     let steps = if m.status == PolicyStatus::Enabled && tls_available {

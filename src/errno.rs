@@ -18,6 +18,7 @@ pub enum Errno {
     Eproto,
     Econnreset,
     Epipe,
+    Ebusy,
 }
 
 impl Errno {
@@ -34,6 +35,7 @@ impl Errno {
             Errno::Eproto => "EPROTO",
             Errno::Econnreset => "ECONNRESET",
             Errno::Epipe => "EPIPE",
+            Errno::Ebusy => "EBUSY",
         }
     }
 }

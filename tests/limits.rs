@@ -106,3 +106,28 @@ fn connect_timeout_gives_up_on_a_backend_that_does_not_accept() {
     assert!(logged, "{}", agent.log_text());
     drop(full);
 }
+
+#[test]
+fn control_clients_over_the_limit_get_ebusy_and_netstat_answers_once_they_go() {
+    use std::io::BufRead;
+    use std::os::unix::net::UnixStream;
+    let setup = AgentSetup::new("lim-ctl");
+    let backend = Backend::echo();
+    let agent =
+        setup.listener("C1", backend.addr(), "Inbound").policy(&policy::off_rule("c~1", "C1")).start();
+    // 512 silent clients fill the control socket's sessions; the next one is told EBUSY at once.
+    let silent: Vec<UnixStream> =
+        (0..512).map(|_| UnixStream::connect(agent.socket()).expect("connect")).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let extra = UnixStream::connect(agent.socket()).expect("connect");
+    extra.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut line = String::new();
+    std::io::BufReader::new(extra).read_line(&mut line).expect("a reply");
+    assert!(line.contains("EBUSY"), "{line}");
+    drop(silent);
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let out = agent.pagent(&["netstat"]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::support::stderr(&out));
+    assert!(start.elapsed() < Duration::from_secs(2), "netstat took {:?}", start.elapsed());
+}

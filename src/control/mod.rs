@@ -25,8 +25,10 @@ use crate::engine::generation::LoadError;
 use crate::registry::{ConnId, Registry};
 use proto::{Errno, MAX_LINE, Request, VERSION, err, ok};
 
-/// A client that sends nothing for this long is dropped.
+/// A client that sends nothing (or reads no reply) for this long is dropped.
 const IDLE: Duration = Duration::from_secs(30);
+/// Control clients served at once; one more is answered EBUSY and closed.
+const MAX_SESSIONS: usize = 512;
 
 /// Why the control socket cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -96,10 +98,19 @@ impl Server {
     }
 
     pub async fn serve(self) {
+        let sessions = Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS));
         loop {
             match self.sock.accept().await {
                 Ok((stream, _)) => {
-                    tokio::spawn(client_session(self.agent.clone(), stream));
+                    let Ok(place) = sessions.clone().try_acquire_owned() else {
+                        tokio::spawn(busy(stream));
+                        continue;
+                    };
+                    let agent = self.agent.clone();
+                    tokio::spawn(async move {
+                        client_session(agent, stream).await;
+                        drop(place);
+                    });
                 }
                 Err(e) => {
                     warn!("control socket accept failed: {e}");
@@ -108,6 +119,12 @@ impl Server {
             }
         }
     }
+}
+
+/// One control client too many: told so, and closed.
+async fn busy(mut stream: UnixStream) {
+    let reply = err(Errno::Ebusy, format!("more than {MAX_SESSIONS} control clients at once: try again"));
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(format!("{reply}\n").as_bytes())).await;
 }
 
 async fn client_session(agent: Arc<Handle>, stream: UnixStream) {
@@ -140,7 +157,9 @@ async fn client_session(agent: Arc<Handle>, stream: UnixStream) {
         } else {
             handle(&agent, cred, &line).await
         };
-        if w.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
+        // A client that does not read its replies is dropped, not waited for.
+        let written = tokio::time::timeout(IDLE, w.write_all(format!("{reply}\n").as_bytes())).await;
+        if !matches!(written, Ok(Ok(()))) {
             return;
         }
     }

@@ -78,6 +78,18 @@ pub struct ListenerConfig {
     pub no_policy: NoPolicy,
     /// Bounds of this listener (docs/security.md).
     pub limits: ListenerLimits,
+    /// `JobnameFrom Command|Unit`: what a transparent connection's Jobname is (D35).
+    pub jobname_from: JobnameFrom,
+}
+
+/// Where a transparent connection's Jobname comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobnameFrom {
+    /// The owning process's command name (any user can choose it: `cp /usr/bin/curl ./PAYROLL`).
+    Command,
+    /// The systemd unit the owning process runs in (only root places processes in units); a
+    /// process in no unit has an unknown owner.
+    Unit,
 }
 
 /// A listener's bounds: connections, per client address, the listen backlog, and its waits.

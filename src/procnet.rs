@@ -47,6 +47,8 @@ const LISTEN: u8 = 0x0A;
 pub struct Owner {
     pub command: String,
     pub user: String,
+    /// The systemd unit the process runs in (`vsftpd.service`), from /proc/PID/cgroup.
+    pub unit: Option<String>,
 }
 
 /// The process holding the connected socket `local` ↔ `remote` (e.g. a local client whose
@@ -85,10 +87,20 @@ fn inode_owner(inode: u64) -> Option<Owner> {
         if holds {
             let command = std::fs::read_to_string(p.path().join("comm")).ok()?.trim_end().to_string();
             let uid = process_uid(&p.path())?;
-            return Some(Owner { command, user: user_name(uid).unwrap_or_else(|| uid.to_string()) });
+            let unit = std::fs::read_to_string(p.path().join("cgroup")).ok().and_then(|c| systemd_unit(&c));
+            return Some(Owner { command, user: user_name(uid).unwrap_or_else(|| uid.to_string()), unit });
         }
     }
     None
+}
+
+/// The systemd unit in a /proc/PID/cgroup text: the innermost path component that names a service
+/// or a scope (`0::/system.slice/vsftpd.service` → `vsftpd.service`). Only root (or the unit's
+/// manager) places a process in a unit, so unlike the command name a user cannot choose it.
+pub fn systemd_unit(cgroup: &str) -> Option<String> {
+    cgroup.lines().filter_map(|l| l.splitn(3, ':').nth(2)).find_map(|path| {
+        path.rsplit('/').find(|c| c.ends_with(".service") || c.ends_with(".scope")).map(String::from)
+    })
 }
 
 /// The real uid of the process at `/proc/PID` (`/proc/self` for this one).
@@ -161,5 +173,15 @@ mod tests {
         let owner = connection_owner(c.local_addr().unwrap(), c.peer_addr().unwrap()).expect("owner");
         assert_eq!(owner.command, me);
         assert_eq!(listener_owner(l.local_addr().unwrap()).expect("listener owner").command, me);
+    }
+
+    #[test]
+    fn the_systemd_unit_comes_from_the_cgroup_path() {
+        assert_eq!(systemd_unit("0::/system.slice/vsftpd.service\n").as_deref(), Some("vsftpd.service"));
+        let v1 = "12:pids:/system.slice/ssh.service\n1:name=systemd:/system.slice/ssh.service\n";
+        assert_eq!(systemd_unit(v1).as_deref(), Some("ssh.service"));
+        let user = "0::/user.slice/user-1000.slice/session-3.scope\n";
+        assert_eq!(systemd_unit(user).as_deref(), Some("session-3.scope"));
+        assert_eq!(systemd_unit("0::/\n"), None, "a process in no unit");
     }
 }

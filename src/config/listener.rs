@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::lines::Lines;
 use super::listener_values as values;
 use super::protocol_helper_keywords::{self as helper_keywords, Helpers};
-use super::{ListenerConfig, ListenerLimits, NoPolicy, Protocol, Transparent, current_user};
+use super::{JobnameFrom, ListenerConfig, ListenerLimits, NoPolicy, Protocol, Transparent, current_user};
 use crate::policy::diag::{Diagnostic, Diagnostics, nearest};
 use crate::policy::lex::{TokKind, Token};
 use crate::policy::table::ConnDirection;
@@ -27,6 +27,7 @@ pub(crate) const LISTENER: &[&str] = &[
     "Backlog",
     "ConnectTimeout",
     "IdleTimeout",
+    "JobnameFrom",
     "Transparent",
     "ProtocolPorts",
 ];
@@ -45,6 +46,7 @@ struct Block<'a> {
     protocol_ports: Vec<(u16, Protocol)>,
     no_policy: Option<NoPolicy>,
     limits: ListenerLimits,
+    jobname_from: JobnameFrom,
 }
 
 pub(super) fn listener<'a>(
@@ -152,6 +154,7 @@ impl<'a> Block<'a> {
             protocol_ports: Vec::new(),
             no_policy: None,
             limits: ListenerLimits::default(),
+            jobname_from: JobnameFrom::Command,
         }
     }
 
@@ -200,6 +203,7 @@ impl<'a> Block<'a> {
             "Userid" => self.userid = Some(values::job_or_user_name(word, v, diags)),
             "ClientHelloHold" => self.hold = values::client_hello_hold(v, diags).unwrap_or(self.hold),
             "NoPolicy" => set(&mut self.no_policy, values::no_policy(v, diags)),
+            "JobnameFrom" => self.jobname_from = values::jobname_from(v, diags).unwrap_or(self.jobname_from),
             "MaxConnections" | "MaxConnectionsPerSource" | "Backlog" | "ConnectTimeout" | "IdleTimeout" => {
                 values::limit(&mut self.limits, word, v, diags)
             }
@@ -263,6 +267,7 @@ impl<'a> Block<'a> {
             }),
             protocol_ports: self.protocol_ports,
             limits: self.limits,
+            jobname_from: self.jobname_from,
         })
     }
 }

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{ListenerLimits, NoPolicy, Protocol, Transparent};
+use super::{JobnameFrom, ListenerLimits, NoPolicy, Protocol, Transparent};
 use crate::policy::diag::{Diagnostic, Diagnostics};
 use crate::policy::lex::Token;
 use crate::policy::table::ConnDirection;
@@ -157,6 +157,22 @@ pub(super) fn limit(limits: &mut ListenerLimits, word: &str, v: Token<'_>, diags
         "Backlog" => limits.backlog = n as u32,
         "ConnectTimeout" => limits.connect_timeout = Duration::from_secs(n),
         _ => limits.idle_timeout = (n > 0).then(|| Duration::from_secs(n)),
+    }
+}
+
+/// `JobnameFrom Command|Unit`.
+pub(super) fn jobname_from(v: Token<'_>, diags: &mut Diagnostics) -> Option<JobnameFrom> {
+    match v.text.to_ascii_lowercase().as_str() {
+        "command" => Some(JobnameFrom::Command),
+        "unit" => Some(JobnameFrom::Unit),
+        _ => {
+            diags.push(Diagnostic::error(
+                v.span,
+                format!("`{}` is not Command or Unit", v.text),
+                "write `JobnameFrom Unit` to match Jobname against the owner's systemd unit",
+            ));
+            None
+        }
     }
 }
 

@@ -105,7 +105,7 @@ fn bad_helper_values_are_errors_with_the_accepted_words() {
 fn limits_and_nopolicy_have_defaults_and_keywords() {
     let p = write(
         "limits",
-        "TTLSConfig a.pol\nMaxConnections 5000\nShutdownDrain 5\nListener side\n{\n  Listen 127.0.0.1:1\n  Backend localhost:2\n  Direction Inbound\n}\nListener tuned\n{\n  Listen 127.0.0.1:3\n  Backend localhost:4\n  Direction Inbound\n  NoPolicy Clear\n  MaxConnections 10\n  MaxConnectionsPerSource 2\n  Backlog 64\n  ConnectTimeout 3\n  IdleTimeout 600\n}\nListener intercept\n{\n  Listen 127.0.0.1:5\n  Direction Inbound\n  Transparent Redirect\n}\n",
+        "TTLSConfig a.pol\nMaxConnections 5000\nShutdownDrain 5\nListener side\n{\n  Listen 127.0.0.1:1\n  Backend localhost:2\n  Direction Inbound\n}\nListener tuned\n{\n  Listen 127.0.0.1:3\n  Backend localhost:4\n  Direction Inbound\n  NoPolicy Clear\n  MaxConnections 10\n  MaxConnectionsPerSource 2\n  Backlog 64\n  ConnectTimeout 3\n  IdleTimeout 600\n  JobnameFrom Unit\n}\nListener intercept\n{\n  Listen 127.0.0.1:5\n  Direction Inbound\n  Transparent Redirect\n}\n",
     );
     let c = load(&p).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((c.max_connections, c.shutdown_drain), (5000, std::time::Duration::from_secs(5)));
@@ -115,6 +115,7 @@ fn limits_and_nopolicy_have_defaults_and_keywords() {
     assert_eq!(side.limits, ListenerLimits::default());
     assert_eq!(side.limits.idle_timeout, None);
     assert_eq!(tuned.no_policy, NoPolicy::Clear);
+    assert_eq!((side.jobname_from, tuned.jobname_from), (JobnameFrom::Command, JobnameFrom::Unit));
     let secs = std::time::Duration::from_secs;
     assert_eq!(
         (tuned.limits.max_connections, tuned.limits.max_per_source, tuned.limits.backlog),

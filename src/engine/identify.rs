@@ -9,10 +9,10 @@ use socket2::SockRef;
 use tokio::net::TcpStream;
 
 use super::sockets::is_local;
-use crate::config::{ListenerConfig, Protocol, Transparent};
+use crate::config::{JobnameFrom, ListenerConfig, Protocol, Transparent};
 use crate::intercept::OWN_MARK;
 use crate::policy::table::ConnDirection;
-use crate::procnet::{connection_owner, listener_owner};
+use crate::procnet::{Owner, connection_owner, listener_owner};
 
 /// How netstat shows an owner that could not be found.
 pub const UNKNOWN: &str = "?";
@@ -90,6 +90,11 @@ impl Accepted {
         })
         .await
         .unwrap_or(None);
+        // JobnameFrom Unit: the owner's systemd unit is its Jobname; a process in no unit is unknown.
+        let owner = match listener.jobname_from {
+            JobnameFrom::Command => owner,
+            JobnameFrom::Unit => owner.and_then(|o| o.unit.clone().map(|unit| Owner { command: unit, ..o })),
+        };
         let (addr, host) = if listener.has_backend() {
             (listener.backend(), listener.backend_host.clone())
         } else {
@@ -149,6 +154,7 @@ mod tests {
             protocol_ports: Vec::new(),
             no_policy: crate::config::NoPolicy::Refuse,
             limits: Default::default(),
+            jobname_from: JobnameFrom::Command,
         };
         let a = Accepted::new(&cfg, &s).await.unwrap();
         assert_eq!((a.dialed, a.client), (l.local_addr().unwrap(), c.local_addr().unwrap()));

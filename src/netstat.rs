@@ -6,7 +6,8 @@
 //!   the width it has in that example (ConnID 8, JobName 7, Local 18, Remote 20, TLS 10, Map 9,
 //!   Version 7, Cipher 6); the Rule column is last and never cut.
 //! - [`detail_text`]: the z/OS `NETSTAT TTLS CONN id DETAIL` layout in the seed's field order, then
-//!   an `attls:` block (listener, protocol, generation, how it went secure, bytes, start time). The
+//!   an `attls:` block (listener, protocol, generation, how it went secure, bytes, start time, the
+//!   peer's certificate subject and whether it was validated, `PeerValidated: Yes|No`). The
 //!   action blocks take values, levels and defaults from [`crate::policy::effective`].
 //! - [`list_json`], [`detail_json`]: the same facts with the status words of
 //!   docs/policy-reference.md#status-words.
@@ -223,6 +224,9 @@ pub fn detail_text(c: &ConnSnapshot) -> String {
     if let Some(s) = &c.peer_subject {
         head(&mut out, "PeerSubject", s);
     }
+    if let Some(v) = c.peer_validated() {
+        head(&mut out, "PeerValidated", if v { "Yes" } else { "No" });
+    }
     out
 }
 
@@ -375,6 +379,7 @@ fn conn_json(c: &ConnSnapshot) -> Map<String, Value> {
     m.insert("cipher_code".into(), json!(c.cipher.map(ciphers::hex4)));
     m.insert("key_share".into(), json!(c.key_share.map(key_share_text)));
     m.insert("peer_subject".into(), json!(c.peer_subject));
+    m.insert("peer_validated".into(), json!(c.peer_validated()));
     m.insert("secured_how".into(), json!(c.secured_how));
     m.insert("bytes_in".into(), json!(c.bytes_in));
     m.insert("bytes_out".into(), json!(c.bytes_out));

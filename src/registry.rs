@@ -78,8 +78,9 @@ pub struct ConnSnapshot {
     /// IANA number of the key-exchange group (TLS 1.3).
     pub key_share: Option<u16>,
     pub peer_subject: Option<String>,
-    /// The peer's certificate (DER), for the control `query` and `return_certificate`.
-    pub peer_cert: Option<Arc<Vec<u8>>>,
+    /// The peer's certificate and whether it was validated, for the control `query` and
+    /// `return_certificate` and the netstat detail.
+    pub peer_cert: Option<PeerCert>,
     /// The backend-side socket: attls's local address (what the application's getpeername()
     /// returns, the control protocol's `app_peer`) and the application's own address.
     pub app_peer: Option<SocketAddr>,
@@ -89,6 +90,24 @@ pub struct ConnSnapshot {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub started: SystemTime,
+}
+
+/// The certificate a peer presented in the handshake.
+#[derive(Debug, Clone)]
+pub struct PeerCert {
+    /// The leaf, DER.
+    pub der: Arc<Vec<u8>>,
+    /// Whether the verifier validated it against the keyring's CAs: a client certificate under
+    /// ClientAuthType Full, Required or SAFCheck, a server's certificate in the Client role. False
+    /// under PassThru, which accepts any certificate unvalidated.
+    pub validated: bool,
+}
+
+impl ConnSnapshot {
+    /// Whether the peer's certificate was validated; `None` when the peer presented none.
+    pub fn peer_validated(&self) -> Option<bool> {
+        self.peer_cert.as_ref().map(|c| c.validated)
+    }
 }
 
 /// The changing part of a live entry, updated by its connection task.

@@ -3,7 +3,9 @@
 mod applctl;
 mod applctl_library;
 mod cli;
+mod cli_trust_warnings;
 mod control;
+mod control_peer_validated;
 mod corpus;
 mod engine;
 mod engine_lifecycle;

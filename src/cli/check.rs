@@ -100,12 +100,14 @@ pub fn run(a: CheckArgs) -> ExitCode {
 }
 
 /// D10: with a main configuration every keyring an enabled rule uses must open (the development
-/// keyring excepted while it does not exist yet: the agent generates it at start).
+/// keyring excepted while it does not exist yet: the agent generates it at start). Warns where client
+/// authentication trusts a CA that also issued the server's chain (`engine::client_trust`).
 fn keyrings_open(
     table: &RuleTable,
     config: &crate::config::Config,
     sources: &crate::policy::SourceMap,
 ) -> bool {
+    use crate::engine::client_trust;
     use crate::engine::tls::{Keyrings, build};
     let mut keyrings = Keyrings::new(&config.keyring_map, None);
     let mut ok = true;
@@ -132,6 +134,14 @@ fn keyrings_open(
                 eprint!("{d}");
             }
             ok = false;
+            continue;
+        }
+        let cas = client_trust::server_issuers_trusted_for_clients(s, &mut keyrings);
+        if !cas.is_empty() {
+            let w = client_trust::overlap_warning(&rule.name, s, &cas, sources);
+            if reported.insert(w.clone()) {
+                eprint!("{w}");
+            }
         }
     }
     if ok {

@@ -124,7 +124,8 @@ impl Server {
 /// One control client too many: told so, and closed.
 async fn busy(mut stream: UnixStream) {
     let reply = err(Errno::Ebusy, format!("more than {MAX_SESSIONS} control clients at once: try again"));
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(format!("{reply}\n").as_bytes())).await;
+    let _ =
+        tokio::time::timeout(Duration::from_secs(1), stream.write_all(format!("{reply}\n").as_bytes())).await;
 }
 
 async fn client_session(agent: Arc<Handle>, stream: UnixStream) {

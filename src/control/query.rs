@@ -76,8 +76,7 @@ pub fn query(agent: &Handle, cred: Option<UCred>, req: &Request) -> Value {
     m.insert("map_type".into(), json!(c.map_type.map_or("none", |t| t.word())));
     m.insert("primary_conn".into(), json!(c.primary.map(|p| p.to_string())));
     m.insert("client_addr".into(), json!(c.remote.to_string()));
-    m.insert("peer_subject".into(), json!(c.peer_subject));
-    m.insert("peer_cert_der_b64".into(), json!(c.peer_cert.as_deref().map(|d| base64(d))));
+    peer_fields(&mut m, &c);
     ok(m)
 }
 
@@ -95,9 +94,16 @@ pub fn return_certificate(agent: &Handle, cred: Option<UCred>, req: &Request) ->
     }
     let mut m = Map::new();
     m.insert("conn".into(), json!(c.id.to_string()));
-    m.insert("peer_subject".into(), json!(c.peer_subject));
-    m.insert("peer_cert_der_b64".into(), json!(c.peer_cert.as_deref().map(|d| base64(d))));
+    peer_fields(&mut m, &c);
     ok(m)
+}
+
+/// The peer's certificate: `peer_subject`, `peer_cert_der_b64` and `peer_validated` (whether the
+/// verifier validated it; false under ClientAuthType PassThru), each null when the peer sent none.
+fn peer_fields(m: &mut Map<String, Value>, c: &ConnSnapshot) {
+    m.insert("peer_subject".into(), json!(c.peer_subject));
+    m.insert("peer_cert_der_b64".into(), json!(c.peer_cert.as_ref().map(|p| base64(&p.der))));
+    m.insert("peer_validated".into(), json!(c.peer_validated()));
 }
 
 /// The ops that control a connection's TLS (INIT, STOP, RESET_*, SEND_SESSION_TICKET). As on z/OS:

@@ -141,12 +141,18 @@ async fn handshake(clear: Prefixed, s: &Secure<'_>) -> Attempt {
     }
 }
 
-/// Records a finished handshake in the registry and the log.
+/// Records a finished handshake in the registry and the log. A peer certificate counts as
+/// validated when the verifier checked it: always in the Client role, and in the server roles unless
+/// ClientAuthType is PassThru (which accepts it unvalidated).
 fn record(side: &Side, s: &Secure<'_>, trace: Trace) {
-    let (version, cipher, group, peer, cert) = match side {
-        Side::Server(t) => describe(t.get_ref().1),
-        Side::Client(t) => describe(t.get_ref().1),
-        Side::Clear(_) => (None, None, None, None, None),
+    use crate::policy::table::ClientAuthType;
+    use crate::registry::PeerCert;
+    let ((version, cipher, group, peer, cert), validated) = match side {
+        Side::Server(t) => {
+            (describe(t.get_ref().1), s.rule.settings.client_auth_type != ClientAuthType::PassThru)
+        }
+        Side::Client(t) => (describe(t.get_ref().1), true),
+        Side::Clear(_) => ((None, None, None, None, None), false),
     };
     s.entry.update(|e| {
         e.conn_status = ConnStatus::Secure;
@@ -154,7 +160,7 @@ fn record(side: &Side, s: &Secure<'_>, trace: Trace) {
         e.cipher = cipher;
         e.key_share = group;
         e.peer_subject = peer.clone();
-        e.peer_cert = cert;
+        e.peer_cert = cert.map(|der| PeerCert { der, validated });
         e.secured_how = Some(s.how.into());
     });
     let cipher = cipher.map(crate::policy::ciphers::hex4).unwrap_or_default();

@@ -2,12 +2,14 @@
 //! ([`listener`]), identify ([`identify`]), map ([`mapping`]), secure ([`handshake`], with the
 //! configurations of [`tls`]), relay ([`relay`]), close. [`phase`] makes the order a matter of types;
 //! [`stream`] is the TLS-capable side in either role; [`applctl`] serves application-controlled
-//! connections, reached through [`controls`]; [`context`] is all the engine knows of the agent.
+//! connections, reached through [`controls`]; [`context`] is all the engine knows of the agent;
+//! [`client_trust`] finds client-authentication trust that includes the server's own issuers.
 //!
 //! The protocol helpers (FTP, TN3270) drive TLS on their connections through the items re-exported
 //! here; they need nothing else of the engine's insides.
 
 pub mod applctl;
+pub mod client_trust;
 pub mod context;
 pub mod controls;
 pub mod generation;

@@ -131,7 +131,8 @@ pub async fn until_cut<F: std::future::Future>(
     tokio::pin!(work);
     tokio::pin!(stop);
     let moved = || counts.0.load(Ordering::Relaxed) + counts.1.load(Ordering::Relaxed);
-    let check = idle.map_or(std::time::Duration::from_secs(3600), |i| (i / 4).max(std::time::Duration::from_millis(50)));
+    let check = idle
+        .map_or(std::time::Duration::from_secs(3600), |i| (i / 4).max(std::time::Duration::from_millis(50)));
     let (mut last, mut since) = (moved(), tokio::time::Instant::now());
     loop {
         tokio::select! {

@@ -9,6 +9,7 @@ use crate::policy::{MapType, PolicyStatus};
 use crate::registry::{ConnId, ConnStatus};
 
 mod json;
+mod peer;
 
 /// The example policy of docs/policy-reference.md#worked-example.
 const POLICY: &str = r#"

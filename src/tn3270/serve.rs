@@ -40,7 +40,8 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
     let tls_available = rule.is_some() && m.tls.as_ref().is_some_and(|t| t.server.is_some());
     if let Some(r) = rule.filter(|_| !tls_available) {
         // A TLS rule that cannot serve a client here (HandshakeRole Client): refused, never clear.
-        let why = format!("rule {} asks for TLS but cannot serve a TN3270 client (HandshakeRole Client)", r.name);
+        let why =
+            format!("rule {} asks for TLS but cannot serve a TN3270 client (HandshakeRole Client)", r.name);
         warn!("closed: {why}");
         m.reg.entry.update(|s| s.secured_how = Some(format!("Refused: {why}")));
         crate::engine::reset_on_close(&client);

@@ -29,6 +29,7 @@ fn json_keys_and_round_trip() {
         "cipher_code",
         "key_share",
         "peer_subject",
+        "peer_validated",
         "secured_how",
         "bytes_in",
         "bytes_out",

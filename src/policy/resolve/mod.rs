@@ -6,9 +6,10 @@
 //!
 //! `rules` turns each TTLSRule into its conditions, `settings` merges the action [`levels`] (with
 //! the report lists of `written_lists`), `checks` holds the whole-rule checks (usable TLS,
-//! keyrings, D1 priority ties).
+//! keyrings, D1 priority ties), `forgeable` the warning about rules selected by a Jobname alone.
 
 mod checks;
+mod forgeable;
 mod levels;
 mod rules;
 mod settings;

@@ -51,7 +51,7 @@ impl<'s> Resolver<'s, '_> {
             return None;
         }
         let settings = self.combo_settings(group, env, conn, &name)?;
-        Some(Rule {
+        let rule = Rule {
             name,
             priority,
             direction,
@@ -66,7 +66,9 @@ impl<'s> Resolver<'s, '_> {
             environment_action: env.map(|e| e.display_name().to_string()),
             connection_action: conn.map(|c| c.display_name().to_string()),
             settings,
-        })
+        };
+        self.forgeable_jobname_warning(stmt, &rule);
+        Some(rule)
     }
 
     /// The rule's Direction; an error when it is not written.

@@ -191,3 +191,28 @@ fn a_client_role_rule_on_a_tn3270_listener_is_refused_not_relayed_in_clear() {
     assert!(got.is_empty(), "the server's bytes arrived in clear: {got:?}");
     assert!(agent.log_text().contains("cannot serve a TN3270 client"), "{}", agent.log_text());
 }
+
+#[test]
+fn check_with_the_configuration_rejects_a_client_role_rule_that_can_match_a_tn3270_listener() {
+    let dir = crate::support::agent::TempDir::new("tn-check-role");
+    let pki = Pki::write(dir.path(), "pki");
+    let env = policy::env("Client", &pki.ca_ring, &[], None);
+    let pol = dir.path().join("p.pol");
+    std::fs::write(&pol, policy::tls_rule("tn~client", "TN1", "Inbound", "", &env)).expect("policy");
+    let conf = dir.path().join("pagent.conf");
+    let text = format!(
+        "TTLSConfig {}\nControlSocket {}\nListener TN1\n{{\n  Listen 127.0.0.1:0\n  Backend 127.0.0.1:1\n  \
+         Direction Inbound\n  Protocol Tn3270\n}}\n",
+        pol.display(),
+        dir.path().join("ctl.sock").display()
+    );
+    std::fs::write(&conf, text).expect("config");
+    let args = ["check", "-c", conf.to_str().expect("utf-8"), pol.to_str().expect("utf-8")];
+    let out = crate::support::pagent(&args);
+    let err = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("TTLSRule tn~client: HandshakeRole Client can match Listener TN1"), "{err}");
+    // Without the configuration the policy alone is valid: only the listener makes it wrong.
+    let out = crate::support::pagent(&["check", pol.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", crate::support::stderr(&out));
+}

@@ -87,10 +87,14 @@ pub fn run(a: CheckArgs) -> ExitCode {
     );
     eprintln!("{}", summary(&loaded));
     let Some(table) = &loaded.table else { return ExitCode::from(1) };
-    if let Some(config) = &config
-        && !keyrings_open(table, config, &loaded.sources)
-    {
-        return ExitCode::from(1);
+    if let Some(config) = &config {
+        let conflicts = super::check_listeners::role_conflicts(table, config);
+        for c in &conflicts {
+            eprintln!("{c}");
+        }
+        if !keyrings_open(table, config, &loaded.sources) || !conflicts.is_empty() {
+            return ExitCode::from(1);
+        }
     }
     if let Some(p) = probe {
         let out = match_report(table, &p, primary.as_ref(), a.job.as_deref(), a.user.as_deref(), a.json);

@@ -12,6 +12,7 @@ macro_rules! say_raw {
 
 mod agent_cmds;
 mod check;
+mod check_listeners;
 mod intercept;
 mod search;
 mod start;

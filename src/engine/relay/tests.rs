@@ -1,0 +1,92 @@
+//! Tests of `relay`.
+
+use super::*;
+use tokio::io::duplex;
+
+#[tokio::test]
+async fn copies_both_ways_and_forwards_half_close() {
+    let (client, mut client_peer) = duplex(64);
+    let (server, mut server_peer) = duplex(64);
+    let (inc, outc) = (AtomicU64::new(0), AtomicU64::new(0));
+    let relay = async { relay(client, server, &inc, &outc).await.unwrap() };
+    let (mut client_read, mut client_write) = tokio::io::split(&mut client_peer);
+    let send = async {
+        client_write.write_all(&vec![7u8; 100_000]).await.unwrap();
+        client_write.shutdown().await.unwrap();
+    };
+    let serve = async {
+        let mut got = Vec::new();
+        server_peer.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), 100_000, "server saw EOF after all bytes");
+        // The reverse direction still flows after the client's half-close.
+        server_peer.write_all(b"reply").await.unwrap();
+        server_peer.shutdown().await.unwrap();
+    };
+    let receive = async {
+        let mut back = Vec::new();
+        client_read.read_to_end(&mut back).await.unwrap();
+        assert_eq!(back, b"reply");
+    };
+    let (stats, (), (), ()) = tokio::join!(relay, send, serve, receive);
+    assert_eq!((stats.from_client, stats.to_client), (100_000, 5));
+    assert_eq!(inc.load(Ordering::Relaxed), 100_000);
+}
+
+/// A TLS peer that sends `data`, then ends without close_notify (tokio-rustls: UnexpectedEof).
+struct Cut(Option<Vec<u8>>);
+
+impl AsyncRead for Cut {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(match self.0.take() {
+            Some(data) => {
+                buf.put_slice(&data);
+                Ok(())
+            }
+            None => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        })
+    }
+}
+
+impl AsyncWrite for Cut {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn strict_relay_fails_on_a_stream_cut_without_close_notify() {
+    let (server, mut server_peer) = duplex(1024);
+    let (inc, outc) = (AtomicU64::new(0), AtomicU64::new(0));
+    let ended = std::sync::Mutex::new(Vec::new());
+    let note = |f: Flow| ended.lock().unwrap().push(f);
+    let relay = relay_strict(Cut(Some(b"part".to_vec())), server, (&inc, &outc), &note);
+    let failure = relay.await.expect_err("a cut stream is no clean end");
+    assert_eq!(failure.flow, Flow::ToServer);
+    assert!(matches!(failure.broken, Broken::Truncated), "{failure}");
+    assert!(failure.to_string().starts_with("truncated: the client"), "{failure}");
+    assert!(ended.lock().unwrap().is_empty(), "no direction ended cleanly");
+    // The bytes before the cut were delivered, but no end of stream was passed on.
+    let mut got = [0u8; 4];
+    server_peer.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"part");
+}

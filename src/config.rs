@@ -230,6 +230,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
+/// Validates a main configuration given as text, as [`load`] does after reading it: `path` names
+/// the file in diagnostics and anchors its relative paths. Warnings of a valid configuration are
+/// not logged (fuzzing, tests).
+pub fn load_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let mut sources = SourceMap::default();
+    let id = sources.add(path, text.to_string());
+    let mut diagnostics = Diagnostics::default();
+    let config = main_keywords::parse(id, path, text, &mut diagnostics);
+    diagnostics.finish(config.strict);
+    if diagnostics.has_errors() {
+        return Err(ConfigError { sources, diagnostics });
+    }
+    Ok(config)
+}
+
 /// The name of the user the agent runs as (from the environment, else the uid from /proc).
 pub fn current_user() -> String {
     if let Ok(u) = std::env::var("USER")

@@ -333,3 +333,19 @@ fn a_failed_data_handshake_logs_its_return_code_and_resets_like_any_connection()
         "{log}"
     );
 }
+
+#[test]
+fn data_connections_count_against_the_listeners_max_connections() {
+    let server = Pyftpd::start();
+    server.random_file("m.bin", 1000);
+    // One place: the control connection takes it, so its data connection is refused (reset; 522).
+    let (agent, pki) = ftps_agent("ftp-maxconn", &server, Tls::V13, &["MaxConnections 1"], &[]);
+    let got = agent.dir().join("m.bin").display().to_string();
+    let run = ftplib_run(&agent, &server, &pki, &["--reuse-session"], &["retr", "m.bin", &got]);
+    run.assert_failed();
+    let log = agent.log_text();
+    assert!(log.contains("data connection refused: MaxConnections reached"), "{run}\n{log}");
+    // With two places the same transfer goes through.
+    let (agent, pki) = ftps_agent("ftp-maxconn2", &server, Tls::V13, &["MaxConnections 2"], &[]);
+    ftplib_run(&agent, &server, &pki, &["--reuse-session"], &["retr", "m.bin", &got]).assert_ok();
+}

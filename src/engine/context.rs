@@ -25,6 +25,9 @@ pub type Serving = Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>>;
 pub struct Handover {
     pub ctx: Arc<Context>,
     pub listener: Arc<ListenerConfig>,
+    /// The listener's `MaxConnections` places: connections a helper opens for this one (FTP data
+    /// connections) take one too.
+    pub places: Arc<tokio::sync::Semaphore>,
     pub acc: Accepted,
     pub mapping: Mapping,
     pub client: TcpStream,

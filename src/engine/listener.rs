@@ -65,8 +65,13 @@ pub async fn accept_loop(ctx: Arc<Context>, listener: Arc<ListenerConfig>, sock:
     let sources = Arc::new(Sources::default());
     let mut backoff = Duration::from_millis(5);
     loop {
-        let Ok(mine) = permits.clone().acquire_owned().await else { return };
-        let Ok(agent_wide) = ctx.connections.clone().acquire_owned().await else { return };
+        // Wait until there is a place, without holding it while accept waits: a helper's data
+        // connection may take it meanwhile.
+        let (Ok(free), Ok(free_agent_wide)) = (permits.acquire().await, ctx.connections.acquire().await)
+        else {
+            return;
+        };
+        drop((free, free_agent_wide));
         let (stream, peer) = match sock.accept().await {
             Ok(s) => {
                 backoff = Duration::from_millis(5);
@@ -79,6 +84,12 @@ pub async fn accept_loop(ctx: Arc<Context>, listener: Arc<ListenerConfig>, sock:
                 continue;
             }
         };
+        let places = (permits.clone().try_acquire_owned(), ctx.connections.clone().try_acquire_owned());
+        let (Ok(mine), Ok(agent_wide)) = places else {
+            warn!(listener = %listener.name, client = %peer, "refused: MaxConnections reached");
+            reset_on_close(&stream);
+            continue;
+        };
         let limit = listener.limits.max_per_source;
         let Some(counted) = sources.admit(canonical(peer.ip()), limit) else {
             warn!(listener = %listener.name, client = %peer, limit, "refused: too many connections from this address (MaxConnectionsPerSource)");
@@ -89,10 +100,10 @@ pub async fn accept_loop(ctx: Arc<Context>, listener: Arc<ListenerConfig>, sock:
         let _ = stream.set_nodelay(true);
         let id = ctx.registry.next_id();
         let span = info_span!("conn", conn = %id, listener = %listener.name, client = %peer);
-        let (ctx, listener) = (ctx.clone(), listener.clone());
+        let (ctx, listener, places) = (ctx.clone(), listener.clone(), permits.clone());
         tokio::spawn(
             async move {
-                super::pipeline::serve(ctx, listener, id, stream).await;
+                super::pipeline::serve(ctx, listener, places, id, stream).await;
                 drop(admitted);
             }
             .instrument(span),

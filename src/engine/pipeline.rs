@@ -31,7 +31,13 @@ use crate::registry::{ConnId, Entry};
 const PURGE_GRACE: Duration = Duration::from_secs(2);
 
 /// Serves one accepted connection; returns when it is closed (or purged at shutdown).
-pub async fn serve(ctx: Arc<Context>, listener: Arc<ListenerConfig>, id: ConnId, stream: TcpStream) {
+pub async fn serve(
+    ctx: Arc<Context>,
+    listener: Arc<ListenerConfig>,
+    places: Arc<tokio::sync::Semaphore>,
+    id: ConnId,
+    stream: TcpStream,
+) {
     let mut purge = ctx.purge();
     let work = async {
         let acc = Accepted::new(&listener, &stream).await?;
@@ -55,6 +61,7 @@ pub async fn serve(ctx: Arc<Context>, listener: Arc<ListenerConfig>, id: ConnId,
                 let conn = Handover {
                     ctx: ctx.clone(),
                     listener: listener.clone(),
+                    places,
                     acc,
                     mapping: m,
                     client: stream,

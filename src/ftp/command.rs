@@ -13,7 +13,7 @@ use std::fmt;
 pub const MAX_LINE: usize = 4096;
 
 /// The longest verb (RFC 959 verbs have 3 or 4 letters; extensions up to 8).
-const MAX_VERB: usize = 8;
+pub const MAX_VERB: usize = 8;
 
 const IAC: u8 = 255;
 const WILL: u8 = 251;

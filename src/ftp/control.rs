@@ -353,7 +353,7 @@ async fn drain(backend: &mut TcpStream) -> std::io::Result<()> {
 /// An accepted FTP control connection, mapped: implicit FTPS handshakes first (D25, D24c), then the
 /// backend opens and the session runs.
 pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
-    let Handover { ctx: engine, listener, acc, mapping: m, client } = conn;
+    let Handover { ctx: engine, listener, places, acc, mapping: m, client } = conn;
     // The address the client dialed: under interception the original server's, which the 227
     // must name and the passive listeners bind.
     // After a redirect of traffic for another host (a router), the dialed address is not this
@@ -399,6 +399,7 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
     let (backend_local, backend_peer) = (backend.local_addr()?, backend.peer_addr()?);
     let data = Arc::new(DataCtx {
         engine,
+        places,
         listener: listener.clone(),
         generation: m.generation.clone(),
         control_id: m.reg.id,

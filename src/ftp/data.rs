@@ -48,6 +48,8 @@ const STALL_WAIT: Duration = Duration::from_secs(60);
 pub struct DataCtx {
     /// The engine: registry and control channels.
     pub engine: Arc<Context>,
+    /// The listener's `MaxConnections` places (data connections take one each).
+    pub places: Arc<tokio::sync::Semaphore>,
     pub listener: Arc<ListenerConfig>,
     /// The control connection's generation: an FTP session keeps one policy (D9).
     pub generation: Arc<Generation>,

@@ -35,15 +35,11 @@ pub(super) async fn serve(
     direction: ConnDirection,
 ) {
     let (Ok(local), Ok(remote)) = (client.local_addr(), client.peer_addr()) else { return };
-    // Data connections count against the agent's MaxConnections too.
-    let Ok(_place) = ctx.engine.connections.clone().try_acquire_owned() else {
+    // Data connections count against the listener's and the agent's MaxConnections too.
+    let places = (ctx.places.clone().try_acquire_owned(), ctx.engine.connections.clone().try_acquire_owned());
+    let (Ok(_listener_place), Ok(_agent_place)) = places else {
         reset_on_close(&client);
-        return refuse(
-            ctx,
-            verdict,
-            Some(backend),
-            "the agent is at its MaxConnections: no data connection now",
-        );
+        return refuse(ctx, verdict, Some(backend), "MaxConnections reached: no data connection now");
     };
     let primary = Primary {
         id: ctx.control_id,

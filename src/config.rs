@@ -215,17 +215,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             return Err(ConfigError { sources, diagnostics });
         }
     };
-    let id = sources.add(path, text);
-    let mut diagnostics = Diagnostics::default();
-    let config = main_keywords::parse(id, path, &sources.file(id).text.clone(), &mut diagnostics);
-    diagnostics.finish(config.strict);
-    if diagnostics.has_errors() {
-        return Err(ConfigError { sources, diagnostics });
-    }
-    for d in &diagnostics.items {
+    let (config, warnings) = parse_text(path, &text)?;
+    for d in &warnings.diagnostics.items {
         let mut one = Diagnostics::default();
         one.push(d.clone());
-        tracing::warn!("{}", one.render(&sources).trim_end());
+        tracing::warn!("{}", one.render(&warnings.sources).trim_end());
     }
     Ok(config)
 }
@@ -234,6 +228,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// the file in diagnostics and anchors its relative paths. Warnings of a valid configuration are
 /// not logged (fuzzing, tests).
 pub fn load_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    parse_text(path, text).map(|(config, _)| config)
+}
+
+/// The configuration, with its warnings (as a [`ConfigError`] holding no error), or every error.
+fn parse_text(path: &Path, text: &str) -> Result<(Config, ConfigError), ConfigError> {
     let mut sources = SourceMap::default();
     let id = sources.add(path, text.to_string());
     let mut diagnostics = Diagnostics::default();
@@ -242,7 +241,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
     if diagnostics.has_errors() {
         return Err(ConfigError { sources, diagnostics });
     }
-    Ok(config)
+    Ok((config, ConfigError { sources, diagnostics }))
 }
 
 /// The name of the user the agent runs as (from the environment, else the uid from /proc).

@@ -44,8 +44,13 @@ fn check_config(c: &Config) {
         assert!(!l.name.is_empty());
         assert!(c.listeners[..i].iter().all(|o| o.name != l.name), "two listeners named {}", l.name);
         assert!(l.has_backend() || l.transparent.is_some(), "listener {} has no backend", l.name);
-        let helpers = l.protocol != Protocol::Raw || l.protocol_ports.iter().any(|(_, p)| *p != Protocol::Raw);
-        assert!(!(l.direction == ConnDirection::Outbound && helpers), "outbound listener {} with a helper", l.name);
+        let helpers =
+            l.protocol != Protocol::Raw || l.protocol_ports.iter().any(|(_, p)| *p != Protocol::Raw);
+        assert!(
+            !(l.direction == ConnDirection::Outbound && helpers),
+            "outbound listener {} with a helper",
+            l.name
+        );
         if let Some((lo, hi)) = l.ftp.passive_ports {
             assert!(lo <= hi, "PassivePorts {lo}-{hi}");
         }

@@ -10,9 +10,9 @@
 
 #![no_main]
 
+use attls::ftp::BackendData;
 use attls::ftp::addr::{format_227, format_229};
 use attls::ftp::reply::{MAX_REPLY, Reply, ReplyError, ReplyParser};
-use attls::ftp::BackendData;
 use attls_fuzz::{fnv1a, reads};
 use libfuzzer_sys::fuzz_target;
 
@@ -56,7 +56,8 @@ fn check_reply(r: &Reply) {
     let lines: Vec<&str> = r.text.split_inclusive('\n').collect();
     assert!(lines.iter().all(|l| l.ends_with("\r\n")), "{:?}", r.text);
     let last = lines.last().map_or("", |l| l.trim_end_matches("\r\n"));
-    let closes = last.strip_prefix(code.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with(' '));
+    let closes =
+        last.strip_prefix(code.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with(' '));
     assert!(closes, "the last line does not close the reply: {:?}", r.text);
     // Each byte read gives at most one character (CR added to a bare LF: one per line).
     assert!(r.text.chars().count() <= MAX_REPLY + lines.len(), "{} bytes", r.text.len());

@@ -22,11 +22,11 @@
 
 use std::collections::VecDeque;
 
+use arbitrary::Unstructured;
 use attls::ftp::command;
 use attls::ftp::reply::Reply;
 use attls::ftp::session::{MAX_PENDING, Out, Session};
 use attls::ftp::settings::{SecureDataConn, SecureFtp};
-use arbitrary::Unstructured;
 use attls_fuzz::ftp_script::{Event, Script};
 use libfuzzer_sys::fuzz_target;
 
@@ -187,7 +187,9 @@ impl Model {
                 assert!(self.client_cert, "USER forwarded without a client certificate");
             }
         }
-        assert!(!command::is_transfer(&cmd.verb) && !["AUTH", "PBSZ", "PROT", "CCC"].contains(&cmd.verb.as_str()));
+        assert!(
+            !command::is_transfer(&cmd.verb) && !["AUTH", "PBSZ", "PROT", "CCC"].contains(&cmd.verb.as_str())
+        );
     }
 
     /// The outputs of one backend reply.

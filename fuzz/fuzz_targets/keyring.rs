@@ -32,8 +32,12 @@ fn sections(data: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for line in data.split_inclusive(|&b| b == b'\n') {
         if let Some(name) = line.strip_prefix(b"@@ ") {
-            let mut name: String =
-                name.iter().map(|&b| b as char).filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c)).take(40).collect();
+            let mut name: String = name
+                .iter()
+                .map(|&b| b as char)
+                .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+                .take(40)
+                .collect();
             if name.chars().all(|c| c == '.') || files.iter().any(|(n, _)| *n == name) {
                 name = format!("f{}.pem", files.len());
             }
@@ -56,7 +60,8 @@ fuzz_target!(|data: &[u8]| {
         Some(rest) => (Some("secret"), rest),
         None => (None, data),
     };
-    let files = if data.starts_with(b"@@ ") { sections(data) } else { vec![("keyring.pem".into(), data.to_vec())] };
+    let files =
+        if data.starts_with(b"@@ ") { sections(data) } else { vec![("keyring.pem".into(), data.to_vec())] };
     for (name, contents) in &files {
         fs::write(dir.join(name), contents).expect("scratch file");
     }

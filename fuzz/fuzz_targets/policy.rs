@@ -56,7 +56,11 @@ fn check_diagnostics(loaded: &Loaded, name: &str) {
     if let Some(t) = &loaded.table {
         assert_eq!(counts.rules, t.len());
         for rule in t.rules() {
-            assert!(t.get(&rule.name).is_some_and(|r| Arc::ptr_eq(r, rule)), "rule {} not found by name", rule.name);
+            assert!(
+                t.get(&rule.name).is_some_and(|r| Arc::ptr_eq(r, rule)),
+                "rule {} not found by name",
+                rule.name
+            );
         }
     }
 }

@@ -16,14 +16,62 @@ pub const CLIENT_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 
 /// Command lines as curl, lftp and Python's ftplib send them (CR LF added), with the usual mistakes.
 pub const COMMANDS: &[&str] = &[
-    "AUTH TLS", "AUTH SSL", "AUTH TLS-P", "AUTH", "AUTH KERBEROS", "PBSZ 0", "PROT P", "PROT C",
-    "PROT S", "PROT X", "CCC", "USER anonymous", "USER ftp", "PASS secret", "ACCT x", "FEAT",
-    "SYST", "PWD", "TYPE I", "TYPE A", "CWD /pub", "SIZE f.txt", "MDTM f.txt", "OPTS UTF8 ON",
-    "PASV", "EPSV", "EPSV 1", "EPSV 2", "EPSV ALL", "EPSV x", "PORT 192,0,2,10,195,80",
-    "PORT 10,0,0,1,195,80", "PORT 192,0,2,10,0,0", "EPRT |1|192.0.2.10|50000|",
-    "EPRT |2|2001:db8::10|50001|", "EPRT |1|198.51.100.1|50000|", "LPSV", "REIN", "ADAT x", "MIC x",
-    "RETR f.txt", "retr f.txt", "STOR up.bin", "STOU", "APPE log.txt", "LIST", "NLST", "MLSD",
-    "MLST f.txt", "REST 100", "DELE f.txt", "RNFR a", "RNTO b", "NOOP", "STAT", "QUIT",
+    "AUTH TLS",
+    "AUTH SSL",
+    "AUTH TLS-P",
+    "AUTH",
+    "AUTH KERBEROS",
+    "PBSZ 0",
+    "PROT P",
+    "PROT C",
+    "PROT S",
+    "PROT X",
+    "CCC",
+    "USER anonymous",
+    "USER ftp",
+    "PASS secret",
+    "ACCT x",
+    "FEAT",
+    "SYST",
+    "PWD",
+    "TYPE I",
+    "TYPE A",
+    "CWD /pub",
+    "SIZE f.txt",
+    "MDTM f.txt",
+    "OPTS UTF8 ON",
+    "PASV",
+    "EPSV",
+    "EPSV 1",
+    "EPSV 2",
+    "EPSV ALL",
+    "EPSV x",
+    "PORT 192,0,2,10,195,80",
+    "PORT 10,0,0,1,195,80",
+    "PORT 192,0,2,10,0,0",
+    "EPRT |1|192.0.2.10|50000|",
+    "EPRT |2|2001:db8::10|50001|",
+    "EPRT |1|198.51.100.1|50000|",
+    "LPSV",
+    "REIN",
+    "ADAT x",
+    "MIC x",
+    "RETR f.txt",
+    "retr f.txt",
+    "STOR up.bin",
+    "STOU",
+    "APPE log.txt",
+    "LIST",
+    "NLST",
+    "MLSD",
+    "MLST f.txt",
+    "REST 100",
+    "DELE f.txt",
+    "RNFR a",
+    "RNTO b",
+    "NOOP",
+    "STAT",
+    "QUIT",
     "\u{FF}\u{F4}\u{FF}\u{F2}ABOR",
 ];
 
@@ -109,9 +157,14 @@ impl Script {
     pub fn decode(u: &mut Unstructured<'_>) -> Script {
         let settings = FtpSettings {
             secure_ftp: [SecureFtp::Allowed, SecureFtp::Required][pick(u, 2)],
-            secure_login: [SecureLogin::NoClientAuth, SecureLogin::Required, SecureLogin::VerifyUser][pick(u, 3)],
-            secure_data: [SecureDataConn::Never, SecureDataConn::Clear, SecureDataConn::Safe, SecureDataConn::Private]
-                [pick(u, 4)],
+            secure_login: [SecureLogin::NoClientAuth, SecureLogin::Required, SecureLogin::VerifyUser]
+                [pick(u, 3)],
+            secure_data: [
+                SecureDataConn::Never,
+                SecureDataConn::Clear,
+                SecureDataConn::Safe,
+                SecureDataConn::Private,
+            ][pick(u, 4)],
             ccc: [Ccc::Refused, Ccc::Allowed][pick(u, 2)],
             ..FtpSettings::default()
         };
@@ -180,7 +233,8 @@ pub enum Seed<'a> {
 /// secure_data, ccc, tls, implicit, control_v6, backend_v6, client_ip]` as indexes) and steps.
 pub fn encode(settings: [u8; 9], steps: &[Seed<'_>]) -> Vec<u8> {
     let index = |table: &[&str], s: &str| {
-        let i = table.iter().position(|t| t.starts_with(s)).unwrap_or_else(|| panic!("{s:?} not in the table"));
+        let i =
+            table.iter().position(|t| t.starts_with(s)).unwrap_or_else(|| panic!("{s:?} not in the table"));
         u8::try_from(i).expect("tables are short")
     };
     let mut out = settings.to_vec();
@@ -201,13 +255,16 @@ mod tests {
 
     #[test]
     fn encoded_scripts_decode_back() {
-        let bytes = encode([1, 0, 3, 0, 1, 0, 0, 0, 0], &[
-            Seed::Reply("220 (vsFTPd"),
-            Seed::Cmd("AUTH TLS"),
-            Seed::TlsOk(false),
-            Seed::Cmd("RETR f.txt"),
-            Seed::Burst(3, "NOOP"),
-        ]);
+        let bytes = encode(
+            [1, 0, 3, 0, 1, 0, 0, 0, 0],
+            &[
+                Seed::Reply("220 (vsFTPd"),
+                Seed::Cmd("AUTH TLS"),
+                Seed::TlsOk(false),
+                Seed::Cmd("RETR f.txt"),
+                Seed::Burst(3, "NOOP"),
+            ],
+        );
         let script = Script::decode(&mut Unstructured::new(&bytes));
         assert_eq!(script.init.settings.secure_ftp, SecureFtp::Required);
         assert_eq!(script.init.settings.secure_data, SecureDataConn::Private);

@@ -5,6 +5,8 @@
 use arbitrary::Unstructured;
 
 pub mod ftp_script;
+#[cfg(test)]
+mod seeds;
 pub mod tn_script;
 
 /// FNV-1a of `data`: a deterministic seed for [`reads`], so that an input always replays the same.

@@ -90,7 +90,11 @@ impl Script {
 
     /// Every byte the client sends, in order.
     pub fn stream(&self) -> Vec<u8> {
-        self.events.iter().filter_map(|e| if let Event::Bytes(b) = e { Some(b.as_slice()) } else { None }).collect::<Vec<_>>().concat()
+        self.events
+            .iter()
+            .filter_map(|e| if let Event::Bytes(b) = e { Some(b.as_slice()) } else { None })
+            .collect::<Vec<_>>()
+            .concat()
     }
 }
 
@@ -126,11 +130,14 @@ mod tests {
         let bytes = encode(ConnType::Any, true, &[Seed::Piece(2), Seed::Wait, Seed::Piece(17), Seed::Eof]);
         let s = Script::decode(&mut Unstructured::new(&bytes));
         assert_eq!((s.conn_type, s.tls_available), (ConnType::Any, true));
-        assert_eq!(s.events, vec![
-            Event::Bytes(PIECES[2].to_vec()),
-            Event::WaitExpired,
-            Event::Bytes(HELLO.to_vec()),
-            Event::Eof
-        ]);
+        assert_eq!(
+            s.events,
+            vec![
+                Event::Bytes(PIECES[2].to_vec()),
+                Event::WaitExpired,
+                Event::Bytes(HELLO.to_vec()),
+                Event::Eof
+            ]
+        );
     }
 }

@@ -32,7 +32,7 @@ pub struct Generation {
     pub files: Vec<PathBuf>,
     /// Keyring files and directories it opened, and the ticket key file (watched for changes too).
     pub keyrings: Vec<PathBuf>,
-    /// Session state by environment identity, for the next generation to keep (D38).
+    /// Session state by environment identity, for the next generation to keep (D36).
     sessions: HashMap<EnvId, Arc<EnvSessions>>,
     /// The `TicketKeyFile` keys, shared with every generation after this one.
     ticket_keys: Option<Arc<TicketKeys>>,

@@ -5,7 +5,7 @@
 //! lifetimes of `TTLSGskAdvancedParms` are applied here: `GSK_V3_SESSION_TIMEOUT` bounds every
 //! resumable session, `GSK_SESSION_TICKET_SERVER_TIMEOUT` a ticket, `…_KEY_REFRESH` the rotation of
 //! the agent's own ticket keys. With `TicketKeyFile`, ticket keys come from that file instead and
-//! agents sharing it resume each other's sessions (docs/fleet.md).
+//! agents sharing it resume each other's sessions (docs/fleet.md; docs/decisions.md, D36).
 
 pub mod cache;
 pub mod client;

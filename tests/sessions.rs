@@ -172,6 +172,49 @@ fn a_ticket_timeout_of_3_s_ends_ticket_resumption() {
     session_timeout(Version::Tls13, &["GSK_SESSION_TICKET_SERVER_TIMEOUT 3"]);
 }
 
+/// A rustls client limited to `v` that trusts `ca`, with its own session store.
+fn rustls_client(ca: &Path, v: Version) -> std::sync::Arc<rustls::ClientConfig> {
+    let roots = attls::keyring::load(ca, None).and_then(|k| k.root_store()).expect("client trust");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let version = match v {
+        Version::Tls12 => &rustls::version::TLS12,
+        Version::Tls13 => &rustls::version::TLS13,
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[version])
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    std::sync::Arc::new(config)
+}
+
+/// One round trip with the rustls client; whether its handshake resumed.
+fn rustls_round_trip(addr: SocketAddr, config: &std::sync::Arc<rustls::ClientConfig>) -> bool {
+    use crate::support::agent::peers::{round_trip, tls_connect};
+    let mut s = tls_connect(addr, config).expect("handshake");
+    assert_eq!(round_trip(&mut s, b"ticket please\n").expect("echo"), b"ticket please\n");
+    s.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+}
+
+#[test]
+fn a_rustls_client_resumes_after_a_refresh_on_both_versions() {
+    let setup = AgentSetup::new("sessions-rustls");
+    let pki = setup.pki("pki");
+    let backend = crate::support::agent::peers::Backend::echo();
+    let text = rule(&pki.server_ring, CIPHERS, &[]);
+    let agent = setup.listener("TLS1", backend.addr(), "Inbound").policy(&text).start();
+    let addr = agent.addr("TLS1");
+    let clients = [rustls_client(&pki.ca, Version::Tls12), rustls_client(&pki.ca, Version::Tls13)];
+    for c in &clients {
+        assert!(!rustls_round_trip(addr, c), "the first handshake resumed");
+        assert!(rustls_round_trip(addr, c), "the second handshake did not resume");
+    }
+    refresh_with(&agent, &(text + &unrelated(&pki)));
+    for (c, v) in clients.iter().zip(["TLS 1.2", "TLS 1.3"]) {
+        assert!(rustls_round_trip(addr, c), "{v}: no resumption after the refresh");
+    }
+}
+
 /// `openssl s_server -rev` limited to `v`.
 fn s_server(pki: &Pki, v: Version) -> (Spawned, u16) {
     match v {

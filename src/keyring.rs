@@ -1,34 +1,43 @@
-//! Keyrings (docs/decisions.md D10, docs/policy-reference.md#ttlskeyringparms): the PEM file or
-//! directory named by `Keyring`, loaded into keyed certificates ([`Identity`], chosen by
-//! `CertificateLabel`) and trust anchors; plus the development keyring generated when absent, and a
-//! small PKI generator for tests and benches.
+//! Keyrings (docs/decisions.md D10, docs/policy-reference.md#ttlskeyringparms): the PEM file, the
+//! PKCS#12 file (`.p12`, `.pfx`) or the directory of such files named by `Keyring`, loaded into
+//! keyed certificates ([`Identity`], chosen by `CertificateLabel`) and trust anchors; the keyring
+//! password (`KeyringPw`, `KeyringStashFile`: [`password_for`]); plus the development keyring
+//! generated when absent, and a small PKI generator for tests and benches.
 //!
 //! Pairing rules: a private key belongs to the certificate chain in its own file (leaf first), else
 //! to the certificate file with the same stem (`server.key` + `server.pem`); the key must match the
 //! leaf's public key. A label comment (`# label: NAME`) just before a leaf names it, else the file
-//! stem does. Every certificate that is not a keyed leaf is a trust anchor.
+//! stem does. In a PKCS#12 file each key goes with the certificate it matches, named by its friendly
+//! name. Every certificate that is not a keyed leaf is a trust anchor.
 //!
-//! This file holds the keyring types and [`load`]; the work is in the submodules: `pem` (reading
-//! files and directories), `pairing` (keys to certificates), `select` (labels, trust store),
-//! `generate` (development keyring, test PKI), `write` (safe file writing) and `error`.
+//! This file holds the keyring types and [`load`]; the work is in the submodules: `pem` (reading PEM
+//! files and directories), `encrypted` (encrypted PEM keys), `pkcs12` (PKCS#12 files), `password`
+//! (the password and its stash file), `pairing` (keys to certificates), `select` (labels, trust
+//! store), `generate` (development keyring, test PKI), `write` (safe file writing) and `error`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+mod encrypted;
 mod error;
 mod generate;
 mod pairing;
+mod password;
 mod pem;
+mod pkcs12;
 mod select;
 mod write;
 
+#[cfg(test)]
+mod format_tests;
 #[cfg(test)]
 mod tests;
 
 pub use error::KeyringError;
 pub use generate::{DevKeyring, ensure_dev_keyring, write_test_pki};
+pub use password::password_for;
 
 /// Key type of an identity's private key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +50,8 @@ pub enum KeyType {
 /// One certificate with its private key (a "keyed certificate" in z/OS terms).
 #[derive(Debug)]
 pub struct Identity {
-    /// The `# label:` comment before the leaf, else the stem of the leaf's file.
+    /// The `# label:` comment before the leaf (PKCS#12: its friendly name), else the stem of the
+    /// leaf's file.
     pub label: String,
     /// Leaf first, then the rest of the leaf's file (intermediates, CA).
     pub chain: Vec<CertificateDer<'static>>,
@@ -65,10 +75,18 @@ pub struct Keyring {
     unkeyed: Vec<(String, PathBuf)>,
 }
 
-/// Loads a keyring from a PEM file or a directory (see the module doc for the rules).
+/// Loads a keyring from a PEM or PKCS#12 file or a directory (see the module doc for the rules);
+/// `password` opens encrypted PEM keys and PKCS#12 files.
 pub fn load(path: &Path, password: Option<&str>) -> Result<Keyring, KeyringError> {
     let meta = fs::metadata(path).map_err(|e| error::io_err(path, "read", &e))?;
     let files = if meta.is_dir() { pem::list_dir(path)? } else { vec![path.to_path_buf()] };
-    let parsed = files.iter().map(|f| pem::parse_file(f, password)).collect::<Result<Vec<_>, _>>()?;
+    let mut parsed = Vec::new();
+    for file in &files {
+        if pkcs12::is_pkcs12(file) {
+            parsed.extend(pkcs12::parse_file(file, password)?);
+        } else {
+            parsed.push(pem::parse_file(file, password)?);
+        }
+    }
     pairing::assemble(path, parsed)
 }

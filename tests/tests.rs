@@ -17,6 +17,7 @@ mod ftp;
 mod ftp_abort;
 mod ftp_integrity;
 mod ftp_peers;
+mod keyring_formats;
 mod layering;
 mod limits;
 mod netns_peers;

@@ -89,7 +89,11 @@ pub fn server_issuers_trusted_for_clients(s: &Settings, keyrings: &mut Keyrings<
         return Vec::new();
     }
     let Some(ring) = s.keyring.as_deref() else { return Vec::new() };
-    let Ok(keyring) = keyrings.open(ring, s.keyring_dir.as_deref(), s.keyring_pw.as_deref()) else {
+    let (pw, stash) = (s.keyring_pw.as_deref(), s.keyring_stash_file.as_deref());
+    let Ok(password) = crate::keyring::password_for(pw, stash, s.keyring_dir.as_deref()) else {
+        return Vec::new();
+    };
+    let Ok(keyring) = keyrings.open(ring, s.keyring_dir.as_deref(), password.as_deref()) else {
         return Vec::new();
     };
     match keyring.identity(s.certificate_label.as_deref()) {

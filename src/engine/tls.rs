@@ -30,8 +30,8 @@ pub enum TlsSetupError {
         "keyring `{0}` is a z/OS key ring name with no KeyringMap: add `KeyringMap {0} PATH` to the main configuration"
     )]
     UnmappedRing(String),
-    #[error("KeyringStashFile {path}: {source}")]
-    StashFile { path: String, source: std::io::Error },
+    #[error("KeyringStashFile {0}")]
+    StashFile(keyring::KeyringError),
     #[error(transparent)]
     Keyring(#[from] keyring::KeyringError),
     #[error("TLS settings rustls refuses: {0}")]
@@ -162,18 +162,9 @@ pub fn build(
     pool: &mut SessionPool,
 ) -> Result<TlsEnv, TlsSetupError> {
     let ring = s.keyring.as_deref().ok_or(TlsSetupError::NoKeyring)?;
-    let password = match (&s.keyring_pw, &s.keyring_stash_file) {
-        (Some(pw), _) => Some(pw.clone()),
-        (None, Some(stash)) => Some(
-            std::fs::read_to_string(stash)
-                .map_err(|source| TlsSetupError::StashFile { path: stash.clone(), source })?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        ),
-        (None, None) => None,
-    };
+    let (pw, stash) = (s.keyring_pw.as_deref(), s.keyring_stash_file.as_deref());
+    let password =
+        keyring::password_for(pw, stash, s.keyring_dir.as_deref()).map_err(TlsSetupError::StashFile)?;
     let keyring = keyrings.open(ring, s.keyring_dir.as_deref(), password.as_deref())?;
     let provider = Arc::new(provider_for(s));
     let versions = versions(s);

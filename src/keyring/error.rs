@@ -28,7 +28,7 @@ pub(super) fn err(path: &Path, message: impl Into<String>, hint: impl Into<Strin
 pub(super) fn io_err(path: &Path, what: &str, e: &io::Error) -> KeyringError {
     let (message, hint) = match e.kind() {
         io::ErrorKind::NotFound => {
-            ("does not exist".into(), "check the Keyring path: a PEM file or a directory of PEM files")
+            ("does not exist".into(), "check the Keyring path: a PEM or PKCS#12 file, or a directory of them")
         }
         io::ErrorKind::PermissionDenied => {
             (format!("cannot {what}: permission denied"), "give the user pagent runs as access to it")

@@ -1,6 +1,7 @@
 //! Pairing private keys with certificates: a key belongs to the chain in its own file, else to the
 //! certificate file of the same stem, and must match the leaf's public key; keyed leaves become
-//! [`Identity`]s, every other certificate a trust anchor.
+//! [`Identity`]s, every other certificate a trust anchor. (A PKCS#12 file arrives here already
+//! split, one unit per keyed certificate and one for the rest: see `pkcs12`.)
 
 use std::path::Path;
 
@@ -13,7 +14,7 @@ use super::pem::FileItems;
 use super::{Identity, KeyType, Keyring};
 
 /// Subject string and public key bits of a certificate.
-fn cert_info(cert: &CertificateDer<'_>, path: &Path) -> Result<(String, Vec<u8>), KeyringError> {
+pub(super) fn cert_info(cert: &CertificateDer<'_>, path: &Path) -> Result<(String, Vec<u8>), KeyringError> {
     let (_, x509) = X509Certificate::from_der(cert).map_err(|e| {
         err(path, format!("a certificate does not parse: {e}"), "export the certificate again in PEM form")
     })?;
@@ -21,7 +22,7 @@ fn cert_info(cert: &CertificateDer<'_>, path: &Path) -> Result<(String, Vec<u8>)
 }
 
 /// Type and public key bits of a private key.
-fn key_info(key: &PrivateKeyDer<'_>, path: &Path) -> Result<(KeyType, Vec<u8>), KeyringError> {
+pub(super) fn key_info(key: &PrivateKeyDer<'_>, path: &Path) -> Result<(KeyType, Vec<u8>), KeyringError> {
     let hint = "use an RSA (2048 bits or more), ECDSA P-256/P-384 or Ed25519 key";
     let unsupported = |why: String| err(path, format!("unsupported private key: {why}"), hint);
     let signer =
@@ -92,7 +93,7 @@ pub(super) fn assemble(path: &Path, files: Vec<FileItems>) -> Result<Keyring, Ke
             return Err(err(
                 &holder.path,
                 message,
-                "give each keyed certificate its own `# label:` or file name",
+                "give each keyed certificate its own label: a `# label:` comment, a file name or a PKCS#12 friendly name",
             ));
         }
         keyed[j] = Some(identities.len());
@@ -106,7 +107,7 @@ pub(super) fn assemble(path: &Path, files: Vec<FileItems>) -> Result<Keyring, Ke
         for (n, (cert, label)) in file.certs.iter().enumerate().skip(usize::from(keyed.is_some())) {
             match label {
                 Some(label) => unkeyed.push((label.clone(), file.path.clone())),
-                None if n == 0 => unkeyed.push((file.stem.clone(), file.path.clone())),
+                None if n == 0 && file.stem_labels => unkeyed.push((file.stem.clone(), file.path.clone())),
                 None => {}
             }
             if !trust.contains(cert) {

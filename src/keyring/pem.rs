@@ -1,5 +1,7 @@
-//! Reading PEM keyring files: the directory listing (`.pem`, `.crt`, `.cer`, `.key`), and each
-//! file's certificates (with their `# label:` comments) and private key, with file-and-line errors.
+//! Reading PEM keyring files: the directory listing (`.pem`, `.crt`, `.cer`, `.key`, and the
+//! PKCS#12 `.p12` and `.pfx` files that `pkcs12` reads), and each PEM file's certificates (with their
+//! `# label:` comments) and private key (decrypted by `encrypted` when it is encrypted), with
+//! file-and-line errors.
 
 use std::fmt;
 use std::fs;
@@ -9,9 +11,10 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use super::encrypted::{self, DecryptError};
 use super::error::{KeyringError, err, io_err};
 
-const EXTENSIONS: [&str; 4] = ["pem", "crt", "cer", "key"];
+const EXTENSIONS: [&str; 6] = ["pem", "crt", "cer", "key", "p12", "pfx"];
 
 pub(super) fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, KeyringError> {
     let entries = fs::read_dir(dir).map_err(|e| io_err(dir, "list the directory", &e))?;
@@ -32,19 +35,23 @@ pub(super) fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, KeyringError> {
     }
     files.sort();
     if files.is_empty() {
-        let hint = "put the PEM certificates and keys here, or point Keyring at a PEM file";
-        return Err(err(dir, "holds no .pem, .crt, .cer or .key files", hint));
+        let hint = "put the PEM certificates and keys (or a PKCS#12 file) here, or point Keyring at a file";
+        return Err(err(dir, "holds no .pem, .crt, .cer, .key, .p12 or .pfx files", hint));
     }
     Ok(files)
 }
 
-/// What one file holds.
+/// What one file holds: a PEM file, or one keyed certificate (or the other certificates) of a
+/// PKCS#12 file.
 pub(super) struct FileItems {
     pub(super) path: PathBuf,
     pub(super) stem: String,
-    /// Certificates in file order, each with its `# label:` comment if any.
+    /// Certificates in file order, each with its `# label:` comment (PKCS#12: friendly name) if any.
     pub(super) certs: Vec<(CertificateDer<'static>, Option<String>)>,
     pub(super) key: Option<PrivateKeyDer<'static>>,
+    /// Whether the first certificate, when it has no label, is known by the file's stem (PEM files;
+    /// a PKCS#12 certificate has only its friendly name).
+    pub(super) stem_labels: bool,
 }
 
 pub(super) fn file_stem(path: &Path) -> String {
@@ -53,14 +60,21 @@ pub(super) fn file_stem(path: &Path) -> String {
 
 pub(super) fn parse_file(path: &Path, password: Option<&str>) -> Result<FileItems, KeyringError> {
     let bytes = fs::read(path).map_err(|e| io_err(path, "read", &e))?;
-    let mut items =
-        FileItems { path: path.to_path_buf(), stem: file_stem(path), certs: Vec::new(), key: None };
+    let mut items = FileItems {
+        path: path.to_path_buf(),
+        stem: file_stem(path),
+        certs: Vec::new(),
+        key: None,
+        stem_labels: true,
+    };
     let text = match std::str::from_utf8(&bytes) {
         Ok(text) if text.contains("-----BEGIN ") => text,
         Ok(text) if text.trim().is_empty() => return Ok(items),
         _ => {
-            let hint =
-                format!("convert DER with `openssl x509 -inform der -in {0} -out {0}.pem`", path.display());
+            let hint = format!(
+                "convert DER with `openssl x509 -inform der -in {0} -out {0}.pem`; a PKCS#12 file must be named .p12 or .pfx",
+                path.display()
+            );
             return Err(err(path, "is not a PEM file: no -----BEGIN line", hint));
         }
     };
@@ -119,8 +133,8 @@ fn add_block(
         let message = format!("line {line}: the {kind} block does not decode: {e}");
         err(&path, message, "the file is damaged or truncated; export it again in PEM form")
     };
-    let encrypted =
-        kind == "ENCRYPTED PRIVATE KEY" || (kind.ends_with("PRIVATE KEY") && block.contains("Proc-Type:"));
+    let plain_key = matches!(kind, "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY");
+    let encrypted = kind == "ENCRYPTED PRIVATE KEY" || (plain_key && block.contains("Proc-Type:"));
     match kind {
         "CERTIFICATE" => {
             let cert = CertificateDer::from_pem_slice(block.as_bytes()).map_err(|e| damaged(&e))?;
@@ -128,32 +142,18 @@ fn add_block(
             items.certs.push((cert, label));
         }
         _ if encrypted => {
-            let (what, tool) = match kind {
-                "ENCRYPTED PRIVATE KEY" => ("encrypted PKCS#8 keys are", "pkcs8"),
-                _ => ("PEM-encrypted keys are", "pkey"),
+            let Some(password) = password else {
+                let message = format!("line {line}: the private key is encrypted and no password was given");
+                let hint = format!("set KeyringPw or KeyringStashFile, or {}", decrypt_command(kind, &path));
+                return Err(err(&path, message, hint));
             };
-            let decrypt =
-                format!("decrypt with `openssl {tool} -in {0} -out {0}.clear` (mode 0600)", path.display());
-            let (message, hint) = match password {
-                Some(_) => (format!("{what} not supported yet"), decrypt),
-                None => (
-                    "no password was given".into(),
-                    format!("set KeyringPw or KeyringStashFile, or {decrypt}"),
-                ),
-            };
-            return Err(err(&path, format!("line {line}: the private key is encrypted; {message}"), hint));
+            let key =
+                encrypted::decrypt(kind, block, password).map_err(|e| decrypt_error(&path, line, kind, e))?;
+            set_key(items, key, line)?;
         }
-        "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => {
+        _ if plain_key => {
             let key = PrivateKeyDer::from_pem_slice(block.as_bytes()).map_err(|e| damaged(&e))?;
-            if items.key.is_some() {
-                let message = format!("line {line}: a second private key; a file holds at most one");
-                return Err(err(
-                    &path,
-                    message,
-                    "put each key with its own certificate chain, one file each",
-                ));
-            }
-            items.key = Some(key);
+            set_key(items, key, line)?;
         }
         _ if kind.ends_with("PRIVATE KEY") => {
             let hint = format!(
@@ -166,4 +166,47 @@ fn add_block(
         _ => {}
     }
     Ok(())
+}
+
+fn set_key(items: &mut FileItems, key: PrivateKeyDer<'static>, line: usize) -> Result<(), KeyringError> {
+    if items.key.is_some() {
+        let message = format!("line {line}: a second private key; a file holds at most one");
+        return Err(err(&items.path, message, "put each key with its own certificate chain, one file each"));
+    }
+    items.key = Some(key);
+    Ok(())
+}
+
+/// How to write a decrypted copy of an encrypted key (openssl asks for the password).
+fn decrypt_command(kind: &str, path: &Path) -> String {
+    let tool = if kind == "ENCRYPTED PRIVATE KEY" { "pkcs8" } else { "pkey" };
+    format!("decrypt it with `openssl {tool} -in {0} -out {0}.clear` (mode 0600)", path.display())
+}
+
+fn decrypt_error(path: &Path, line: usize, kind: &str, e: DecryptError) -> KeyringError {
+    let shown = path.display();
+    match e {
+        DecryptError::WrongPassword => err(
+            path,
+            format!(
+                "line {line}: the private key does not decrypt with the password given (KeyringPw or KeyringStashFile)"
+            ),
+            format!(
+                "check the password: `openssl pkey -in {shown} -noout` asks for it and says whether it is right"
+            ),
+        ),
+        DecryptError::Unsupported(what) => err(
+            path,
+            format!("line {line}: the private key is encrypted with {what}, which attls does not read"),
+            format!(
+                "encrypt it again: `openssl pkcs8 -topk8 -v2 aes-256-cbc -in {shown} -out {shown}.new` (it asks for the old and the new password), or {}",
+                decrypt_command(kind, path)
+            ),
+        ),
+        DecryptError::Damaged(why) => err(
+            path,
+            format!("line {line}: the encrypted {kind} block does not decode: {why}"),
+            "the file is damaged or truncated; export it again in PEM form",
+        ),
+    }
 }

@@ -27,8 +27,13 @@ impl Keyring {
                     return Ok(id);
                 }
                 if let Some((_, file)) = self.unkeyed.iter().find(|(l, _)| l == label) {
-                    let hint =
-                        format!("put its key in the same file or beside it as {}.key", file_stem(file));
+                    let hint = if super::pkcs12::is_pkcs12(file) {
+                        format!(
+                            "a certificate without its key in a PKCS#12 file is a CA; keyed labels: {labels}"
+                        )
+                    } else {
+                        format!("put its key in the same file or beside it as {}.key", file_stem(file))
+                    };
                     return Err(err(file, format!("certificate `{label}` has no private key"), hint));
                 }
                 (

@@ -13,10 +13,10 @@ use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 
 /// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+pub(super) struct TempDir(pub(super) PathBuf);
 
 impl TempDir {
-    fn new(name: &str) -> TempDir {
+    pub(super) fn new(name: &str) -> TempDir {
         static N: AtomicU64 = AtomicU64::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("attls-keyring-{name}-{}-{n}", std::process::id()));
@@ -24,7 +24,7 @@ impl TempDir {
         fs::create_dir_all(&dir).expect("create test dir");
         TempDir(dir)
     }
-    fn join(&self, name: &str) -> PathBuf {
+    pub(super) fn join(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 }
@@ -35,7 +35,7 @@ impl Drop for TempDir {
     }
 }
 
-fn read(path: &Path) -> String {
+pub(super) fn read(path: &Path) -> String {
     fs::read_to_string(path).expect("read test file")
 }
 
@@ -51,7 +51,10 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Pumps TLS records between the two ends until both finish the handshake.
-fn handshake(client: &mut ClientConnection, server: &mut ServerConnection) -> Result<(), rustls::Error> {
+pub(super) fn handshake(
+    client: &mut ClientConnection,
+    server: &mut ServerConnection,
+) -> Result<(), rustls::Error> {
     for _ in 0..20 {
         let mut buf = Vec::new();
         while client.wants_write() {
@@ -78,7 +81,7 @@ fn handshake(client: &mut ClientConnection, server: &mut ServerConnection) -> Re
     panic!("handshake did not finish");
 }
 
-fn server_config(id: &Identity, client_roots: Option<rustls::RootCertStore>) -> ServerConfig {
+pub(super) fn server_config(id: &Identity, client_roots: Option<rustls::RootCertStore>) -> ServerConfig {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("protocol versions");
@@ -95,7 +98,7 @@ fn server_config(id: &Identity, client_roots: Option<rustls::RootCertStore>) -> 
     builder.with_single_cert(id.chain.clone(), id.key.clone_key()).expect("server cert and key")
 }
 
-fn client_config(roots: rustls::RootCertStore, id: Option<&Identity>) -> ClientConfig {
+pub(super) fn client_config(roots: rustls::RootCertStore, id: Option<&Identity>) -> ClientConfig {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .expect("protocol versions")
@@ -311,10 +314,14 @@ fn encrypted_and_unsupported_keys() {
         .expect("write");
     let e = load(&key, None).expect_err("no password");
     assert!(e.message.contains("encrypted") && e.hint.contains("KeyringPw"), "{e}");
-    let e = load(&key, Some("secret")).expect_err("password");
-    assert!(e.message.contains("not supported yet") && e.hint.contains("openssl pkcs8"), "{e}");
+    assert!(e.hint.contains("openssl pkcs8 -in"), "says how to decrypt it: {e}");
+    // Not an EncryptedPrivateKeyInfo: an error at its line that says how to encrypt it again.
+    let e = load(&key, Some("secret")).expect_err("garbage");
+    assert!(e.message.contains("line 1") && e.hint.contains("openssl pkcs8 -topk8 -v2 aes-256-cbc"), "{e}");
     fs::write(&key, "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n").expect("write");
     assert!(load(&key, None).expect_err("legacy").message.contains("encrypted"));
+    let e = load(&key, Some("secret")).expect_err("short IV");
+    assert!(e.message.contains("line 1") && e.message.contains("IV has 1 bytes"), "{e}");
     fs::write(&key, "-----BEGIN DSA PRIVATE KEY-----\nAAAA\n-----END DSA PRIVATE KEY-----\n").expect("write");
     assert!(load(&key, None).expect_err("dsa").message.contains("unsupported private key type"));
 }

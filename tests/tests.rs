@@ -25,6 +25,7 @@ mod policy_files;
 mod properties;
 mod reference_docs;
 mod samples;
+mod server_certs;
 mod sessions;
 mod support;
 mod tn3270;

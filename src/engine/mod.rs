@@ -9,6 +9,7 @@
 //! here; they need nothing else of the engine's insides.
 
 pub mod applctl;
+pub mod certs;
 pub mod client_trust;
 pub mod context;
 pub mod controls;

@@ -14,6 +14,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
+use super::certs::ServerCertChooser;
 use super::sessions::{EnvSessions, SessionPool};
 use crate::keyring::{self, Keyring};
 use crate::policy::rustls_caps;
@@ -40,6 +41,10 @@ pub enum TlsSetupError {
     Verifier(String),
     #[error("certificate `{label}` from {source_file}: {error}")]
     Certificate { label: String, source_file: String, error: rustls::Error },
+    #[error("{0} ServerCertificateLabel values; at most {max}", max = super::certs::MAX_SERVER_LABELS)]
+    ServerLabels(usize),
+    #[error("ServerHandshakeSNIList `{0}`: expected NAME/LABEL")]
+    SniList(String),
     #[error("client certificate `{label}`: {error}")]
     ClientCertificate { label: String, error: rustls::Error },
 }
@@ -191,7 +196,7 @@ fn server_config(
     versions: &[&'static rustls::SupportedProtocolVersion],
     sessions: &EnvSessions,
 ) -> Result<ServerConfig, TlsSetupError> {
-    let id = keyring.identity(s.certificate_label.as_deref())?;
+    let certs = Arc::new(ServerCertChooser::new(s, keyring, &provider)?);
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .map_err(TlsSetupError::Versions)?;
@@ -215,13 +220,7 @@ fn server_config(
     } else {
         builder.with_no_client_auth()
     };
-    let mut config = builder.with_single_cert(id.chain.clone(), id.key.clone_key()).map_err(|error| {
-        TlsSetupError::Certificate {
-            label: id.label.clone(),
-            source_file: id.source.display().to_string(),
-            error,
-        }
-    })?;
+    let mut config = builder.with_cert_resolver(certs);
     config.ignore_client_order = true;
     apply_sessions(&mut config, sessions, s.session.ticket_server_count as usize);
     Ok(config)

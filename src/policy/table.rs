@@ -144,6 +144,27 @@ impl Protocols {
     }
 }
 
+/// `ServerHandshakeSNI` and `ServerHandshakeSNIMatch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SniMode {
+    #[default]
+    Off,
+    Optional,
+    Required,
+}
+
+/// How a server role picks the certificate it presents (docs/policy-reference.md, "Certificates
+/// and names").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerCerts {
+    /// `ServerCertificateLabel` values: candidates chosen by what the client can verify.
+    pub labels: Vec<String>,
+    pub sni: SniMode,
+    pub sni_match: SniMode,
+    /// `ServerHandshakeSNIList` values as written (`NAME/LABEL`).
+    pub sni_list: Vec<String>,
+}
+
 /// Session cache and ticket settings (TTLSGskAdvancedParms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionSettings {
@@ -209,6 +230,7 @@ pub struct Settings {
     pub client_handshake_sni: Option<&'static str>,
     pub client_handshake_sni_list: Vec<String>,
     pub host_reference_id_dns: Vec<String>,
+    pub server_certs: ServerCerts,
     pub session: SessionSettings,
     /// Every other written parameter (keyword, value), sorted by keyword.
     pub other: Vec<(String, String)>,

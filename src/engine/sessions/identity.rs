@@ -31,7 +31,10 @@ impl EnvId {
             d.field("name", name.as_bytes());
         }
         d.field("session", format!("{:?}", s.session).as_bytes());
-        if let Ok(id) = keyring.identity(s.certificate_label.as_deref()) {
+        d.field("server-certs", format!("{:?}", s.server_certs).as_bytes());
+        // Every keyed certificate (any may be presented: ServerCertificateLabel, SNI).
+        for id in &keyring.identities {
+            d.field("label", id.label.as_bytes());
             for cert in &id.chain {
                 d.field("chain", cert.as_ref());
             }

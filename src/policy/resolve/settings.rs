@@ -7,7 +7,9 @@ use super::super::ast::{Statement, Value};
 use super::super::catalog::Kind;
 use super::super::rustls_caps;
 use super::super::source::Span;
-use super::super::table::{ClientAuthType, Protocols, Role, SessionSettings, Settings, WrittenActions};
+use super::super::table::{
+    ClientAuthType, Protocols, Role, ServerCerts, SessionSettings, Settings, SniMode, WrittenActions,
+};
 use super::super::{ciphers, diag::Diagnostic};
 use super::levels::Levels;
 use super::written_lists::{other_params, written};
@@ -197,6 +199,12 @@ impl<'s> Resolver<'s, '_> {
             client_handshake_sni: word(lv.adv("ClientHandshakeSNI")),
             client_handshake_sni_list: texts("ClientHandshakeSNIList"),
             host_reference_id_dns: texts("HostReferenceIdDNS"),
+            server_certs: ServerCerts {
+                labels: texts("ServerCertificateLabel"),
+                sni: sni_mode(word(lv.adv("ServerHandshakeSNI"))),
+                sni_match: sni_mode(word(lv.adv("ServerHandshakeSNIMatch"))),
+                sni_list: texts("ServerHandshakeSNIList"),
+            },
             session: session_settings(lv.gsk),
             other: other_params(lv),
             written: WrittenActions {
@@ -237,6 +245,14 @@ fn client_auth_type(lv: &Levels<'_>) -> ClientAuthType {
         Some("Full") => ClientAuthType::Full,
         Some("SAFCheck") => ClientAuthType::SafCheck,
         _ => ClientAuthType::Required,
+    }
+}
+
+fn sni_mode(w: Option<&str>) -> SniMode {
+    match w {
+        Some("Required") => SniMode::Required,
+        Some("Optional") => SniMode::Optional,
+        _ => SniMode::Off,
     }
 }
 

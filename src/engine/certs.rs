@@ -1,0 +1,137 @@
+//! The certificate a server role presents. One certificate (`CertificateLabel`, or the keyring's
+//! only one), or up to 8 candidates (`ServerCertificateLabel`) of which the client gets the first
+//! it can verify: its signature algorithms and, for TLS 1.2, its cipher suites decide (an RSA and
+//! an ECDSA certificate side by side: a client that accepts only RSA gets the RSA one). With
+//! `ServerHandshakeSNI` Optional or Required, a server name the client sends that is listed in
+//! `ServerHandshakeSNIList` (`NAME/LABEL`, names matched without regard to case) picks that
+//! label's certificate; under Required a client that sends no name is refused, and under
+//! `ServerHandshakeSNIMatch Required` so is one whose name is not listed.
+
+use std::sync::Arc;
+
+use rustls::SupportedCipherSuite;
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tracing::warn;
+
+use super::tls::TlsSetupError;
+use crate::keyring::Keyring;
+use crate::policy::table::{Settings, SniMode};
+
+/// At most this many `ServerCertificateLabel` values (as z/OS).
+pub const MAX_SERVER_LABELS: usize = 8;
+
+/// One certificate with its key, by label.
+#[derive(Debug)]
+struct Candidate {
+    label: String,
+    key: Arc<CertifiedKey>,
+}
+
+/// The server's certificate choice for one environment.
+#[derive(Debug)]
+pub struct ServerCertChooser {
+    /// Candidates without SNI (or when SNI picks nothing), in policy order.
+    default: Vec<Arc<Candidate>>,
+    /// Lower-case server name and the candidate it picks.
+    by_name: Vec<(String, Arc<Candidate>)>,
+    sni: SniMode,
+    sni_match: SniMode,
+    suites: Vec<SupportedCipherSuite>,
+}
+
+impl ServerCertChooser {
+    pub fn new(s: &Settings, keyring: &Keyring, provider: &CryptoProvider) -> Result<Self, TlsSetupError> {
+        let c = &s.server_certs;
+        if c.labels.len() > MAX_SERVER_LABELS {
+            return Err(TlsSetupError::ServerLabels(c.labels.len()));
+        }
+        let mut loaded: Vec<Arc<Candidate>> = Vec::new();
+        let mut load = |label: Option<&str>| -> Result<Arc<Candidate>, TlsSetupError> {
+            let id = keyring.identity(label)?;
+            if let Some(found) = loaded.iter().find(|k| k.label == id.label) {
+                return Ok(found.clone());
+            }
+            let key =
+                CertifiedKey::from_der(id.chain.clone(), id.key.clone_key(), provider).map_err(|error| {
+                    TlsSetupError::Certificate {
+                        label: id.label.clone(),
+                        source_file: id.source.display().to_string(),
+                        error,
+                    }
+                })?;
+            let candidate = Arc::new(Candidate { label: id.label.clone(), key: Arc::new(key) });
+            loaded.push(candidate.clone());
+            Ok(candidate)
+        };
+        let default = if c.labels.is_empty() {
+            vec![load(s.certificate_label.as_deref())?]
+        } else {
+            c.labels.iter().map(|l| load(Some(l))).collect::<Result<_, _>>()?
+        };
+        let mut by_name = Vec::new();
+        for entry in &c.sni_list {
+            let (name, label) = entry
+                .split_once('/')
+                .map(|(n, l)| (n.trim(), l.trim()))
+                .filter(|(n, l)| !n.is_empty() && !l.is_empty())
+                .ok_or_else(|| TlsSetupError::SniList(entry.clone()))?;
+            by_name.push((name.to_ascii_lowercase(), load(Some(label))?));
+        }
+        let suites = provider.cipher_suites.clone();
+        Ok(ServerCertChooser { default, by_name, sni: c.sni, sni_match: c.sni_match, suites })
+    }
+
+    /// Whether the client can verify a signature by `key` in a suite both sides have.
+    fn usable(&self, key: &CertifiedKey, hello: &ClientHello<'_>) -> bool {
+        if key.key.choose_scheme(hello.signature_schemes()).is_none() {
+            return false;
+        }
+        let algorithm = key.key.algorithm();
+        hello.cipher_suites().iter().any(|offered| {
+            self.suites
+                .iter()
+                .any(|ours| ours.suite() == *offered && ours.usable_for_signature_algorithm(algorithm))
+        })
+    }
+
+    /// The candidates for this client's server name; `None` refuses the handshake.
+    fn pool(&self, name: Option<&str>) -> Option<Vec<&Arc<Candidate>>> {
+        if self.sni == SniMode::Off {
+            return Some(self.default.iter().collect());
+        }
+        let Some(name) = name else {
+            if self.sni == SniMode::Required {
+                warn!("refused: the client sent no server name (ServerHandshakeSNI Required)");
+                return None;
+            }
+            return Some(self.default.iter().collect());
+        };
+        let listed: Vec<&Arc<Candidate>> =
+            self.by_name.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, c)| c).collect();
+        if !listed.is_empty() {
+            return Some(listed);
+        }
+        if self.sni_match == SniMode::Required {
+            warn!(
+                server_name = name,
+                "refused: the server name is not in ServerHandshakeSNIList (ServerHandshakeSNIMatch Required)"
+            );
+            return None;
+        }
+        Some(self.default.iter().collect())
+    }
+}
+
+impl ResolvesServerCert for ServerCertChooser {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let pool = self.pool(hello.server_name())?;
+        // The first the client can use; else the first, and the handshake fails as it would with one.
+        let chosen = pool.iter().find(|c| self.usable(&c.key, &hello)).or(pool.first())?;
+        Some(chosen.key.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -33,7 +33,7 @@ pub use identify::Accepted;
 pub use mapping::{Mapping, Primary, Request, map};
 pub use phase::{ClearBy, Ready, Secured};
 pub use pipeline::{finish, open_backend};
-pub use relay::{Flow, RelayFailure, relay, relay_strict};
+pub use relay::{Flow, Held, RelayFailure, relay, relay_strict};
 pub use sockets::{connect_from, is_local, reset_on_close, transparent_listener};
 pub use stream::{Prefixed, Side};
 pub use tls::TlsEnv;

@@ -175,6 +175,8 @@ pub struct Config {
     pub keyring_map: Vec<(String, PathBuf)>,
     /// The development keyring: generated when a policy uses it and it does not exist (D10).
     pub dev_keyring: Option<PathBuf>,
+    /// `TicketKeyFile`: session ticket keys shared by a fleet of agents (docs/fleet.md).
+    pub ticket_key_file: Option<PathBuf>,
     /// A built-in plaintext responder for the demo listener (README's first command).
     pub demo_backend: Option<SocketAddr>,
     pub listeners: Vec<ListenerConfig>,

@@ -227,6 +227,9 @@ pub fn detail_text(c: &ConnSnapshot) -> String {
     if let Some(v) = c.peer_validated() {
         head(&mut out, "PeerValidated", if v { "Yes" } else { "No" });
     }
+    if let Some(r) = c.tls_resumed {
+        head(&mut out, "Resumed", if r { "Yes" } else { "No" });
+    }
     out
 }
 
@@ -381,6 +384,7 @@ fn conn_json(c: &ConnSnapshot) -> Map<String, Value> {
     m.insert("peer_subject".into(), json!(c.peer_subject));
     m.insert("peer_validated".into(), json!(c.peer_validated()));
     m.insert("secured_how".into(), json!(c.secured_how));
+    m.insert("tls_resumed".into(), json!(c.tls_resumed));
     m.insert("bytes_in".into(), json!(c.bytes_in));
     m.insert("bytes_out".into(), json!(c.bytes_out));
     m.insert("started".into(), json!(rfc3339(c.started)));

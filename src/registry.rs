@@ -87,6 +87,8 @@ pub struct ConnSnapshot {
     pub app_local: Option<SocketAddr>,
     /// How the connection went secure (`Direct`, `Negotiated`, `AUTH TLS`, `Implicit`) or why not.
     pub secured_how: Option<String>,
+    /// Once secure: whether the handshake resumed an earlier TLS session.
+    pub tls_resumed: Option<bool>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub started: SystemTime,
@@ -235,6 +237,7 @@ mod tests {
             app_peer: None,
             app_local: None,
             secured_how: None,
+            tls_resumed: None,
             bytes_in: 0,
             bytes_out: 0,
             started: SystemTime::now(),

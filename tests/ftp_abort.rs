@@ -21,7 +21,7 @@ use crate::support::agent::{AgentProc, Pki};
 use crate::support::ftp::{ClientRun, FtpServer, Pyftpd, Vsftpd, ftplib, ftplib_args};
 
 /// ftplib explicit FTPS with PROT P and `options`, then `ops`.
-fn ftplib_run(
+pub fn ftplib_run(
     agent: &AgentProc,
     server: &dyn FtpServer,
     pki: &Pki,

@@ -1,39 +1,28 @@
 //! Fuzz target `first_bytes`: the two places that decide from a connection's first bytes whether a
-//! TLS handshake starts, against a reference definition: `attls::engine::applctl::
-//! starts_handshake_record` (D29, the early ClientHello of application-controlled connections) and
-//! the TN3270 direct-TLS detection (`Negotiator::on_first_bytes` under `ConnType Secure`).
+//! TLS handshake starts, against a reference definition: `attls::engine::starts_handshake_record`
+//! (D29, the early ClientHello of application-controlled connections) and the TN3270 direct-TLS
+//! detection (`Negotiator::on_first_bytes` under `ConnType Secure`).
 //!
-//! Reference: a handshake record starts `16 03 01` up to `16 03 04` (docs/control-protocol.md,
-//! docs/policy-reference.md). Asserts that `starts_handshake_record` is exactly the reference; that
-//! the TN3270 detection stays undecided on a strict prefix of a record start (`[]`, `16`, `16 03`),
-//! starts TLS with every byte read as leftover on a record start, and otherwise offers START_TLS;
-//! and that it decides the same whether the bytes come in one read or one byte per read.
+//! Reference: a handshake record starts `16 03 00` up to `16 03 04` (docs/decisions.md, D29).
+//! Asserts that `starts_handshake_record` is exactly the reference; that the TN3270 detection stays
+//! undecided on a strict prefix of a record start (`[]`, `16`, `16 03`), starts TLS with every byte
+//! read as leftover on a record start, and otherwise offers START_TLS; and that it decides the same
+//! whether the bytes come in one read or one byte per read.
 //!
-//! Known divergence (found by this target, reported, not changed): the TN3270 detection also takes
-//! `16 03 00` (an SSL 3.0 record version, which RFC 5246 E.1 lets a TLS client put on its
-//! ClientHello) as TLS, as its own doc says (`16 03 0x`), where `starts_handshake_record` and the
-//! docs of D29 do not. The TN3270 side is checked against its own definition,
-//! [`TN3270_LOWEST_VERSION`]; fuzz/regressions/first_bytes/ holds the input.
+//! Found by this target and fixed: the two used to differ on `16 03 00` (the TN3270 side took it,
+//! D29 did not); both now use the one definition. fuzz/regressions/first_bytes/ keeps the input.
 
 #![no_main]
 
-use attls::engine::applctl::starts_handshake_record;
+use attls::engine::starts_handshake_record;
 use attls::tn3270::negotiate::{How, Negotiator, Phase, Step};
 use attls::tn3270::settings::ConnType;
 use attls::tn3270::telnet::{DO, IAC, START_TLS};
 use libfuzzer_sys::fuzz_target;
 
-/// The reference: `16 03 01`..`16 03 04`.
+/// The reference: `16 03 00`..`16 03 04`.
 fn reference(bytes: &[u8]) -> bool {
-    matches!(bytes, [0x16, 0x03, 0x01..=0x04, ..])
-}
-
-/// The lowest record version byte the TN3270 detection takes as TLS (see the module doc).
-const TN3270_LOWEST_VERSION: u8 = 0x00;
-
-/// The TN3270 detection's own definition: `16 03 0x` up to `16 03 04`.
-fn tn3270_reference(bytes: &[u8]) -> bool {
-    matches!(bytes, [0x16, 0x03, v, ..] if (TN3270_LOWEST_VERSION..=0x04).contains(v))
+    matches!(bytes, [0x16, 0x03, 0x00..=0x04, ..])
 }
 
 /// What the TN3270 detection does with its first read(s).
@@ -74,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
     let whole = tn3270([data]);
     let expect = match data {
         [] | [0x16] | [0x16, 0x03] => Direct::Undecided,
-        _ if tn3270_reference(data) => Direct::Tls(data.to_vec()),
+        _ if reference(data) => Direct::Tls(data.to_vec()),
         _ => Direct::Offered,
     };
     assert_eq!(whole, expect, "TN3270 on {:02x?}", &data[..data.len().min(3)]);

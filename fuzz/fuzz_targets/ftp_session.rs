@@ -8,8 +8,9 @@
 //! - a transfer begins with the protection PROT set (`protect_data()`): always protected under
 //!   `SecureDataConn Private`/`Safe`, never under `Never`; it follows the forwarded transfer
 //!   command and says upload for STOR, STOU and APPE only;
-//! - under `SecureFtp Required` no USER, PASS or ACCT reaches the backend unless TLS protects the
-//!   control connection; under `SecureLogin Required`/`VerifyUser` no USER without a client
+//! - under `SecureFtp Required` nothing but FEAT, HELP, NOOP, QUIT, SYST, OPTS and LANG reaches the
+//!   backend before TLS first protects the control connection (no login, no transfer, no data
+//!   plan), and no USER, PASS or ACCT unless TLS protects it; under `SecureLogin Required`/`VerifyUser` no USER without a client
 //!   certificate;
 //! - replies reach the client in the order of its commands: a local answer comes at once when
 //!   nothing is due, and otherwise waits (never at the head of the queue); at most `MAX_PENDING`
@@ -56,7 +57,12 @@ struct Model {
     after_auth: bool,
     stop_asked: bool,
     client_cert: bool,
+    /// TLS has protected the control connection at some point (a CCC may have ended it since).
+    ever_secured: bool,
 }
+
+/// What may reach the backend before AUTH TLS under `SecureFtp Required`.
+const BEFORE_AUTH: [&str; 7] = ["FEAT", "HELP", "NOOP", "QUIT", "SYST", "OPTS", "LANG"];
 
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
@@ -72,9 +78,13 @@ fuzz_target!(|data: &[u8]| {
         greeted: false,
         stop_asked: false,
         client_cert: false,
+        ever_secured: false,
     };
+    // Implicit FTPS: protected from the first byte.
+    m.ever_secured = m.session.secure();
     for event in script.events {
         let go_on = m.step(event);
+        m.ever_secured |= m.session.secure();
         m.check_state();
         if !go_on {
             // The I/O layer closes the connection after a failed handshake.
@@ -137,6 +147,7 @@ impl Model {
             self.closed = true;
             self.due.clear();
         } else if let Some(i) = forwarded {
+            self.before_auth(line);
             let begin = outs.iter().position(|o| matches!(o, Out::BeginTransfer { .. }));
             let kind = match (&outs[i], begin) {
                 (_, Some(b)) => {
@@ -158,6 +169,16 @@ impl Model {
         } else {
             assert!(!was_due, "a local answer overtook the replies due: {outs:?}");
         }
+    }
+
+    /// Under `SecureFtp Required`, a command forwarded before TLS ever protected the control
+    /// connection is one of [`BEFORE_AUTH`].
+    fn before_auth(&self, line: Option<&[u8]>) {
+        if self.script_settings.secure_ftp != SecureFtp::Required || self.ever_secured {
+            return;
+        }
+        let cmd = command::parse(line.unwrap_or_default()).expect("a forwarded line parses");
+        assert!(BEFORE_AUTH.contains(&cmd.verb.as_str()), "{} reached the backend before AUTH TLS", cmd.verb);
     }
 
     /// A transfer command was forwarded and `begin` starts its data connection.

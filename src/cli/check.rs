@@ -9,6 +9,7 @@ use clap::Args;
 use serde_json::{Map, Value, json};
 
 use super::{USAGE, load_and_report, summary};
+use crate::engine::sessions::SessionPool;
 use crate::policy::{ConnDirection, Connection, LoadOptions, MapType, Primary, RuleTable, map_with_primary};
 use crate::search::{rule_json, settings_text};
 
@@ -132,7 +133,7 @@ fn keyrings_open(
             );
             continue;
         }
-        if let Err(e) = build(s, &mut keyrings) {
+        if let Err(e) = build(s, &mut keyrings, &mut SessionPool::default()) {
             let d = crate::engine::tls::keyring_diagnostic(&rule.name, s, &e, sources);
             if reported.insert(d.clone()) {
                 eprint!("{d}");
@@ -153,7 +154,27 @@ fn keyrings_open(
     } else {
         eprintln!("policy not usable with {}: a keyring cannot be opened", config.path.display());
     }
-    ok
+    ticket_keys_usable(table, config) && ok
+}
+
+/// The main configuration's `TicketKeyFile` must be usable (the agent would not start without
+/// it); `GSK_SYSPLEX_SIDCACHE On` without one shares nothing.
+fn ticket_keys_usable(table: &RuleTable, config: &crate::config::Config) -> bool {
+    use crate::engine::sessions;
+    if let Some(w) = sessions::sysplex_warning(table, config.ticket_key_file.as_deref()) {
+        eprint!("{w}");
+    }
+    let Some(path) = &config.ticket_key_file else { return true };
+    match sessions::key_file::read(path) {
+        Ok(keys) => {
+            eprintln!("ticket keys: {} key(s) in {}", keys.len(), path.display());
+            true
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
 }
 
 fn match_report(

@@ -24,6 +24,7 @@ const TOP: &[&str] = &[
     "Strict",
     "KeyringMap",
     "DevKeyring",
+    "TicketKeyFile",
     "DemoBackend",
     "LogLevel",
     "Codepage",
@@ -70,6 +71,7 @@ fn defaults(path: &Path) -> Config {
         strict: false,
         keyring_map: Vec::new(),
         dev_keyring: None,
+        ticket_key_file: None,
         demo_backend: None,
         listeners: Vec::new(),
         max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -143,6 +145,7 @@ impl State {
             "Strict" => strict(config, kw, args, diags),
             "KeyringMap" => keyring_map(config, base, kw, args, diags),
             "DevKeyring" => config.dev_keyring = path_arg(kw, args, base, diags),
+            "TicketKeyFile" => config.ticket_key_file = path_arg(kw, args, base, diags),
             "DemoBackend" => demo_backend(config, kw, args, diags),
             "LogLevel" | "Codepage" => diags.push(
                 Diagnostic::portability(

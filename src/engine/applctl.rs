@@ -26,6 +26,7 @@ use tokio::time::Instant;
 
 use super::controls::{Control, Done, Refusal, Reply};
 use super::handshake::{NotStarted, Secure, secure, unsecure};
+use super::record::starts_handshake_record;
 use super::sockets::reset_on_close;
 use super::stream::{Prefixed, Side};
 use super::tls::TlsEnv;
@@ -38,11 +39,6 @@ use crate::registry::Entry;
 enum Switch {
     Init { allow_hstimeout: bool, reply: Reply },
     Stop { reply: Reply },
-}
-
-/// Whether `bytes` start a TLS handshake record (`16 03 01`…`16 03 04`).
-pub fn starts_handshake_record(bytes: &[u8]) -> bool {
-    bytes.len() >= 3 && bytes[0] == 0x16 && bytes[1] == 0x03 && (1..=4).contains(&bytes[2])
 }
 
 /// The fixed parts of one application-controlled connection.

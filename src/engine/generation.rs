@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::sessions::{EnvId, EnvSessions, SessionPool, TicketKeys};
 use super::tls::{self, Keyrings, TlsEnv};
 use crate::config::Config;
 use crate::policy::{LoadOptions, Rule, RuleTable, carry, load_with_carry};
@@ -29,8 +30,12 @@ pub struct Generation {
     tls: HashMap<usize, Arc<TlsEnv>>,
     /// Policy files this generation was read from (watched for changes).
     pub files: Vec<PathBuf>,
-    /// Keyring files and directories it opened (watched for changes too).
+    /// Keyring files and directories it opened, and the ticket key file (watched for changes too).
     pub keyrings: Vec<PathBuf>,
+    /// Session state by environment identity, for the next generation to keep (D36).
+    sessions: HashMap<EnvId, Arc<EnvSessions>>,
+    /// The `TicketKeyFile` keys, shared with every generation after this one.
+    ticket_keys: Option<Arc<TicketKeys>>,
     /// Warnings of the load, rendered, for the log.
     pub warnings: String,
     /// The policy texts this generation was built from, in namespace order (with NOFLUSH, what is
@@ -69,6 +74,9 @@ impl Generation {
             return Err(LoadError::Invalid(format!("{rendered}{summary}")));
         };
         let mut keyrings = Keyrings::new(&config.keyring_map, config.dev_keyring.as_deref());
+        let (ticket_keys, key_warning) = ticket_keys(config, previous)?;
+        let previous_sessions = previous.map(|p| p.sessions.clone()).unwrap_or_default();
+        let mut pool = SessionPool::new(previous_sessions, ticket_keys.clone());
         let mut tls = HashMap::new();
         let mut errors = String::new();
         for rule in table.rules() {
@@ -76,7 +84,7 @@ impl Generation {
             if !rule.settings.ttls_enabled || tls.contains_key(&key) {
                 continue;
             }
-            match tls::build(&rule.settings, &mut keyrings) {
+            match tls::build(&rule.settings, &mut keyrings, &mut pool) {
                 Ok(env) => {
                     tls.insert(key, Arc::new(env));
                 }
@@ -93,15 +101,42 @@ impl Generation {
                 "{rendered}{errors}policy not installed: its keyrings or TLS settings cannot be used"
             )));
         }
+        let sysplex = super::sessions::sysplex_warning(&table, config.ticket_key_file.as_deref());
+        let mut watched = keyrings.opened();
+        watched.extend(config.ticket_key_file.clone());
         Ok(Generation {
             id,
             table,
             tls,
             files: config.policy_files.clone(),
-            keyrings: keyrings.opened(),
-            warnings: rendered,
+            keyrings: watched,
+            sessions: pool.into_used(),
+            ticket_keys,
+            warnings: rendered + &key_warning + &sysplex.unwrap_or_default(),
             texts,
         })
+    }
+}
+
+/// The `TicketKeyFile` keys: read at the first load (an error stops it); read again at every
+/// later one, where an error keeps the keys in use and becomes a warning.
+fn ticket_keys(
+    config: &Config,
+    previous: Option<&Generation>,
+) -> Result<(Option<Arc<TicketKeys>>, String), LoadError> {
+    let Some(path) = &config.ticket_key_file else { return Ok((None, String::new())) };
+    match previous.and_then(|p| p.ticket_keys.clone()).filter(|k| &k.path == path) {
+        Some(keys) => {
+            let warning = match keys.reload() {
+                Ok(_) => String::new(),
+                Err(e) => format!("warning: {e}; the ticket keys read before stay in use\n"),
+            };
+            Ok((Some(keys), warning))
+        }
+        None => match TicketKeys::load(path) {
+            Ok(keys) => Ok((Some(Arc::new(keys)), String::new())),
+            Err(e) => Err(LoadError::Invalid(format!("error: {e}\npolicy not installed: no ticket keys"))),
+        },
     }
 }
 

@@ -147,12 +147,15 @@ async fn handshake(clear: Prefixed, s: &Secure<'_>) -> Attempt {
 fn record(side: &Side, s: &Secure<'_>, trace: Trace) {
     use crate::policy::table::ClientAuthType;
     use crate::registry::PeerCert;
-    let ((version, cipher, group, peer, cert), validated) = match side {
+    use rustls::HandshakeKind::Resumed;
+    let ((version, cipher, group, peer, cert), validated, resumed) = match side {
         Side::Server(t) => {
-            (describe(t.get_ref().1), s.rule.settings.client_auth_type != ClientAuthType::PassThru)
+            let c = t.get_ref().1;
+            let validated = s.rule.settings.client_auth_type != ClientAuthType::PassThru;
+            (describe(c), validated, c.handshake_kind() == Some(Resumed))
         }
-        Side::Client(t) => (describe(t.get_ref().1), true),
-        Side::Clear(_) => ((None, None, None, None, None), false),
+        Side::Client(t) => (describe(t.get_ref().1), true, t.get_ref().1.handshake_kind() == Some(Resumed)),
+        Side::Clear(_) => ((None, None, None, None, None), false, false),
     };
     s.entry.update(|e| {
         e.conn_status = ConnStatus::Secure;
@@ -162,13 +165,15 @@ fn record(side: &Side, s: &Secure<'_>, trace: Trace) {
         e.peer_subject = peer.clone();
         e.peer_cert = cert.map(|der| PeerCert { der, validated });
         e.secured_how = Some(s.how.into());
+        e.tls_resumed = Some(resumed);
     });
+    let handshake = if resumed { "resumed" } else { "full" };
     let cipher = cipher.map(crate::policy::ciphers::hex4).unwrap_or_default();
     let (version, peer) = (version.unwrap_or("?"), peer.as_deref().unwrap_or("-"));
     if trace.info() || !s.quiet {
-        info!(version, cipher, how = s.how, peer, "secure");
+        info!(version, cipher, handshake, how = s.how, peer, "secure");
     } else {
-        debug!(version, cipher, how = s.how, peer, "secure");
+        debug!(version, cipher, handshake, how = s.how, peer, "secure");
     }
 }
 

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::{ServerSessionMemoryCache, WebPkiClientVerifier};
 use rustls::{ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
+use super::sessions::{EnvSessions, SessionPool};
 use crate::keyring::{self, Keyring};
 use crate::policy::rustls_caps;
 use crate::policy::table::{ClientAuthType, Role, Settings};
@@ -41,8 +42,6 @@ pub enum TlsSetupError {
     Certificate { label: String, source_file: String, error: rustls::Error },
     #[error("client certificate `{label}`: {error}")]
     ClientCertificate { label: String, error: rustls::Error },
-    #[error("session tickets: {0}")]
-    Tickets(rustls::Error),
 }
 
 /// The TLS side of one rule's settings.
@@ -50,6 +49,8 @@ pub enum TlsSetupError {
 pub struct TlsEnv {
     pub server: Option<Arc<ServerConfig>>,
     pub client: Option<Arc<ClientConfig>>,
+    /// Its resumable sessions (kept across refreshes while the environment is unchanged).
+    pub sessions: Option<Arc<EnvSessions>>,
 }
 
 /// Where keyrings come from (D10): `KeyringMap` names, the dev keyring, and a cache so a keyring
@@ -153,8 +154,13 @@ fn versions(s: &Settings) -> Vec<&'static rustls::SupportedProtocolVersion> {
     v
 }
 
-/// Builds the TLS configurations for one rule's settings (TLS-enabled rules only).
-pub fn build(s: &Settings, keyrings: &mut Keyrings<'_>) -> Result<TlsEnv, TlsSetupError> {
+/// Builds the TLS configurations for one rule's settings (TLS-enabled rules only), with the
+/// session state `pool` holds for its environment.
+pub fn build(
+    s: &Settings,
+    keyrings: &mut Keyrings<'_>,
+    pool: &mut SessionPool,
+) -> Result<TlsEnv, TlsSetupError> {
     let ring = s.keyring.as_deref().ok_or(TlsSetupError::NoKeyring)?;
     let password = match (&s.keyring_pw, &s.keyring_stash_file) {
         (Some(pw), _) => Some(pw.clone()),
@@ -171,17 +177,19 @@ pub fn build(s: &Settings, keyrings: &mut Keyrings<'_>) -> Result<TlsEnv, TlsSet
     let keyring = keyrings.open(ring, s.keyring_dir.as_deref(), password.as_deref())?;
     let provider = Arc::new(provider_for(s));
     let versions = versions(s);
-    match s.handshake_role {
-        Some(Role::Client) => Ok(TlsEnv {
-            server: None,
-            client: Some(Arc::new(client_config(s, &keyring, provider, &versions)?)),
-        }),
-        Some(role) => Ok(TlsEnv {
-            server: Some(Arc::new(server_config(s, role, &keyring, provider, &versions)?)),
-            client: None,
-        }),
-        None => Err(TlsSetupError::NoRole),
-    }
+    let role = s.handshake_role.ok_or(TlsSetupError::NoRole)?;
+    let sessions = pool.for_env(s, &keyring);
+    let (server, client) = if role == Role::Client {
+        let config = match sessions.client_config.get() {
+            Some(kept) => kept.clone(),
+            None => Arc::new(client_config(s, &keyring, provider, &versions, &sessions)?),
+        };
+        let _ = sessions.client_config.set(config.clone());
+        (None, Some(config))
+    } else {
+        (Some(Arc::new(server_config(s, role, &keyring, provider, &versions, &sessions)?)), None)
+    };
+    Ok(TlsEnv { server, client, sessions: Some(sessions) })
 }
 
 fn server_config(
@@ -190,6 +198,7 @@ fn server_config(
     keyring: &Keyring,
     provider: Arc<CryptoProvider>,
     versions: &[&'static rustls::SupportedProtocolVersion],
+    sessions: &EnvSessions,
 ) -> Result<ServerConfig, TlsSetupError> {
     let id = keyring.identity(s.certificate_label.as_deref())?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -223,13 +232,7 @@ fn server_config(
         }
     })?;
     config.ignore_client_order = true;
-    config.session_storage = ServerSessionMemoryCache::new(s.session.sid_cache_size.max(1) as usize);
-    if s.session.ticket_server_enable {
-        config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsSetupError::Tickets)?;
-        config.send_tls13_tickets = s.session.ticket_server_count as usize;
-    } else {
-        config.send_tls13_tickets = 0;
-    }
+    apply_sessions(&mut config, sessions, s.session.ticket_server_count as usize);
     Ok(config)
 }
 
@@ -238,6 +241,7 @@ fn client_config(
     keyring: &Keyring,
     provider: Arc<CryptoProvider>,
     versions: &[&'static rustls::SupportedProtocolVersion],
+    sessions: &EnvSessions,
 ) -> Result<ClientConfig, TlsSetupError> {
     let roots = keyring.root_store()?;
     let builder = ClientConfig::builder_with_provider(provider)
@@ -252,10 +256,25 @@ fn client_config(
         Err(_) => builder.with_no_client_auth(),
     };
     config.enable_sni = s.client_handshake_sni != Some("Off");
-    if !s.session.ticket_client_enable {
-        config.resumption = rustls::client::Resumption::disabled();
-    }
+    config.resumption = if s.session.ticket_client_enable {
+        rustls::client::Resumption::store(sessions.client.clone())
+    } else {
+        rustls::client::Resumption::disabled()
+    };
     Ok(config)
+}
+
+/// A server configuration's session cache and ticketer from `sessions` (no TLS 1.3 tickets sent
+/// when tickets are off).
+pub fn apply_sessions(config: &mut ServerConfig, sessions: &EnvSessions, tls13_tickets: usize) {
+    config.session_storage = sessions.cache.clone();
+    match &sessions.ticketer {
+        Some(t) => {
+            config.ticketer = t.clone();
+            config.send_tls13_tickets = tls13_tickets;
+        }
+        None => config.send_tls13_tickets = 0,
+    }
 }
 
 /// ClientAuthType PassThru: ask for a certificate and accept it unvalidated (the handshake

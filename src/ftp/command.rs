@@ -87,11 +87,13 @@ impl std::error::Error for CommandError {}
 
 /// Parses one client line (its `\r\n` or `\n` terminator optional).
 pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
-    if line.len() > MAX_LINE {
-        return Err(CommandError::TooLong);
-    }
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // Measured as forwarded (`wire()`: CR LF, never longer than the line read), so a line with a
+    // bare LF at the limit is not forwarded one byte over it.
+    if line.len() + 2 > MAX_LINE {
+        return Err(CommandError::TooLong);
+    }
     let raw = telnet_decode(line);
     if raw.iter().any(|&b| b == b'\r' || b == b'\n') {
         return Err(CommandError::ControlChar);
@@ -183,6 +185,11 @@ mod tests {
         line.extend_from_slice(b"\r\n");
         assert!(parse(&line).is_ok());
         line.insert(6, b'y');
+        assert_eq!(parse(&line), Err(CommandError::TooLong));
+        // A bare LF at the limit: forwarded with CR LF it would be one byte over.
+        line.truncate(MAX_LINE - 1);
+        line.push(b'\n');
+        assert_eq!(line.len(), MAX_LINE);
         assert_eq!(parse(&line), Err(CommandError::TooLong));
         assert_eq!(CommandError::TooLong.code(), 500);
         assert_eq!(CommandError::TooLong.to_string(), "Command line too long");

@@ -363,11 +363,7 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
     let local = if redirected_elsewhere { client.local_addr()? } else { acc.dialed };
     let remote = acc.client;
     let entry = m.reg.entry.clone();
-    let session_tls = match m.tls.as_deref().map(SessionTls::new) {
-        Some(Err(e)) => return Err(std::io::Error::other(format!("the FTP session's TLS: {e}"))),
-        Some(Ok(s)) => s,
-        None => None,
-    };
+    let session_tls = m.tls.as_deref().and_then(SessionTls::new);
     let control_tls = session_tls.as_ref().map(|s| s.control.clone());
     let mut side = Side::Clear(Prefixed::new(client));
     if let Some(rule) = m.rule.as_deref().filter(|r| {

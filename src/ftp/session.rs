@@ -38,6 +38,13 @@ enum Phase {
 const NEED_PROT_P: &str = "Data connection cannot be opened with this PROT setting: PROT P";
 const NEED_AUTH: &str = "Log in with AUTH TLS first: this server requires FTPS (SecureFtp Required)";
 
+/// Served before AUTH TLS under `SecureFtp Required`: the security commands (answered here) and
+/// commands that neither log in nor touch files.
+const BEFORE_AUTH: &[&str] = &[
+    "AUTH", "PBSZ", "PROT", "CCC", "ADAT", "MIC", "CONF", "ENC", "FEAT", "HELP", "NOOP", "QUIT", "SYST",
+    "OPTS", "LANG",
+];
+
 /// A refused command: the reply code and why, in plain words.
 type Refused = (u16, String);
 
@@ -110,6 +117,9 @@ impl Session {
         if self.phase == Phase::Handshaking {
             return Err(no(503, "TLS negotiation in progress"));
         }
+        if self.needs_auth_first(&cmd.verb) {
+            return Err(no(530, NEED_AUTH));
+        }
         let arg = cmd.arg.trim();
         match cmd.verb.as_str() {
             "AUTH" => self.auth(arg),
@@ -129,6 +139,15 @@ impl Session {
             v if command::is_transfer(v) => self.transfer(cmd),
             _ => Ok(self.forward(cmd, Expect::Plain)),
         }
+    }
+
+    /// Under `SecureFtp Required`, before TLS first protects the control connection, only the
+    /// commands of [`BEFORE_AUTH`] are served: a backend that serves files without a login must not
+    /// send them in clear. After CCC the login happened under TLS; only a new login is refused.
+    fn needs_auth_first(&self, verb: &str) -> bool {
+        self.settings.secure_ftp == SecureFtp::Required
+            && self.phase == Phase::AwaitingAuthTls
+            && !BEFORE_AUTH.contains(&verb)
     }
 
     fn auth(&mut self, mechanism: &str) -> Result<Vec<Out>, Refused> {

@@ -94,7 +94,7 @@ fn data_tls(ctx: &DataCtx, rule: &Arc<Rule>, upload: bool) -> (Option<Arc<TlsEnv
     }
     let env = ctx.generation.tls_for(rule).map(|env| {
         let server = env.server.as_deref().map(|s| Arc::new(without_tickets(s)));
-        Arc::new(TlsEnv { server, client: env.client.clone() })
+        Arc::new(TlsEnv { server, client: env.client.clone(), sessions: env.sessions.clone() })
     });
     (env, false)
 }
@@ -114,6 +114,10 @@ async fn protect(
         return Err(Some("PROT P needs TLS, but no TLS rule applies to the data connection".into()));
     };
     let (tls, session_scoped) = data_tls(ctx, rule, transfer.upload);
+    let scoped = ctx.session_tls.as_ref().filter(|_| session_scoped).map(|t| t.sessions.clone());
+    // Before the handshake, which may issue new tickets.
+    let (expired_before, all_expired) =
+        scoped.as_ref().map_or((0, false), |s| (s.expired(), s.all_expired()));
     let s = Secure { rule, tls: tls.as_deref(), entry, server_name: None, how: "FTP data", quiet: false };
     let secured = match secure(client, s).await {
         Ok(Ok(secured)) => secured,
@@ -125,10 +129,15 @@ async fn protect(
         // Only a session born on this control connection can be resumed with its own configuration.
         let resumed = session_scoped && t.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed);
         if ctx.listener.ftp.session_reuse == SessionReuse::Required && !resumed {
-            return Err(Some(
-                "TLS session reuse required: the data connection must resume the control connection's TLS session"
-                    .into(),
-            ));
+            let expired = scoped.as_ref().filter(|s| s.expired() > expired_before || all_expired);
+            return Err(Some(match expired {
+                Some(s) => format!(
+                    "TLS session reuse required, but the control connection's TLS session has expired (GSK_V3_SESSION_TIMEOUT {} s, GSK_SESSION_TICKET_SERVER_TIMEOUT {} s): log in again",
+                    s.lifetimes.session.as_secs(),
+                    s.lifetimes.ticket.as_secs()
+                ),
+                None => "TLS session reuse required: the data connection must resume the control connection's TLS session".into(),
+            }));
         }
     }
     Ok(secured)

@@ -125,6 +125,7 @@ fn ftp_control() -> ConnSnapshot {
         app_peer: None,
         app_local: None,
         secured_how: Some("AUTH TLS".into()),
+        tls_resumed: None,
         bytes_in: 1200,
         bytes_out: 3400,
         started: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
@@ -159,6 +160,7 @@ fn telnet_clear() -> ConnSnapshot {
         cipher: None,
         key_share: None,
         secured_how: None,
+        tls_resumed: None,
         ..ftp_control()
     }
 }
@@ -179,6 +181,7 @@ fn no_policy() -> ConnSnapshot {
         cipher: None,
         key_share: None,
         secured_how: None,
+        tls_resumed: None,
         ..ftp_control()
     }
 }

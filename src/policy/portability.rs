@@ -44,6 +44,12 @@ pub fn support_note(
     if RUSTLS_ALREADY.iter().any(|(n, v)| *n == name && v.eq_ignore_ascii_case(value_text)) {
         return None;
     }
+    if name == "GSK_SYSPLEX_SIDCACHE" && !is_off {
+        return Some((
+            "GSK_SYSPLEX_SIDCACHE On: agents share TLS sessions only through tickets sealed with the main configuration's TicketKeyFile; session IDs stay per agent".into(),
+            "set TicketKeyFile in the main configuration (docs/fleet.md)".into(),
+        ));
+    }
     let rustls = || {
         Some((
             format!("{name} {value_text}: rustls cannot do this; accepted and shown, not applied"),

@@ -16,6 +16,7 @@ use std::mem;
 
 use super::settings::ConnType;
 use super::telnet::{self, Event, FOLLOWS, Parser, START_TLS, Verb};
+use crate::engine::{starts_handshake_record, too_short_for_record};
 
 /// The most client bytes kept for forwarding while START_TLS is negotiated.
 pub const MAX_PENDING: usize = 4096;
@@ -79,12 +80,14 @@ enum FirstBytes {
     Undecided,
 }
 
-/// A TLS handshake record starts `16 03 0x`; anything else (telnet starts `FF`) is not TLS.
+/// A TLS handshake record (`engine::starts_handshake_record`), or not (telnet starts `FF`).
 fn classify(b: &[u8]) -> FirstBytes {
-    match b {
-        [] | [0x16] | [0x16, 0x03] => FirstBytes::Undecided,
-        [0x16, 0x03, v, ..] if *v <= 0x04 => FirstBytes::Tls,
-        _ => FirstBytes::NotTls,
+    if too_short_for_record(b) {
+        FirstBytes::Undecided
+    } else if starts_handshake_record(b) {
+        FirstBytes::Tls
+    } else {
+        FirstBytes::NotTls
     }
 }
 

@@ -143,6 +143,8 @@ pub struct AgentSetup {
     options: &'static str,
     /// The network namespace to run the agent in.
     netns: Option<String>,
+    /// More top-level lines of the main configuration (`TicketKeyFile …`).
+    main_lines: Vec<String>,
 }
 
 impl AgentSetup {
@@ -153,6 +155,7 @@ impl AgentSetup {
             policy_file: "policy.pol".into(),
             options: "FLUSH NOPURGE",
             netns: None,
+            main_lines: Vec::new(),
         }
     }
 
@@ -206,6 +209,12 @@ impl AgentSetup {
         self
     }
 
+    /// Adds a top-level line to the main configuration.
+    pub fn main_line(mut self, line: &str) -> Self {
+        self.main_lines.push(line.to_string());
+        self
+    }
+
     /// Runs the agent inside network namespace `ns` (`ip netns exec`).
     pub fn in_netns(mut self, ns: &str) -> Self {
         self.netns = Some(ns.to_string());
@@ -243,6 +252,9 @@ impl AgentSetup {
         // netstat and refresh need root or the ControlGroup: the test user's own group.
         if let Some(group) = own_group(&dir) {
             conf.push_str(&format!("ControlGroup {group}\n"));
+        }
+        for line in &self.main_lines {
+            conf.push_str(&format!("{line}\n"));
         }
         for l in &self.listeners {
             conf.push_str(&format!(

@@ -31,6 +31,7 @@ fn json_keys_and_round_trip() {
         "peer_subject",
         "peer_validated",
         "secured_how",
+        "tls_resumed",
         "bytes_in",
         "bytes_out",
         "started",

@@ -317,6 +317,11 @@ pub fn s_client(addr: SocketAddr, ca: &Path, extra: &[&str]) -> Spawned {
 /// `openssl s_server -accept 127.0.0.1:PORT -cert CERT -key KEY -rev` on a free port (retried if
 /// another process takes the port first), ready when it has printed `ACCEPT`.
 pub fn s_server_rev(cert: &Path, key: &Path) -> (Spawned, u16) {
+    s_server_rev_with(cert, key, &[])
+}
+
+/// [`s_server_rev`] with more options (`-tls1_2`, …).
+pub fn s_server_rev_with(cert: &Path, key: &Path, extra: &[&str]) -> (Spawned, u16) {
     for _ in 0..5 {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let mut cmd = Command::new("openssl");
@@ -324,7 +329,8 @@ pub fn s_server_rev(cert: &Path, key: &Path) -> (Spawned, u16) {
             .arg(cert)
             .arg("-key")
             .arg(key)
-            .arg("-rev");
+            .arg("-rev")
+            .args(extra);
         let mut server = Spawned::spawn(cmd);
         let ready = eventually(Duration::from_secs(10), || {
             String::from_utf8_lossy(&server.stdout()).contains("ACCEPT")

@@ -132,8 +132,16 @@ fn secure_ftp_required() {
         [client("530 Log in with AUTH TLS first: this server requires FTPS (SecureFtp Required)\r\n")]
     );
     assert_eq!(answer(&mut s, "PASS x"), 530);
-    assert_eq!(cmd(&mut s, "SYST"), [backend("SYST\r\n")], "other commands are the backend's");
+    // Nothing that reads or moves data reaches the backend before TLS protects the control
+    // connection: a backend that serves without a login would send it in clear.
+    for v in ["RETR f", "STOR f", "LIST", "PASV", "EPSV", "PORT 127,0,0,1,4,1", "CWD /", "SITE x", "DELE f"] {
+        assert_eq!(answer(&mut s, v), 530, "{v}");
+    }
+    assert_eq!(cmd(&mut s, "SYST"), [backend("SYST\r\n")], "harmless commands are the backend's");
     reply(&mut s, 215, "UNIX");
+    assert_eq!(cmd(&mut s, "FEAT"), [backend("FEAT\r\n")]);
+    reply(&mut s, 211, "End");
+    assert_eq!(answer(&mut s, "PBSZ 0"), 503, "PBSZ keeps its own answer");
     cmd(&mut s, "AUTH TLS");
     s.tls_started(false);
     assert_eq!(cmd(&mut s, "USER anna"), [backend("USER anna\r\n")]);

@@ -1,6 +1,7 @@
 //! Fail closed: what a policy protects never leaves in clear and a cut stream never passes for a
 //! complete one. Application bytes past an `init` switch point wait for the handshake; a TLS stream
-//! that ends without close_notify resets the backend (a clean close_notify still gives a FIN).
+//! that ends without close_notify resets the backend (a clean close_notify still gives a FIN); a
+//! backend that cannot be reached resets the client.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -184,4 +185,41 @@ fn a_sidecar_listener_resets_a_connection_no_rule_matches_unless_it_says_nopolic
     let echoed = crate::support::agent::peers::round_trip(&mut c, b"clear by choice\n").expect("echo");
     assert_eq!(echoed, b"clear by choice\n");
     assert_eq!(backend.accepted(), 1, "only the NoPolicy Clear connection reached the backend");
+}
+
+#[test]
+fn a_backend_that_refuses_resets_the_client_whether_tls_or_clear() {
+    // Found by the soak (scripts/soak faults): with the backend down, the handshaken TLS client got
+    // a FIN without close_notify and a clear client a plain FIN, an empty stream that looks whole.
+    let setup = AgentSetup::new("fc-refused");
+    let pki = setup.pki("pki");
+    let down = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let rule = policy::server_rule("raw~down", "TLS1", &pki.server_ring, &[], None);
+    let agent = setup
+        .listener("TLS1", down, "Inbound")
+        .listener_with("CLEAR1", down, "Inbound", &["NoPolicy Clear"])
+        .policy(&rule)
+        .start();
+    let tcp = TcpStream::connect(agent.addr("TLS1")).expect("connect");
+    tcp.set_read_timeout(Some(WAIT)).expect("timeout");
+    let conn =
+        ClientConnection::new(client_config(&pki.ca), ServerName::try_from("localhost").expect("name"))
+            .expect("client");
+    let mut tls = StreamOwned::new(conn, tcp);
+    let mut buf = [0u8; 64];
+    let end = tls.read(&mut buf);
+    assert!(tls.conn.negotiated_cipher_suite().is_some(), "the handshake completes first (D24c)");
+    assert!(
+        matches!(&end, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "TLS client of a refused backend: a reset, not an end of stream: {end:?}"
+    );
+    let mut clear = TcpStream::connect(agent.addr("CLEAR1")).expect("connect");
+    clear.set_read_timeout(Some(WAIT)).expect("timeout");
+    let end = clear.read(&mut buf);
+    assert!(
+        matches!(&end, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "clear client of a refused backend: a reset, not an empty stream: {end:?}"
+    );
+    let failed = agent.log_text().matches("backend connection failed").count();
+    assert_eq!(failed, 2, "{}", agent.log_text());
 }

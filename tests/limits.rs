@@ -1,9 +1,11 @@
 //! Every connection count and wait has a bound with a keyword: `MaxConnectionsPerSource` resets a
 //! client address's connection over the limit while other addresses are served, `IdleTimeout`
-//! closes a relay that moves nothing, `ConnectTimeout` gives up on a backend that does not accept.
+//! closes a relay that moves nothing (and resets one whose peer stopped reading), `ConnectTimeout`
+//! gives up on a backend that does not accept.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::support::agent::peers::{Backend, client_config, round_trip, tls_connect};
@@ -73,6 +75,68 @@ fn idle_timeout_closes_a_relay_that_moves_nothing_with_close_notify() {
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "closed after {took:?}");
     let logged = crate::support::agent::eventually(WAIT, || agent.log_text().contains("IdleTimeout"));
     assert!(logged, "{}", agent.log_text());
+}
+
+/// What a backend got and how its connection ended (a FIN is `Ok`).
+type Ending = (usize, std::io::Result<()>);
+
+/// A backend that reads nothing until `go` says so, then reads to the end and reports.
+fn stalled_backend() -> (SocketAddr, mpsc::Sender<()>, mpsc::Receiver<Ending>) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let (go, wait) = mpsc::channel();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        let _ = wait.recv_timeout(WAIT * 2);
+        s.set_read_timeout(Some(WAIT)).expect("timeout");
+        let (mut got, mut buf) = (0, vec![0u8; 64 * 1024]);
+        let end = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => got += n,
+                Err(e) => break Err(e),
+            }
+        };
+        let _ = tx.send((got, end));
+    });
+    (addr, go, rx)
+}
+
+#[test]
+fn idle_timeout_resets_both_sides_of_a_relay_whose_backend_stopped_reading() {
+    // Found by the soak (scripts/soak faults): an upload stalled on a backend that reads nothing,
+    // IdleTimeout ended the relay with close_notify and FIN, and the backend took the part of the
+    // upload it had for the whole of it.
+    let setup = AgentSetup::new("lim-stall");
+    let pki = setup.pki("pki");
+    let (backend, go, ended) = stalled_backend();
+    let rule = policy::server_rule("stall~1", "STALL1", &pki.server_ring, &[], None);
+    let agent = setup.listener_with("STALL1", backend, "Inbound", &["IdleTimeout 1"]).policy(&rule).start();
+    let mut t = tls_connect(agent.addr("STALL1"), &client_config(&pki.ca)).expect("handshake");
+    t.sock.set_write_timeout(Some(WAIT)).expect("timeout");
+    // 16 MiB cannot all wait in the socket buffers on the way: the relay holds some when it stalls.
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![0x5au8; 64 * 1024];
+        let mut sent = 0;
+        while sent < 16 << 20 {
+            t.write_all(&chunk).and_then(|()| t.flush())?;
+            sent += chunk.len();
+        }
+        Ok::<_, std::io::Error>(sent)
+    });
+    let cut = crate::support::agent::eventually(WAIT, || agent.log_text().contains("IdleTimeout"));
+    assert!(cut, "no IdleTimeout in the log:\n{}", agent.log_text());
+    go.send(()).expect("the backend waits");
+    let (got, end) = ended.recv_timeout(WAIT * 2).expect("the backend's report");
+    assert!(
+        end.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the backend saw {end:?} after {got} bytes: a cut upload must end with a reset\n{}",
+        agent.log_text()
+    );
+    let wrote = writer.join().expect("the writer");
+    assert!(wrote.is_err(), "the client wrote all 16 MiB ({wrote:?}) to a backend that read {got} bytes");
+    assert!(agent.log_text().contains("both sides reset"), "{}", agent.log_text());
 }
 
 #[test]

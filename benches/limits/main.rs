@@ -34,7 +34,8 @@
 //! - `main.rs`: the entry point, the run's context and the work directory;
 //! - `agent.rs`: a pagent of one scenario: configuration, policy, start (optionally under a
 //!   descriptor limit), its `listening` lines, kill on drop and on SIGINT/SIGTERM;
-//! - `procfs.rs`: a process's RSS, CPU ticks, open descriptors and descriptor limit from `/proc`;
+//! - `../procfs.rs` (shared with the soak tool): a process's RSS, CPU ticks, open descriptors and
+//!   descriptor limit from `/proc`;
 //! - `net.rs`: the echo backend and the rustls client and its round trip;
 //! - `slowloris.rs`, `idle.rs`, `storm.rs`, `control.rs`: the four scenarios;
 //! - `report.rs`: the rows, the table and `target/limits.json`;
@@ -44,6 +45,8 @@ mod agent;
 mod control;
 mod idle;
 mod net;
+#[allow(dead_code, reason = "shared with the soak tool; this one needs part of it")]
+#[path = "../procfs.rs"]
 mod procfs;
 #[allow(dead_code, reason = "shared with the peers and ftp benches; this one needs part of it")]
 #[path = "../readings.rs"]

@@ -37,7 +37,7 @@ pub use mapping::{Mapping, Primary, Request, map};
 pub use phase::{ClearBy, Ready, Secured};
 pub use pipeline::{finish, open_backend};
 pub use record::{starts_handshake_record, too_short_for_record};
-pub use relay::{Flow, RelayFailure, relay, relay_strict};
+pub use relay::{Flow, Held, RelayFailure, relay, relay_strict};
 pub use sessions::EnvSessions;
 pub use sockets::{connect_from, is_local, reset_on_close, transparent_listener};
 pub use stream::{Prefixed, Side};

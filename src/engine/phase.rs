@@ -50,6 +50,14 @@ impl Ready {
             Ready::Clear(p, _) => Side::Clear(p),
         }
     }
+
+    /// The TCP connection under the side.
+    pub fn tcp(&self) -> &tokio::net::TcpStream {
+        match self {
+            Ready::Secured(s) => s.0.tcp(),
+            Ready::Clear(p, _) => p.tcp(),
+        }
+    }
 }
 
 impl From<Secured> for Ready {

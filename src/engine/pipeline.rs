@@ -18,7 +18,7 @@ use super::identify::Accepted;
 use super::mapping::{self, Mapping, Request};
 use super::phase::{ClearBy, Ready};
 use super::rekey::Rekeying;
-use super::relay::{Cut, RelayStats, relay_strict, until_cut};
+use super::relay::{Cut, Held, RelayStats, relay_strict, until_cut};
 use super::sockets::connect;
 use super::sockets::reset_on_close;
 use super::stream::Prefixed;
@@ -177,13 +177,14 @@ async fn inbound(
     client: TcpStream,
 ) -> std::io::Result<()> {
     if let (PolicyStatus::ApplCntrl, Some(rule)) = (m.status, m.rule.clone()) {
-        let backend = open_backend(acc, &m).await?;
+        let backend = open_backend(acc, &m).await.inspect_err(|_| reset_on_close(&client))?;
         let app = AppSides { peer: client, app: backend, inbound: true };
         return application_controlled(ctx, listener, acc, &m, &rule, app).await;
     }
     let ready = ready(&m, client, None).await?;
-    // D24c: the backend opens only once the client's side is ready.
-    let backend = open_backend(acc, &m).await?;
+    // D24c: the backend opens only once the client's side is ready. A backend that cannot be
+    // reached resets the client, as a backend that resets later does (D33).
+    let backend = open_backend(acc, &m).await.inspect_err(|_| reset_on_close(ready.tcp()))?;
     let idle = listener.limits.idle_timeout;
     finish(relay_ready(ctx, ready, backend, &m, Ends::TlsIsClient, idle).await, &m.reg.entry, m.trace())
 }
@@ -218,10 +219,11 @@ async fn relay_ready(
     let counts = (&m.reg.entry.bytes_in, &m.reg.entry.bytes_out);
     let rekey = m.rule.as_deref().and_then(rekey_every).filter(|_| side.is_tls());
     let ended = |_| ();
+    let held = Held::default();
     let relayed = match (rekey, ends) {
         (Some(every), Ends::TlsIsClient) => {
             until_cut(
-                relay_strict(Rekeying::new(&mut side, every), &mut other, counts, &ended),
+                relay_strict(Rekeying::new(&mut side, every), &mut other, counts, &held, &ended),
                 counts,
                 idle,
                 purged(ctx),
@@ -230,7 +232,7 @@ async fn relay_ready(
         }
         (Some(every), Ends::TlsIsServer) => {
             until_cut(
-                relay_strict(&mut other, Rekeying::new(&mut side, every), counts, &ended),
+                relay_strict(&mut other, Rekeying::new(&mut side, every), counts, &held, &ended),
                 counts,
                 idle,
                 purged(ctx),
@@ -238,22 +240,33 @@ async fn relay_ready(
             .await
         }
         (None, Ends::TlsIsClient) => {
-            until_cut(relay_strict(&mut side, &mut other, counts, &ended), counts, idle, purged(ctx)).await
+            until_cut(relay_strict(&mut side, &mut other, counts, &held, &ended), counts, idle, purged(ctx))
+                .await
         }
         (None, Ends::TlsIsServer) => {
-            until_cut(relay_strict(&mut other, &mut side, counts, &ended), counts, idle, purged(ctx)).await
+            until_cut(relay_strict(&mut other, &mut side, counts, &held, &ended), counts, idle, purged(ctx))
+                .await
         }
     };
     let r = match relayed {
         Ok(r) => r,
         Err(cut) => {
-            // IdleTimeout, or shutdown under PURGE: an orderly end on both sides (close_notify, FIN).
-            let _ = tokio::io::AsyncWriteExt::shutdown(&mut side).await;
-            let _ = tokio::io::AsyncWriteExt::shutdown(&mut other).await;
             let why = match cut {
                 Cut::Idle => format!("idle for {}s (IdleTimeout)", idle.map_or(0, |d| d.as_secs())),
                 Cut::Stopped => "closed at shutdown (PURGE)".to_string(),
             };
+            if held.any() {
+                // A peer stopped reading: bytes read from the other were never delivered, and a
+                // FIN after the part that was would pass a cut stream off as complete (D33).
+                reset_on_close(side.tcp());
+                reset_on_close(&other);
+                let why =
+                    format!("{why} with bytes not delivered (a peer stopped reading): both sides reset");
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
+            }
+            // Nothing in flight: an orderly end on both sides (close_notify, FIN).
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut side).await;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut other).await;
             return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
         }
     };
@@ -271,7 +284,10 @@ async fn outbound(
     id: ConnId,
     client: TcpStream,
 ) -> std::io::Result<()> {
-    let backend = connect_backend(&acc, Trace(0)).await?;
+    let backend = connect_backend(&acc, Trace(0))
+        .await
+        .inspect_err(|e| warn!(backend = %acc.backend.addr, "backend connection failed: {e}"))
+        .inspect_err(|_| reset_on_close(&client))?;
     // D24a: an outbound connection maps once attls's local address is known.
     let req = request(&acc, ConnDirection::Outbound, backend.local_addr()?, backend.peer_addr()?);
     let m = mapping::map(&ctx.registry, ctx.current(), id, &req);

@@ -3,7 +3,7 @@
 //! (a FIN, or close_notify then FIN on TLS) while the reverse direction keeps flowing. Backpressure
 //! comes from awaiting each write; the only per-read work is one atomic add for netstat.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -21,6 +21,19 @@ const BUF_MAX: usize = 64 * 1024;
 pub struct RelayStats {
     pub from_client: u64,
     pub to_client: u64,
+}
+
+/// How many directions of a relay hold bytes read from their source and not yet written to their
+/// destination (a write waiting on a peer that does not read). A relay cut from outside while it
+/// holds bytes would deliver a stream with a piece missing: its ends must then be resets.
+#[derive(Debug, Default)]
+pub struct Held(AtomicUsize);
+
+impl Held {
+    /// Some direction holds bytes it could not deliver yet.
+    pub fn any(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 0
+    }
 }
 
 /// One direction of a relay.
@@ -87,7 +100,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let counts = (in_count, out_count);
-    run(client, server, counts, false, &|_| ()).await.map_err(|f| match f.broken {
+    run(client, server, counts, &Held::default(), false, &|_| ()).await.map_err(|f| match f.broken {
         Broken::Read(e) | Broken::Write(e) => e,
         Broken::Truncated => std::io::Error::new(std::io::ErrorKind::UnexpectedEof, f.to_string()),
     })
@@ -97,18 +110,20 @@ where
 /// failed read or a failed write ends the whole relay at once with the [`RelayFailure`] (the caller
 /// then resets both connections, so neither peer takes a cut stream for a complete one).
 /// `ended(flow)` is called as each direction ends cleanly, its last byte delivered and its end
-/// passed on (close_notify or FIN).
+/// passed on (close_notify or FIN). `held` tells, while the relay runs, whether it holds bytes it
+/// has not delivered.
 pub async fn relay_strict<C, S>(
     client: C,
     server: S,
     counts: (&AtomicU64, &AtomicU64),
+    held: &Held,
     ended: &(dyn Fn(Flow) + Sync),
 ) -> Result<RelayStats, RelayFailure>
 where
     C: AsyncRead + AsyncWrite + Unpin,
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    run(client, server, counts, true, ended).await
+    run(client, server, counts, held, true, ended).await
 }
 
 /// Why a relay was ended from outside.
@@ -154,6 +169,7 @@ async fn run<C, S>(
     client: C,
     server: S,
     (in_count, out_count): (&AtomicU64, &AtomicU64),
+    held: &Held,
     strict: bool,
     ended: &(dyn Fn(Flow) + Sync),
 ) -> Result<RelayStats, RelayFailure>
@@ -163,30 +179,39 @@ where
 {
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut sr, mut sw) = tokio::io::split(server);
-    let upstream = direction(Flow::ToServer, &mut cr, &mut sw, in_count, strict, ended);
-    let downstream = direction(Flow::ToClient, &mut sr, &mut cw, out_count, strict, ended);
+    let up = Pipe { count: in_count, held, strict };
+    let down = Pipe { count: out_count, held, strict };
+    let upstream = direction(Flow::ToServer, &mut cr, &mut sw, up, ended);
+    let downstream = direction(Flow::ToClient, &mut sr, &mut cw, down, ended);
     let (up, down) = tokio::try_join!(upstream, downstream)?;
     Ok(RelayStats { from_client: up, to_client: down })
+}
+
+/// What one direction counts into, and how strictly it judges its end.
+#[derive(Clone, Copy)]
+struct Pipe<'a> {
+    count: &'a AtomicU64,
+    held: &'a Held,
+    strict: bool,
 }
 
 async fn direction<R, W>(
     flow: Flow,
     r: &mut R,
     w: &mut W,
-    count: &AtomicU64,
-    strict: bool,
+    p: Pipe<'_>,
     ended: &(dyn Fn(Flow) + Sync),
 ) -> Result<u64, RelayFailure>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let n = pipe(r, w, count, strict).await.map_err(|broken| RelayFailure { flow, broken })?;
+    let n = pipe(r, w, p).await.map_err(|broken| RelayFailure { flow, broken })?;
     ended(flow);
     Ok(n)
 }
 
-async fn pipe<R, W>(r: &mut R, w: &mut W, count: &AtomicU64, strict: bool) -> Result<u64, Broken>
+async fn pipe<R, W>(r: &mut R, w: &mut W, Pipe { count, held, strict }: Pipe<'_>) -> Result<u64, Broken>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -206,7 +231,9 @@ where
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
             Err(e) => return Err(Broken::Read(e)),
         };
+        held.0.fetch_add(1, Ordering::Relaxed);
         w.write_all(&buf[..n]).await.map_err(Broken::Write)?;
+        held.0.fetch_sub(1, Ordering::Relaxed);
         count.fetch_add(n as u64, Ordering::Relaxed);
         total += n as u64;
         if n == buf.len() {

@@ -20,7 +20,7 @@ use crate::engine::reset_on_close;
 use crate::engine::{
     ClearBy, Mapping, NotStarted, Prefixed, Primary, Ready, Request, Secure, Secured, Side, secure,
 };
-use crate::engine::{Flow, relay_strict};
+use crate::engine::{Flow, Held, relay_strict};
 use crate::policy::table::ConnDirection;
 use crate::policy::{MapType, PolicyStatus, Rule};
 use crate::registry::Entry;
@@ -164,8 +164,10 @@ async fn relay(
         tokio::time::sleep(LINGER).await;
     };
     let counts = (&entry.bytes_in, &entry.bytes_out);
+    // Not consulted: the transfer's own bounds reset a data connection that stops moving.
+    let held = Held::default();
     let result = tokio::select! {
-        r = relay_strict(&mut side, &mut backend, counts, &ended) => Some(r),
+        r = relay_strict(&mut side, &mut backend, counts, &held, &ended) => Some(r),
         () = linger => None,
     };
     let snap = entry.snapshot();

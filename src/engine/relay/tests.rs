@@ -79,7 +79,8 @@ async fn strict_relay_fails_on_a_stream_cut_without_close_notify() {
     let (inc, outc) = (AtomicU64::new(0), AtomicU64::new(0));
     let ended = std::sync::Mutex::new(Vec::new());
     let note = |f: Flow| ended.lock().unwrap().push(f);
-    let relay = relay_strict(Cut(Some(b"part".to_vec())), server, (&inc, &outc), &note);
+    let held = Held::default();
+    let relay = relay_strict(Cut(Some(b"part".to_vec())), server, (&inc, &outc), &held, &note);
     let failure = relay.await.expect_err("a cut stream is no clean end");
     assert_eq!(failure.flow, Flow::ToServer);
     assert!(matches!(failure.broken, Broken::Truncated), "{failure}");
@@ -89,4 +90,36 @@ async fn strict_relay_fails_on_a_stream_cut_without_close_notify() {
     let mut got = [0u8; 4];
     server_peer.read_exact(&mut got).await.unwrap();
     assert_eq!(&got, b"part");
+}
+
+#[tokio::test]
+async fn held_says_a_direction_waits_on_a_peer_that_does_not_read() {
+    let (client, mut client_peer) = duplex(64 * 1024);
+    // The server's pipe takes 16 bytes, and its peer never reads them.
+    let (server, _server_peer) = duplex(16);
+    let (inc, outc) = (AtomicU64::new(0), AtomicU64::new(0));
+    let held = Held::default();
+    let relay = relay_strict(client, server, (&inc, &outc), &held, &|_| ());
+    tokio::pin!(relay);
+    client_peer.write_all(&[7u8; 1000]).await.unwrap();
+    let stuck = tokio::time::timeout(std::time::Duration::from_millis(100), &mut relay).await;
+    assert!(stuck.is_err(), "the relay cannot finish");
+    assert!(held.any(), "bytes read from the client wait for the server's peer");
+    assert_eq!(inc.load(Ordering::Relaxed), 0, "nothing delivered whole yet");
+}
+
+#[tokio::test]
+async fn held_is_clear_while_a_relay_only_waits_to_read() {
+    let (client, mut client_peer) = duplex(1024);
+    let (server, mut server_peer) = duplex(1024);
+    let (inc, outc) = (AtomicU64::new(0), AtomicU64::new(0));
+    let held = Held::default();
+    let relay = relay_strict(client, server, (&inc, &outc), &held, &|_| ());
+    tokio::pin!(relay);
+    client_peer.write_all(b"ping").await.unwrap();
+    let idle = tokio::time::timeout(std::time::Duration::from_millis(100), &mut relay).await;
+    assert!(idle.is_err(), "the relay waits for more");
+    let mut got = [0u8; 4];
+    server_peer.read_exact(&mut got).await.unwrap();
+    assert!(!held.any(), "everything read was delivered");
 }

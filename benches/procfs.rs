@@ -1,6 +1,6 @@
-//! Readings of a process from `/proc` (the agent's, or this one's with `None`): VmRSS, CPU time
-//! (utime + stime of all threads, exited ones included), open descriptors and the soft
-//! RLIMIT_NOFILE.
+//! Readings of a process from `/proc` (the agent's, or this one's with `None`), shared by the limits
+//! and soak load tools: VmRSS, threads, CPU time (utime + stime of all threads, exited ones
+//! included), open descriptors and the soft RLIMIT_NOFILE.
 
 use std::fs;
 
@@ -15,6 +15,12 @@ fn proc_path(pid: Option<u32>, file: &str) -> String {
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = fs::read_to_string(proc_path(Some(pid), "status")).ok()?;
     status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()
+}
+
+/// Threads of the process (`Threads:` of its status).
+pub fn threads(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(proc_path(Some(pid), "status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("Threads:"))?.trim().parse().ok()
 }
 
 /// utime + stime in clock ticks.

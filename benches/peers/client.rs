@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::Resumption;
+use rustls::client::{ClientSessionStore, Resumption};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -31,6 +31,8 @@ pub struct Clients {
     /// Sessions kept and offered (rustls's in-memory store): TLS 1.3 tickets; in TLS 1.2 the
     /// server's session ticket, else its session ID.
     pub resume: TlsConnector,
+    /// The configuration of `resume`, for a client with a session store of its own.
+    resume_config: Arc<ClientConfig>,
 }
 
 impl Clients {
@@ -60,9 +62,17 @@ impl Clients {
             if !resume {
                 c.resumption = Resumption::disabled();
             }
-            TlsConnector::from(Arc::new(c))
+            Arc::new(c)
         };
-        Clients { full: build(false), resume: build(true) }
+        let resume_config = build(true);
+        Clients { full: build(false).into(), resume: resume_config.clone().into(), resume_config }
+    }
+
+    /// The resuming client with `store` instead of its own in-memory store.
+    pub fn with_store(&self, store: Arc<dyn ClientSessionStore>) -> TlsConnector {
+        let mut c = (*self.resume_config).clone();
+        c.resumption = Resumption::store(store);
+        TlsConnector::from(Arc::new(c))
     }
 }
 

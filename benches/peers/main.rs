@@ -26,11 +26,25 @@
 //!      configuration of the proxy's own, primed first; `handshake_kind()` checks each; TLS 1.3
 //!      tickets, in TLS 1.2 whatever the proxy gives: a session ticket, else a session ID), 4 workers;
 //!      each connection is a handshake, one ping through to the backend, close_notify and close,
-//!      so the figure is the whole cost of a short connection to the proxy, TCP included.
+//!      so the figure is the whole cost of a short connection to the proxy, TCP included;
+//!    - refresh (attls only; the peers have no refresh with the same meaning and show `-`):
+//!      sessions for 2,000 resumption attempts taken with full handshakes (TLS 1.3: a ticket per
+//!      attempt; TLS 1.2: one session for all), then the agent refreshed (its policy file written
+//!      again with an unrelated change, the file watcher's reload awaited, then `pagent refresh -c
+//!      CONFIG` and its answer), then the 2,000 attempts timed as in the Resumed phase, each
+//!      offering a session taken before the refresh (`refresh.rs`). Reported: CPU ms per
+//!      handshake against the Resumed phase of the same round (target: within 10 %, i.e.
+//!      after / before <= 1.1) and the share that resumed (target: >= 99 %); an agent that drops
+//!      its sessions on refresh (attls up to commit 69b4802) resumes none of them. A clock tick
+//!      (10 ms) is 0.025 ms per handshake at scale 0.2, so after / before comes from the threads'
+//!      CPU time in nanoseconds (`/proc/PID/task/*/schedstat`) when both phases have it (no
+//!      thread lost, agreeing with the ticks), else from the ticks; the table shows ticks.
 //!
 //! GB and MB are 10^9 and 10^6 bytes. Environment: `ATTLS_PEERS_SCALE` (default 1; 0.1 for a quick
 //! run) scales bytes and counts; `ATTLS_PEERS_ONLY=attls,haproxy` picks proxies and
-//! `ATTLS_PEERS_PHASES=idle,bulk,handshakes` phases (for profiling one of them);
+//! `ATTLS_PEERS_PHASES=idle,bulk,handshakes,refresh` phases (for profiling one of them; `refresh`
+//! uses the `handshakes` of the same round as its "before");
+//! `ATTLS_PEERS_PAGENT=/path/to/pagent` runs another pagent build (e.g. an older one) as attls;
 //! `ATTLS_PEERS_LOG_LEVEL` is pagent's `--log-level` (default `info`, its own default; stunnel logs
 //! at its default level too, HAProxy logs nothing without a `log` line). Output: per scenario a
 //! markdown table, the resumed/full ratios and the target checks on stdout; the same as JSON in
@@ -42,8 +56,9 @@
 //! - `proxies.rs`: attls, stunnel4 and HAProxy: their configurations, start, stop and versions;
 //! - `backend.rs`: the plaintext sink the proxies relay to;
 //! - `client.rs`: the rustls client and its connection, bulk and handshake loops;
+//! - `refresh.rs`: the refresh phase's client session store and the agent's refresh;
 //! - `phases.rs`: one proxy under test, its samples and the idle and timed phases;
-//! - `measure.rs`: cores, the open-file limit, `/proc` CPU time and RSS;
+//! - `measure.rs`: cores, the open-file limit, `/proc` CPU time (ticks; per thread in ns) and RSS;
 //! - `report.rs`: the table, the target checks and `target/peers.json`;
 //! - `../readings.rs` (shared with the FTP bench): CLK_TCK, `openssl speed`, the JSON file.
 
@@ -54,6 +69,7 @@ mod phases;
 mod proxies;
 #[path = "../readings.rs"]
 mod readings;
+mod refresh;
 mod report;
 mod scenario;
 

@@ -1,7 +1,7 @@
 //! One proxy under test (`Subject`) and what is measured on it: the idle phase (RSS per open
 //! connection) and the timed phases of a round (bulk, full and resumed handshakes), each read as
 //! the proxy's own CPU time and the wall time, with the per-round samples the report takes
-//! medians of.
+//! medians of; for attls also resumed handshakes right after a refresh (`refresh.rs`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -12,9 +12,10 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
 use crate::client::{Clients, close, connect, handshakes, one_handshake, open_idle, request};
-use crate::measure::{cpu_ticks, rss_kib};
+use crate::measure::{cpu_ticks, rss_kib, thread_cpu_ns, threads_delta_s};
 use crate::proxies::{Ctx, Kind, Proxy};
-use crate::report::Row;
+use crate::refresh::{refresh_agent, take_sessions};
+use crate::report::{AfterRefresh, Row};
 use crate::scenario::Scenario;
 use crate::{Params, STEP, WORKERS};
 
@@ -69,6 +70,16 @@ impl Subject {
             hs_s_resumed: median(&s.hs_s_resumed),
             rss_kib_idle: s.rss_kib_idle,
             rss_kib_base: s.rss_kib_base,
+            after_refresh: (self.kind == Kind::Attls).then(|| AfterRefresh {
+                cpu_ms: median(&s.refresh_cpu_ms),
+                hs_s: median(&s.refresh_hs_s),
+                over_before: median(&s.refresh_over_before),
+                by_thread: median(&s.refresh_by_thread.iter().map(|x| x.0).collect::<Vec<_>>())
+                    .zip(median(&s.refresh_by_thread.iter().map(|x| x.1).collect::<Vec<_>>())),
+                resumed: s.refresh_resumed,
+                attempts: s.refresh_attempts,
+                rounds: s.refresh_rounds.clone(),
+            }),
             phases: s.phases.clone(),
             error: self.error.clone(),
         }
@@ -88,6 +99,21 @@ pub struct Samples {
     hs_s_resumed: Vec<f64>,
     rss_kib_idle: Option<f64>,
     rss_kib_base: Option<u64>,
+    /// The last timed phase's CPU seconds by thread (`timed`).
+    threads_cpu_s: Option<f64>,
+    /// This round's CPU ms per resumed handshake (ticks, and by thread), until the refresh phase
+    /// takes it as its "before".
+    resumed_this_round: Option<(f64, Option<f64>)>,
+    refresh_cpu_ms: Vec<f64>,
+    refresh_hs_s: Vec<f64>,
+    /// Per round: CPU per resumed handshake after the refresh over the Resumed phase's (by thread
+    /// when both have it, else ticks).
+    refresh_over_before: Vec<f64>,
+    /// Per round, by thread: CPU ms per handshake after the refresh and before it.
+    refresh_by_thread: Vec<(f64, f64)>,
+    refresh_resumed: usize,
+    refresh_attempts: usize,
+    refresh_rounds: Vec<Value>,
     /// Raw figures of every timed phase: wall, user and system CPU seconds.
     phases: Vec<Value>,
 }
@@ -109,22 +135,28 @@ pub enum Phase {
     Bulk8,
     Full,
     Resumed,
+    /// attls only: resumed handshakes right after a refresh, with sessions taken before it.
+    Refresh,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 4] = [Phase::Bulk1, Phase::Bulk8, Phase::Full, Phase::Resumed];
+    pub const ALL: [Phase; 5] = [Phase::Bulk1, Phase::Bulk8, Phase::Full, Phase::Resumed, Phase::Refresh];
 
     /// The name `ATTLS_PEERS_PHASES` selects it by.
     pub fn group(self) -> &'static str {
         match self {
             Phase::Bulk1 | Phase::Bulk8 => "bulk",
             Phase::Full | Phase::Resumed => "handshakes",
+            Phase::Refresh => "refresh",
         }
     }
 }
 
-/// Runs `f` and returns its output, the proxy's CPU seconds (user + system) and the wall seconds;
-/// records the raw figures under `name`.
+/// Runs `f` and returns its output, the proxy's CPU seconds (user + system, in clock ticks) and the
+/// wall seconds; records the raw figures under `name`, with the threads' CPU seconds in
+/// nanoseconds (`threads_cpu_s`, also left in `samples.threads_cpu_s`) when no thread was lost and
+/// it agrees with the ticks (a thread that started and exited in between is lost without a trace
+/// but shows in the ticks).
 fn timed<T>(
     rt: &Runtime,
     proxy: &mut Proxy,
@@ -134,15 +166,26 @@ fn timed<T>(
     f: impl Future<Output = Result<T, String>>,
 ) -> Result<(T, f64, f64), String> {
     let pid = proxy.pid();
+    let threads0 = thread_cpu_ns(pid).ok();
     let (u0, s0) = cpu_ticks(pid)?;
     let t0 = Instant::now();
     let out = rt.block_on(f)?;
     let wall = t0.elapsed().as_secs_f64();
     let (u1, s1) = cpu_ticks(pid)?;
+    let threads1 = thread_cpu_ns(pid).ok();
     proxy.alive()?;
     let (user, sys) = ((u1 - u0) as f64 / clk_tck as f64, (s1 - s0) as f64 / clk_tck as f64);
-    eprintln!("{name}: {wall:.2} s wall, CPU {user:.2} s user + {sys:.2} s system");
-    samples.phases.push(json!({"phase": name, "wall_s": wall, "user_s": user, "system_s": sys}));
+    // Tick accounting is sampled per thread: up to about a tick per thread either way.
+    let slack = (threads1.as_ref().map_or(0, |t| t.len()) + 2) as f64 / clk_tck as f64;
+    let threads = threads0
+        .zip(threads1)
+        .and_then(|(a, b)| threads_delta_s(&a, &b))
+        .filter(|t| (t - (user + sys)).abs() <= slack + 0.1 * (user + sys));
+    samples.threads_cpu_s = threads;
+    let fine = threads.map_or(String::new(), |t| format!(" ({:.3} s by thread)", t));
+    eprintln!("{name}: {wall:.2} s wall, CPU {user:.2} s user + {sys:.2} s system{fine}");
+    samples.phases.push(json!({"phase": name, "wall_s": wall, "user_s": user, "system_s": sys,
+                                "threads_cpu_s": threads}));
     Ok((out, user + sys, wall))
 }
 
@@ -223,8 +266,63 @@ pub fn run_phase(
             }
             samples.cpu_ms_resumed.push(cpu * 1000.0 / n as f64);
             samples.hs_s_resumed.push(n as f64 / wall);
+            let by_thread = samples.threads_cpu_s.map(|t| t * 1000.0 / n as f64);
+            samples.resumed_this_round = Some((cpu * 1000.0 / n as f64, by_thread));
         }
+        Phase::Refresh => after_refresh(rt, proxy, clients, p, clk_tck, samples)?,
     }
+    Ok(())
+}
+
+/// attls: sessions for `p.handshakes` attempts taken, the agent refreshed (an unrelated change),
+/// then the attempts timed; their CPU against this round's Resumed phase and the share resumed.
+/// A share below 99 % is a result (an agent that drops its sessions on refresh), not an error.
+fn after_refresh(
+    rt: &Runtime,
+    proxy: &mut Proxy,
+    clients: &Clients,
+    p: &Params,
+    clk_tck: u64,
+    samples: &mut Samples,
+) -> Result<(), String> {
+    let before = samples.resumed_this_round.take();
+    if proxy.attls.is_none() {
+        eprintln!("resumed after refresh: - (attls only)");
+        return Ok(());
+    }
+    let n = p.handshakes;
+    let (tls, store) = rt.block_on(take_sessions(clients, proxy.addr, n))?;
+    store.freeze();
+    let how = refresh_agent(proxy)?;
+    eprint!("{how}; ");
+    let name = format!("{n} resumption attempts after a refresh");
+    let (kinds, cpu, wall) = timed(rt, proxy, clk_tck, samples, &name, handshakes(tls, proxy.addr, n))?;
+    let resumed = kinds.iter().filter(|k| **k == Some(HandshakeKind::Resumed)).count();
+    let cpu_ms = cpu * 1000.0 / n as f64;
+    let by_thread = samples.threads_cpu_s.map(|t| t * 1000.0 / n as f64);
+    let (before, before_by_thread) = before.map_or((None, None), |(t, f)| (Some(t), f));
+    // After over before from the finer reading when both phases have it, else from the ticks.
+    let (over, source) = match (by_thread, before_by_thread) {
+        (Some(a), Some(b)) if b > 0.0 => (Some(a / b), "by thread"),
+        _ => (before.filter(|b| *b > 0.0).map(|b| cpu_ms / b), "ticks"),
+    };
+    eprintln!("{:24}{resumed} of {n} resumed after the refresh", "");
+    if let Some(Value::Object(m)) = samples.phases.last_mut() {
+        m.insert("resumed".into(), json!(resumed));
+        m.insert("refresh".into(), json!(how));
+    }
+    samples.refresh_cpu_ms.push(cpu_ms);
+    samples.refresh_hs_s.push(n as f64 / wall);
+    samples.refresh_over_before.extend(over);
+    samples.refresh_by_thread.extend(by_thread.zip(before_by_thread));
+    samples.refresh_resumed += resumed;
+    samples.refresh_attempts += n;
+    samples.refresh_rounds.push(json!({
+        "cpu_ms_per_handshake": cpu_ms, "before_cpu_ms_per_handshake": before,
+        "cpu_ms_per_handshake_by_thread": by_thread, "before_cpu_ms_per_handshake_by_thread": before_by_thread,
+        "after_over_before": over, "after_over_before_from": source,
+        "resumed": resumed, "attempts": n, "refresh": how,
+    }));
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The proxies under test: attls (pagent), stunnel4 and HAProxy, each with the scenario's
 //! certificate and TLS settings and the same backend: their configuration files, start (bounded by
-//! `START`), kill on drop, log tails, and the versions the report opens with.
+//! `START`), kill on drop, log tails, and the versions the report opens with. pagent is this
+//! build's, or `ATTLS_PEERS_PAGENT`'s; its files are kept for the refresh phase (`refresh.rs`).
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -40,6 +41,20 @@ pub struct Proxy {
     child: Child,
     pub addr: SocketAddr,
     log: PathBuf,
+    /// attls only: what a refresh rewrites and runs (`refresh.rs`).
+    pub attls: Option<AttlsFiles>,
+}
+
+/// pagent's files: its main configuration (for `pagent refresh -c`), its policy file and the
+/// policy as first written (a refresh writes it again with an unrelated change).
+pub struct AttlsFiles {
+    pub conf: PathBuf,
+    pub policy: PathBuf,
+    pub text: String,
+    /// The keyring of the policy (the unrelated change names it too).
+    pub keyring: PathBuf,
+    /// Refreshes done so far (numbers the unrelated change).
+    pub refreshes: u32,
 }
 
 impl Drop for Proxy {
@@ -60,6 +75,11 @@ impl Proxy {
             Ok(Some(status)) => Err(format!("exited ({status})")),
             Err(e) => Err(format!("cannot wait for it: {e}")),
         }
+    }
+
+    /// The log file (the refresh waits in it for the watcher's reload).
+    pub fn log(&self) -> &Path {
+        &self.log
     }
 
     pub fn log_tail(&self) -> String {
@@ -166,7 +186,7 @@ fn start_attls(ctx: &Ctx) -> Result<Proxy, String> {
          {tls}}}\n",
         ctx.pki.display()
     );
-    fs::write(&pol, policy).map_err(|e| e.to_string())?;
+    fs::write(&pol, &policy).map_err(|e| e.to_string())?;
     let conf = own.join("pagent.conf");
     let text = format!(
         "TTLSConfig {}\nControlSocket {}\nRefreshInterval 0\nListener PEERS\n{{\n  Listen 127.0.0.1:0\n  \
@@ -178,7 +198,7 @@ fn start_attls(ctx: &Ctx) -> Result<Proxy, String> {
     fs::write(&conf, text).map_err(|e| e.to_string())?;
     let log = ctx.logs.join("attls.log");
     let stderr = fs::File::create(&log).map_err(|e| e.to_string())?;
-    let child = Command::new(env!("CARGO_BIN_EXE_pagent"))
+    let child = Command::new(pagent_exe())
         .args(["start", "-c"])
         .arg(&conf)
         .args(["--log-level", &ctx.log_level])
@@ -187,7 +207,8 @@ fn start_attls(ctx: &Ctx) -> Result<Proxy, String> {
         .stderr(stderr)
         .spawn()
         .map_err(|e| format!("cannot start pagent: {e}"))?;
-    let mut proxy = Proxy { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), log };
+    let attls = AttlsFiles { conf, policy: pol, text: policy, keyring: ctx.pki.clone(), refreshes: 0 };
+    let mut proxy = Proxy { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), log, attls: Some(attls) };
     let stdout = proxy.child.stdout.take().ok_or("no stdout")?;
     let (tx, rx) = mpsc::channel();
     // Reads the listening line, then drains stdout until pagent exits so it never blocks on it.
@@ -201,6 +222,14 @@ fn start_attls(ctx: &Ctx) -> Result<Proxy, String> {
     let addr = rx.recv_timeout(START).map_err(|_| format!("no listening line\n{}", proxy.log_tail()))?;
     proxy.addr = addr.parse().map_err(|e| format!("listening address `{addr}`: {e}"))?;
     Ok(proxy)
+}
+
+/// The pagent under test: `ATTLS_PEERS_PAGENT` (e.g. an older build, to compare), else this
+/// build's.
+pub fn pagent_exe() -> PathBuf {
+    std::env::var_os("ATTLS_PEERS_PAGENT")
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_pagent")), PathBuf::from)
 }
 
 fn free_port() -> Result<u16, String> {
@@ -219,7 +248,7 @@ fn spawn_on_port(ctx: &Ctx, name: &str, cmd: &mut Command, port: u16) -> Result<
         .stderr(err)
         .spawn()
         .map_err(|e| format!("cannot start {name}: {e}"))?;
-    let mut proxy = Proxy { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), log };
+    let mut proxy = Proxy { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), log, attls: None };
     let deadline = Instant::now() + START;
     loop {
         proxy.alive().map_err(|e| format!("{e}\n{}", proxy.log_tail()))?;
@@ -250,7 +279,7 @@ pub fn versions() -> Vec<String> {
             .unwrap_or_else(|| format!("{cmd}: not installed"))
     };
     vec![
-        format!("pagent: {}", env!("CARGO_BIN_EXE_pagent")),
+        format!("pagent: {}", pagent_exe().display()),
         first("stunnel4", &["-version"], "stunnel "),
         first("haproxy", &["-v"], "HAProxy version"),
         first("openssl", &["version"], "OpenSSL"),

@@ -177,6 +177,11 @@ pub struct Config {
     pub dev_keyring: Option<PathBuf>,
     /// `TicketKeyFile`: session ticket keys shared by a fleet of agents (docs/fleet.md).
     pub ticket_key_file: Option<PathBuf>,
+    /// `ExpiryWarningDays`: a used certificate expiring within this many days is warned about
+    /// (0 = no warnings; an expired server certificate is still an error), see [`crate::expiry`].
+    pub expiry_warning_days: u32,
+    /// `DataSetMap`: z/OS data set names (as written, `//'HLQ.NAME(MEMBER)'`) and their files.
+    pub data_set_map: Vec<(String, PathBuf)>,
     /// A built-in plaintext responder for the demo listener (README's first command).
     pub demo_backend: Option<SocketAddr>,
     pub listeners: Vec<ListenerConfig>,
@@ -201,8 +206,18 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Reads and validates a main configuration file.
+/// Reads and validates a main configuration file; its warnings go to the log.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let (config, warnings) = load_with_warnings(path)?;
+    for w in &warnings {
+        tracing::warn!("{}", w.trim_end());
+    }
+    Ok(config)
+}
+
+/// Reads and validates a main configuration file; the warnings of a valid one are returned, each
+/// rendered in the D11 shape (for `pagent check -c`, which prints them).
+pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
     let mut sources = SourceMap::default();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -218,12 +233,13 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         }
     };
     let (config, warnings) = parse_text(path, &text)?;
-    for d in &warnings.diagnostics.items {
-        let mut one = Diagnostics::default();
-        one.push(d.clone());
-        tracing::warn!("{}", one.render(&warnings.sources).trim_end());
-    }
-    Ok(config)
+    let rendered = warnings
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| Diagnostics { items: vec![d.clone()] }.render(&warnings.sources))
+        .collect();
+    Ok((config, rendered))
 }
 
 /// Validates a main configuration given as text, as [`load`] does after reading it: `path` names
@@ -258,11 +274,13 @@ pub fn current_user() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+mod data_set_map;
 mod keyword_args;
 mod lines;
 mod listener;
 mod listener_values;
 mod main_keywords;
+mod other_disciplines;
 mod protocol_helper_keywords;
 #[cfg(test)]
 mod tests;

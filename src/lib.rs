@@ -28,6 +28,7 @@ pub mod control;
 pub mod demo;
 pub mod engine;
 pub mod errno;
+pub mod expiry;
 pub mod ftp;
 pub mod intercept;
 pub mod keyring;

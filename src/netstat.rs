@@ -7,7 +7,8 @@
 //!   Version 7, Cipher 6); the Rule column is last and never cut.
 //! - [`detail_text`]: the z/OS `NETSTAT TTLS CONN id DETAIL` layout in the seed's field order, then
 //!   an `attls:` block (listener, protocol, generation, how it went secure, bytes, start time, the
-//!   peer's certificate subject and whether it was validated, `PeerValidated: Yes|No`). The
+//!   peer's certificate subject and whether it was validated, `PeerValidated: Yes|No`, and the
+//!   `NotAfter` of [`crate::expiry::of_connection`]: the server's certificate). The
 //!   action blocks take values, levels and defaults from [`crate::policy::effective`].
 //! - [`list_json`], [`detail_json`]: the same facts with the status words of
 //!   docs/policy-reference.md#status-words.
@@ -230,6 +231,9 @@ pub fn detail_text(c: &ConnSnapshot) -> String {
     if let Some(r) = c.tls_resumed {
         head(&mut out, "Resumed", if r { "Yes" } else { "No" });
     }
+    if let Some(cert) = crate::expiry::of_connection(c) {
+        head(&mut out, "NotAfter", &rfc3339(cert.not_after));
+    }
     out
 }
 
@@ -385,6 +389,7 @@ fn conn_json(c: &ConnSnapshot) -> Map<String, Value> {
     m.insert("peer_validated".into(), json!(c.peer_validated()));
     m.insert("secured_how".into(), json!(c.secured_how));
     m.insert("tls_resumed".into(), json!(c.tls_resumed));
+    m.insert("not_after".into(), json!(crate::expiry::of_connection(c).map(|d| rfc3339(d.not_after))));
     m.insert("bytes_in".into(), json!(c.bytes_in));
     m.insert("bytes_out".into(), json!(c.bytes_out));
     m.insert("started".into(), json!(rfc3339(c.started)));

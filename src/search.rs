@@ -1,11 +1,13 @@
 //! Reports of the rule table: `pagent search` (like z/OS `pasearch -t`: every rule in evaluation
 //! order with its conditions and resolved actions) as text and JSON, and the settings block that
-//! `pagent check --match` prints. Both use the same JSON keys.
+//! `pagent check --match` prints. Both use the same JSON keys. The search report adds each used
+//! certificate's notAfter where the rule's keyring opens (`NotAfter:`, `not_after`).
 
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 
+use crate::expiry::report as expiry;
 use crate::policy::catalog::Kind;
 use crate::policy::ciphers;
 use crate::policy::effective;
@@ -90,9 +92,19 @@ fn settings_into(m: &mut Map<String, Value>, s: &Settings) {
     m.insert("other".into(), Value::Object(other));
 }
 
-/// `{"rules": [...]}` for `pagent search --json`.
+/// `{"rules": [...]}` for `pagent search --json`: each rule object with `not_after` and
+/// `certificates` ([`crate::expiry::report::search_json`]).
 pub fn search_json<'a>(rules: impl Iterator<Item = &'a Rule>) -> Value {
-    json!({ "rules": rules.map(rule_json).collect::<Vec<_>>() })
+    let with_dates = |r: &Rule| {
+        let mut v = rule_json(r);
+        let (not_after, certificates) = expiry::search_json(expiry::for_search(r).as_ref());
+        if let Value::Object(m) = &mut v {
+            m.insert("not_after".into(), not_after);
+            m.insert("certificates".into(), certificates);
+        }
+        v
+    };
+    json!({ "rules": rules.map(with_dates).collect::<Vec<_>>() })
 }
 
 fn on(b: bool) -> &'static str {
@@ -141,6 +153,17 @@ pub fn rule_text(out: &mut String, r: &Rule) {
         out.push_str("  IpTimeCondition: written, not evaluated (always active)\n");
     }
     settings_text(out, &r.settings, "  ");
+    not_after_text(out, r);
+}
+
+/// `NotAfter:` of each certificate the rule uses, leaf first, when its keyring opens
+/// ([`expiry::for_search`]: keyrings named by path).
+fn not_after_text(out: &mut String, r: &Rule) {
+    let Some(used) = expiry::for_search(r) else { return };
+    for (i, cert) in used.chain.iter().enumerate() {
+        let key = if i == 0 { "NotAfter: " } else { "" };
+        let _ = writeln!(out, "  {key:<24}{}  {}", crate::netstat::rfc3339(cert.not_after), cert.subject);
+    }
 }
 
 /// The resolved settings, one `Name: value` per line, in the order of the effective settings

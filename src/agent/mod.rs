@@ -19,6 +19,7 @@ pub use crate::engine::generation::{Generation, LoadError};
 
 use crate::config::{Config, Protocol};
 use crate::engine::Context;
+use crate::expiry::report as expiry;
 use crate::registry::Registry;
 
 /// What started a reload (for the log).
@@ -64,9 +65,10 @@ impl Agent {
     /// Loads the first generation; an invalid policy is an error and nothing starts.
     pub async fn new(config: Config) -> Result<Arc<Agent>, StartError> {
         let c = config.clone();
-        let first = tokio::task::spawn_blocking(move || Generation::load(&c, 1, None))
-            .await
-            .map_err(|e| LoadError::Internal(e.to_string()))??;
+        // The certificates' notAfter is logged (and recorded for netstat) with the load.
+        let load = move || Generation::load(&c, 1, None).inspect(|g| expiry::log(&g.table, &c));
+        let first =
+            tokio::task::spawn_blocking(load).await.map_err(|e| LoadError::Internal(e.to_string()))??;
         if !first.warnings.is_empty() {
             warn!("policy warnings:\n{}", first.warnings.trim_end());
         }
@@ -106,9 +108,11 @@ impl Agent {
         let id = self.next_generation.load(Ordering::Relaxed);
         let config = self.config.clone();
         let previous = self.current();
-        let loaded = tokio::task::spawn_blocking(move || Generation::load(&config, id, Some(&previous)))
-            .await
-            .map_err(|e| LoadError::Internal(e.to_string()))?;
+        let load = move || {
+            Generation::load(&config, id, Some(&previous)).inspect(|g| expiry::log(&g.table, &config))
+        };
+        let loaded =
+            tokio::task::spawn_blocking(load).await.map_err(|e| LoadError::Internal(e.to_string()))?;
         match loaded {
             Ok(g) => {
                 if !g.warnings.is_empty() {

@@ -73,8 +73,11 @@ pub fn run(a: CheckArgs) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
-    let config = match a.config.as_deref().map(crate::config::load).transpose() {
-        Ok(c) => c,
+    let config = match a.config.as_deref().map(crate::config::load_with_warnings).transpose() {
+        Ok(c) => c.map(|(config, warnings)| {
+            eprint!("{}", warnings.concat());
+            config
+        }),
         Err(e) => {
             eprint!("{e}");
             eprintln!("configuration invalid");
@@ -93,7 +96,9 @@ pub fn run(a: CheckArgs) -> ExitCode {
         for c in &conflicts {
             eprintln!("{c}");
         }
-        if !keyrings_open(table, config, &loaded.sources) || !conflicts.is_empty() {
+        let keyrings_ok = keyrings_open(table, config, &loaded.sources);
+        let certificates_ok = crate::expiry::report::check(table, config, &loaded.sources);
+        if !keyrings_ok || !certificates_ok || !conflicts.is_empty() {
             return ExitCode::from(1);
         }
     }

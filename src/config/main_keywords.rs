@@ -1,14 +1,16 @@
 //! The top-level keywords of the main configuration (TTLSConfig, ControlSocket, RefreshInterval,
 //! KeyringMap, Listener, …): one function per keyword, applied in file order to a [`Config`]
-//! that starts from the defaults.
+//! that starts from the defaults. z/OS data set names and the statements of other policy
+//! disciplines are in [`super::data_set_map`] and [`super::other_disciplines`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::data_set_map::{self, DataSetMapping, PolicyRef};
 use super::keyword_args::{number, one_arg, path_arg, resolve_path};
 use super::lines::Lines;
-use super::{Config, DEFAULT_CONTROL_SOCKET, listener};
+use super::{Config, DEFAULT_CONTROL_SOCKET, listener, other_disciplines};
 use crate::policy::diag::{Diagnostic, Diagnostics, nearest};
 use crate::policy::lex::{TokKind, Token, tokenize};
 use crate::policy::source::{FileId, Span};
@@ -23,12 +25,15 @@ const TOP: &[&str] = &[
     "ShutdownDrain",
     "Strict",
     "KeyringMap",
+    "DataSetMap",
     "DevKeyring",
     "TicketKeyFile",
     "DemoBackend",
     "LogLevel",
     "Codepage",
     "TcpImage",
+    "PEPInstance",
+    "ExpiryWarningDays",
     "Listener",
 ];
 
@@ -37,7 +42,10 @@ struct State {
     /// The configuration file's directory: relative paths are relative to it.
     base: PathBuf,
     config: Config,
-    common: Option<PathBuf>,
+    common: Option<PolicyRef>,
+    /// Every TTLSConfig's file, in order; data set names are resolved at the end.
+    policy_refs: Vec<PolicyRef>,
+    data_sets: Vec<DataSetMapping>,
     /// The first TTLSConfig's FLUSH and PURGE, and where it is (D13: all must agree).
     options: Option<(bool, bool, Span)>,
 }
@@ -47,6 +55,8 @@ pub(super) fn parse(file: FileId, path: &Path, text: &str, diags: &mut Diagnosti
         base: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
         config: defaults(path),
         common: None,
+        policy_refs: Vec::new(),
+        data_sets: Vec::new(),
         options: None,
     };
     let mut ls = Lines::new(tokenize(file, text, diags));
@@ -72,12 +82,17 @@ fn defaults(path: &Path) -> Config {
         keyring_map: Vec::new(),
         dev_keyring: None,
         ticket_key_file: None,
+        expiry_warning_days: DEFAULT_EXPIRY_WARNING_DAYS,
+        data_set_map: Vec::new(),
         demo_backend: None,
         listeners: Vec::new(),
         max_connections: DEFAULT_MAX_CONNECTIONS,
         shutdown_drain: Duration::from_secs(30),
     }
 }
+
+/// `ExpiryWarningDays`: a used certificate that expires within this many days is warned about.
+pub(super) const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 30;
 
 /// `MaxConnections` agent-wide: each proxied connection holds two descriptors.
 pub(super) const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
@@ -92,7 +107,11 @@ fn known(
     if let Some(word) = TOP.iter().find(|k| k.eq_ignore_ascii_case(kw.text)) {
         return Some(word);
     }
-    let hint = nearest(kw.text, TOP.iter().copied()).map_or_else(
+    if let Some(word) = other_disciplines::statement(kw.text) {
+        return Some(word);
+    }
+    let candidates = TOP.iter().chain(other_disciplines::STATEMENTS.iter().map(|(n, _)| n));
+    let hint = nearest(kw.text, candidates.copied()).map_or_else(
         || format!("main configuration keywords are {}", TOP.join(", ")),
         |n| format!("did you mean {n}?"),
     );
@@ -119,7 +138,10 @@ impl State {
         let (config, base) = (&mut self.config, self.base.as_path());
         match word {
             "TTLSConfig" => self.ttls_config(kw, args, diags),
-            "CommonTTLSConfig" => self.common = path_arg(kw, args, base, diags),
+            "CommonTTLSConfig" => {
+                self.common = one_arg(kw, args, diags).map(|t| data_set_map::policy_ref(t, base));
+            }
+            "DataSetMap" => data_set_map::data_set_map(&mut self.data_sets, base, kw, args, diags),
             "ControlSocket" => {
                 if let Some(p) = path_arg(kw, args, base, diags) {
                     config.control_socket = p;
@@ -141,7 +163,12 @@ impl State {
                     config.refresh_interval = (n > 0).then(|| Duration::from_secs(n));
                 }
             }
-            "TcpImage" => tcp_image(config, kw, args, diags),
+            "TcpImage" | "PEPInstance" => tcp_image(config, word, kw, args, diags),
+            "ExpiryWarningDays" => {
+                if let Some(n) = number(kw, args, 0, 3650, diags) {
+                    config.expiry_warning_days = n as u32;
+                }
+            }
             "Strict" => strict(config, kw, args, diags),
             "KeyringMap" => keyring_map(config, base, kw, args, diags),
             "DevKeyring" => config.dev_keyring = path_arg(kw, args, base, diags),
@@ -156,13 +183,17 @@ impl State {
                 .grouped(word),
             ),
             "Listener" => add_listener(config, kw, args, ls, diags),
-            _ => unreachable!("every TOP keyword has an arm"),
+            other => match other_disciplines::statement(other) {
+                Some(name) => other_disciplines::ignore(name, kw, diags),
+                None => unreachable!("every TOP keyword has an arm"),
+            },
         }
     }
 
     /// `TTLSConfig PATH [FLUSH|NOFLUSH] [PURGE|NOPURGE]`.
     fn ttls_config(&mut self, kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) {
-        let Some(p) = path_arg(kw, args, &self.base, diags) else { return };
+        let Some(file) = one_arg(kw, args, diags) else { return };
+        let p = data_set_map::policy_ref(file, &self.base);
         let (mut flush, mut purge) = (true, false);
         for a in &args[1..] {
             match a.text.to_ascii_uppercase().as_str() {
@@ -191,16 +222,19 @@ impl State {
         }
         self.config.flush = flush;
         self.config.purge = purge;
-        self.config.policy_files.push(p);
+        self.policy_refs.push(p);
     }
 
-    /// CommonTTLSConfig goes first; at least one policy file is required.
+    /// CommonTTLSConfig goes first; at least one policy file is required. Data set names are
+    /// resolved here, so a DataSetMap may follow the TTLSConfig that uses it.
     fn finish(self, file: FileId, diags: &mut Diagnostics) -> Config {
         let mut config = self.config;
-        if let Some(c) = self.common {
-            config.policy_files.insert(0, c);
-        }
-        if config.policy_files.is_empty() {
+        let written = self.common.iter().chain(&self.policy_refs);
+        let any_written = written.clone().next().is_some();
+        config.policy_files =
+            written.filter_map(|r| data_set_map::resolve(r, &self.data_sets, diags)).collect();
+        config.data_set_map = self.data_sets.into_iter().map(|m| (m.written, m.path)).collect();
+        if !any_written {
             diags.push(Diagnostic::error(
                 Span::new(file, 0, 0),
                 "no TTLSConfig policy file",
@@ -211,16 +245,17 @@ impl State {
     }
 }
 
-/// z/OS: `TcpImage NAME [FLUSH|NOFLUSH] [SECONDS]`: only the interval counts here.
-fn tcp_image(config: &mut Config, kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) {
+/// z/OS: `TcpImage NAME [FILE] [FLUSH|NOFLUSH] [PURGE|NOPURGE] [SECONDS]` (its synonym
+/// `PEPInstance` alike): only the interval counts here.
+fn tcp_image(config: &mut Config, word: &str, kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) {
     if let Some(n) = args.iter().rev().find_map(|a| a.text.parse::<u64>().ok()) {
         config.refresh_interval = (n > 0).then(|| Duration::from_secs(n));
     }
     diags.push(
         Diagnostic::portability(
             kw.span,
-            "TcpImage is read as RefreshInterval: only its interval counts",
-            "write `RefreshInterval SECONDS`",
+            format!("{word} is read as RefreshInterval: only its interval counts"),
+            "write `RefreshInterval SECONDS`; a TTLSConfig in the image file belongs in this file",
         )
         .grouped("TcpImage"),
     );

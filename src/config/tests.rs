@@ -132,3 +132,85 @@ fn limits_and_nopolicy_have_defaults_and_keywords() {
         "{text}"
     );
 }
+
+/// The PAGTCONF of the seed's z/OS example, as copied: other disciplines, data set names.
+const PAGTCONF: &str = "##\n## USER1.TCPCS.TCPPARMS(PAGTCONF)\n##\nTcpImage TCPCS FLUSH 600\n\
+     TTLSConfig //'USER1.TCPCS.TCPPARMS(ATTLS)' FLUSH NOPURGE\n\
+     QosConfig //'USER1.TCPCS.TCPPARMS(QOS)' FLUSH NOPURGE\n\
+     IDSConfig //'USER1.TCPCS.TCPPARMS(IDS)' FLUSH NOPURGE\n\
+     IDSConfig //'USER1.TCPCS.TCPPARMS(IDS)' FLUSH NOPURGE\n\
+     IPSecConfig //'USER1.TCPCS.TCPPARMS(IPSEC)' FLUSH NOPURGE\n";
+
+#[test]
+fn a_zos_pagtconf_loads_with_a_data_set_map_and_one_warning_per_statement() {
+    let text = format!("{PAGTCONF}DataSetMap //'user1.tcpcs.tcpparms(attls)' policies/attls.pol\n");
+    let p = write("pagtconf", &text);
+    let (c, warnings) = parse_text(&p, &text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.policy_files, vec![p.parent().unwrap().join("policies/attls.pol")]);
+    assert_eq!(c.refresh_interval, Some(Duration::from_secs(600)));
+    assert!(c.flush && !c.purge);
+    let out = warnings.to_string();
+    for w in [
+        ":4:1: warning: TcpImage is read as RefreshInterval",
+        ":6:1: warning: QOSConfig configures Quality of Service (QoS) policy, which attls does not apply; ignored",
+        ":7:1: warning: IDSConfig configures Intrusion Detection Services (IDS) policy, which attls does not apply; ignored (and 1 more in this file)",
+        ":9:1: warning: IPSecConfig configures IP security (IPSec) policy",
+    ] {
+        assert!(out.contains(w), "{w} not in\n{out}");
+    }
+    assert_eq!(warnings.diagnostics.warning_count(), 4, "{out}");
+    let strict = format!("{text}Strict On\n");
+    let out = load_str(&p, &strict).expect_err("Strict On refuses them").to_string();
+    assert_eq!(out.matches("error: ").count(), 5, "{out}");
+    assert!(out.contains(":8:1: error: IDSConfig configures"), "{out}");
+}
+
+#[test]
+fn data_set_names_resolve_in_any_order_and_unmapped_ones_say_what_to_add() {
+    let text = "CommonTTLSConfig //'SYS1.ATTLS(COMMON)'\nTTLSConfig //'USER1.TCPPARMS(ATTLS)'\nTTLSConfig local.pol\n\
+                DataSetMap //'SYS1.ATTLS(COMMON)' /etc/attls/common.pol\nCommonIPSecConfig //'X.Y(Z)'\n\
+                RoutingConfig /etc/routing.conf\nCommonRoutingConfig //'A.B'\nPEPInstance TCPIP 0\n";
+    let p = write("dsn", text);
+    let out = load_str(&p, text).expect_err("one name is unmapped").to_string();
+    assert!(
+        out.contains(":2:12: error: `//'USER1.TCPPARMS(ATTLS)'` is a z/OS data set name with no DataSetMap"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "hint: copy the data set to a Linux file and add `DataSetMap //'USER1.TCPPARMS(ATTLS)' attls.pol`"
+        ),
+        "{out}"
+    );
+    assert_eq!(out.matches("error: ").count(), 1, "{out}");
+    let mapped = format!("{text}DataSetMap //'USER1.TCPPARMS(ATTLS)' attls.pol\n");
+    let c = load_str(&p, &mapped).unwrap_or_else(|e| panic!("{e}"));
+    let dir = p.parent().unwrap();
+    assert_eq!(
+        c.policy_files,
+        vec![PathBuf::from("/etc/attls/common.pol"), dir.join("attls.pol"), dir.join("local.pol")]
+    );
+    assert_eq!(c.data_set_map.len(), 2);
+    assert_eq!(c.refresh_interval, None, "PEPInstance is TcpImage's synonym");
+}
+
+#[test]
+fn bad_data_set_maps_and_expiry_days_are_errors() {
+    let text = "TTLSConfig a.pol\nDataSetMap //'A.B(C)'\nDataSetMap a.pol //'A.B(C)'\nDataSetMap //'A.B(C)' x.pol\n\
+                DataSetMap //'a.b(c)' y.pol\nExpiryWarningDays 5000\nIDSConfg x\n";
+    let out = load_str(&write("dsn-bad", text), text).expect_err("bad lines").to_string();
+    for e in [
+        ":2:1: error: DataSetMap needs a data set name and a path",
+        ":3:12: error: `a.pol` is not a z/OS data set name",
+        ":5:12: error: //'a.b(c)' is mapped twice",
+        "note: the first DataSetMap is at",
+        ":6:19: error: ExpiryWarningDays needs a number from 0 to 3650, not `5000`",
+        "hint: did you mean IDSConfig?",
+    ] {
+        assert!(out.contains(e), "{e} not in\n{out}");
+    }
+    let ok = "TTLSConfig a.pol\nExpiryWarningDays 0\n";
+    assert_eq!(load_str(&write("days", ok), ok).unwrap_or_else(|e| panic!("{e}")).expiry_warning_days, 0);
+    let default = "TTLSConfig a.pol\n";
+    assert_eq!(load_str(&write("days", default), default).unwrap().expiry_warning_days, 30);
+}

@@ -1,0 +1,205 @@
+//! Certificate expiry (docs/policy-reference.md#certificate-expiry): the notAfter of every
+//! certificate a TLS-enabled rule uses (its keyed certificate chosen by `CertificateLabel`, leaf
+//! first, then the rest of the leaf's file), and what `ExpiryWarningDays` makes of it:
+//!
+//! - an already expired leaf that a server-role rule presents is an error (`pagent check -c`
+//!   exits 1; the agent logs it at ERROR level and still starts, since refusing would turn one
+//!   expired certificate into an outage of every other rule);
+//! - any other expired certificate, and one that expires within `ExpiryWarningDays` days, is a
+//!   warning (no warnings with `ExpiryWarningDays 0`).
+//!
+//! Keyrings are opened here as the engine opens them ([`crate::engine::tls::Keyrings`], the same
+//! label rules), so the dates are those of the certificates the rules present. Reports are in
+//! [`report`]: `pagent check -c` diagnostics, the agent's start and refresh log, `pagent search`.
+//!
+//! The netstat detail shows the `NotAfter` of the certificate a server-role rule presents. The
+//! connection snapshot it is rendered from carries the rule, not the certificate, so the agent
+//! records the dates per rule settings ([`remember`]) when it installs a generation. The record is
+//! keyed by the settings' identity (two agents in one process never share an entry) and holds
+//! them weakly (an entry goes when its generation and connections are gone).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::engine::tls::Keyrings;
+use crate::policy::source::Span;
+use crate::policy::table::{Role, Rule, RuleTable, Settings};
+
+pub mod report;
+#[cfg(test)]
+mod tests;
+
+/// One certificate's subject and notAfter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateDates {
+    /// RFC 4514-like (`CN=localhost, O=…`).
+    pub subject: String,
+    pub not_after: SystemTime,
+}
+
+impl CertificateDates {
+    /// The subject and notAfter of a DER certificate; `None` if it does not parse.
+    pub fn of_der(der: &[u8]) -> Option<CertificateDates> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        let not_after = system_time(cert.validity().not_after.timestamp());
+        Some(CertificateDates { subject: cert.subject().to_string(), not_after })
+    }
+}
+
+/// Seconds since the epoch as a `SystemTime` (clamped to what the platform holds).
+fn system_time(secs: i64) -> SystemTime {
+    let magnitude = Duration::from_secs(secs.unsigned_abs());
+    let t = if secs >= 0 { UNIX_EPOCH.checked_add(magnitude) } else { UNIX_EPOCH.checked_sub(magnitude) };
+    t.unwrap_or(UNIX_EPOCH)
+}
+
+/// The certificates one rule's settings use (rules sharing settings are listed together).
+#[derive(Debug, Clone)]
+pub struct UsedCertificates {
+    /// The rules with these settings, in evaluation order.
+    pub rules: Vec<String>,
+    pub role: Role,
+    /// The keyed certificate's label.
+    pub label: String,
+    /// The file its chain came from.
+    pub source: PathBuf,
+    /// Leaf first, then the rest of the leaf's file.
+    pub chain: Vec<CertificateDates>,
+    /// Where `Keyring` was written (for diagnostics).
+    pub keyring_span: Option<Span>,
+    settings: Weak<Settings>,
+}
+
+impl UsedCertificates {
+    /// `TTLSRule a` or `TTLSRule a, b`.
+    pub fn rule_names(&self) -> String {
+        format!("TTLSRule {}", self.rules.join(", "))
+    }
+
+    /// Whether the leaf is what a server presents (roles Server and ServerWithClientAuth).
+    pub fn is_server(&self) -> bool {
+        self.role != Role::Client
+    }
+}
+
+/// The password of a rule's keyring, as the engine reads it (`KeyringPw`, else the first line of
+/// `KeyringStashFile`).
+fn keyring_password(s: &Settings) -> Option<String> {
+    match (&s.keyring_pw, &s.keyring_stash_file) {
+        (Some(pw), _) => Some(pw.clone()),
+        (None, Some(stash)) => std::fs::read_to_string(stash).ok().map(|t| t.lines().next().unwrap_or("").into()),
+        (None, None) => None,
+    }
+}
+
+/// The certificates of every TLS-enabled rule whose keyring opens and has a keyed certificate for
+/// it (a Client-role rule without one presents none). Rules whose keyring does not open are left
+/// out: the keyring check reports them. Blocking (reads files).
+pub fn used_certificates(table: &RuleTable, keyrings: &mut Keyrings<'_>) -> Vec<UsedCertificates> {
+    let mut out: Vec<UsedCertificates> = Vec::new();
+    for rule in table.rules() {
+        if !rule.settings.ttls_enabled {
+            continue;
+        }
+        let shared = Arc::as_ptr(&rule.settings);
+        if let Some(u) = out.iter_mut().find(|u| std::ptr::eq(u.settings.as_ptr(), shared)) {
+            u.rules.push(rule.name.clone());
+        } else if let Some(u) = used_by(rule, keyrings) {
+            out.push(u);
+        }
+    }
+    out
+}
+
+/// The certificates one rule uses, if its keyring opens and holds its keyed certificate.
+pub fn used_by(rule: &Rule, keyrings: &mut Keyrings<'_>) -> Option<UsedCertificates> {
+    let s = &rule.settings;
+    let (Some(ring), Some(role)) = (&s.keyring, s.handshake_role) else { return None };
+    let password = keyring_password(s);
+    let keyring = keyrings.open(ring, s.keyring_dir.as_deref(), password.as_deref()).ok()?;
+    let id = keyring.identity(s.certificate_label.as_deref()).ok()?;
+    Some(UsedCertificates {
+        rules: vec![rule.name.clone()],
+        role,
+        label: id.label.clone(),
+        source: id.source.clone(),
+        chain: id.chain.iter().filter_map(|c| CertificateDates::of_der(c.as_ref())).collect(),
+        keyring_span: s.keyring_span,
+        settings: Arc::downgrade(s),
+    })
+}
+
+/// How bad one certificate's date is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Urgency {
+    /// The leaf a server-role rule presents has expired: clients refuse it.
+    ExpiredServer,
+    /// Another certificate has expired.
+    Expired,
+    /// It expires within `ExpiryWarningDays`; the figure is the whole days left.
+    Soon(u64),
+}
+
+/// One certificate that needs attention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Index into the [`UsedCertificates`] list.
+    pub used: usize,
+    /// Index into its chain (0 = the leaf).
+    pub position: usize,
+    pub urgency: Urgency,
+}
+
+/// What `warning_days` (0 = no warnings) makes of the dates, at `now`.
+pub fn findings(used: &[UsedCertificates], warning_days: u32, now: SystemTime) -> Vec<Finding> {
+    let horizon = Duration::from_secs(u64::from(warning_days) * 86_400);
+    let mut out = Vec::new();
+    for (i, u) in used.iter().enumerate() {
+        for (position, cert) in u.chain.iter().enumerate() {
+            let urgency = match cert.not_after.duration_since(now) {
+                Err(_) if position == 0 && u.is_server() => Urgency::ExpiredServer,
+                Err(_) if warning_days > 0 => Urgency::Expired,
+                Ok(left) if left < horizon => Urgency::Soon(left.as_secs() / 86_400),
+                _ => continue,
+            };
+            out.push(Finding { used: i, position, urgency });
+        }
+    }
+    out
+}
+
+/// The agent's record of what each rule's settings present, for the netstat detail.
+type Presented = Vec<(Weak<Settings>, CertificateDates)>;
+static PRESENTED: Mutex<Presented> = Mutex::new(Vec::new());
+
+/// Records the leaf each server-role rule of `used` presents, dropping entries whose settings are
+/// gone.
+pub fn remember(used: &[UsedCertificates]) {
+    let mut presented = PRESENTED.lock().unwrap_or_else(|e| e.into_inner());
+    presented.retain(|(s, _)| s.strong_count() > 0);
+    for u in used.iter().filter(|u| u.is_server()) {
+        if let Some(leaf) = u.chain.first() {
+            presented.retain(|(s, _)| !s.ptr_eq(&u.settings));
+            presented.push((u.settings.clone(), leaf.clone()));
+        }
+    }
+}
+
+/// The leaf a server-role rule with these settings presents, if the agent recorded it.
+pub fn presented(settings: &Arc<Settings>) -> Option<CertificateDates> {
+    let presented = PRESENTED.lock().unwrap_or_else(|e| e.into_inner());
+    presented.iter().find(|(s, _)| std::ptr::eq(s.as_ptr(), Arc::as_ptr(settings))).map(|(_, d)| d.clone())
+}
+
+/// The notAfter the netstat detail shows for a secure connection: in the Client role the
+/// server's certificate (as the peer presented it), else the certificate the rule presents (as
+/// recorded when its generation was installed).
+pub fn of_connection(c: &crate::registry::ConnSnapshot) -> Option<CertificateDates> {
+    let rule = c.rule.as_ref()?;
+    c.tls_version?;
+    match rule.settings.handshake_role? {
+        Role::Client => c.peer_cert.as_ref().and_then(|p| CertificateDates::of_der(&p.der)),
+        Role::Server | Role::ServerWithClientAuth => presented(&rule.settings),
+    }
+}

@@ -323,6 +323,12 @@ fn stash_files_give_their_first_line_when_private() {
     write(&[0x93, 0xa5, 0x00, 0xf5, 0x12], 0o600);
     let e = password_for(None, Some(shown), None).expect_err("binary");
     assert!(e.message.contains("not text") && e.message.contains("gskkyman"), "{e}");
+    let e = password_for(None, Some(tmp.0.to_str().expect("utf-8")), None).expect_err("a directory");
+    assert!(e.message.contains("is not a file"), "{e}");
+    let fifo = tmp.join("fifo.sth");
+    assert!(Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
+    let e = password_for(None, fifo.to_str(), None).expect_err("a FIFO is not opened");
+    assert!(e.message.contains("is not a file"), "{e}");
     let e = password_for(None, Some("/nonexistent/ring.sth"), None).expect_err("missing");
     assert!(e.message.contains("cannot read the stash file") && e.hint.contains("KeyringStashFile"), "{e}");
 }

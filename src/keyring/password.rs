@@ -44,14 +44,17 @@ fn read_stash(path: &Path) -> Result<String, KeyringError> {
         };
         err(path, format!("cannot read the stash file: {e}"), hint)
     };
+    let not_a_file =
+        || err(path, "is not a file", "point KeyringStashFile at a file whose first line is the password");
+    // A directory, or a FIFO whose open would block, is refused before it is opened; the mode is
+    // then checked on the open file, the one that is read.
+    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
+        return Err(not_a_file());
+    }
     let mut file = File::open(path).map_err(cannot)?;
     let meta = file.metadata().map_err(cannot)?;
     if !meta.is_file() {
-        return Err(err(
-            path,
-            "is not a file",
-            "point KeyringStashFile at a file whose first line is the password",
-        ));
+        return Err(not_a_file());
     }
     let mode = meta.mode() & 0o7777;
     if mode & 0o066 != 0 {

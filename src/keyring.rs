@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+mod crl;
 mod encrypted;
 mod error;
 mod generate;
@@ -35,6 +36,7 @@ mod format_tests;
 #[cfg(test)]
 mod tests;
 
+pub use crl::Crl;
 pub use error::KeyringError;
 pub use generate::{DevKeyring, ensure_dev_keyring, write_test_pki};
 pub use password::password_for;
@@ -73,6 +75,8 @@ pub struct Keyring {
     pub trust: Vec<CertificateDer<'static>>,
     /// Labels of certificates that have no private key, so `identity()` can say so.
     unkeyed: Vec<(String, PathBuf)>,
+    /// Certificate revocation lists (`X509 CRL` blocks, `.crl` files).
+    pub crls: Vec<Crl>,
 }
 
 /// Loads a keyring from a PEM or PKCS#12 file or a directory (see the module doc for the rules);
@@ -82,11 +86,15 @@ pub fn load(path: &Path, password: Option<&str>) -> Result<Keyring, KeyringError
     let files = if meta.is_dir() { pem::list_dir(path)? } else { vec![path.to_path_buf()] };
     let mut parsed = Vec::new();
     for file in &files {
-        if pkcs12::is_pkcs12(file) {
+        if crl::is_crl_file(file) {
+            continue;
+        } else if pkcs12::is_pkcs12(file) {
             parsed.extend(pkcs12::parse_file(file, password)?);
         } else {
             parsed.push(pem::parse_file(file, password)?);
         }
     }
-    pairing::assemble(path, parsed)
+    let mut keyring = pairing::assemble(path, parsed)?;
+    keyring.crls = crl::read_all(&files)?;
+    Ok(keyring)
 }

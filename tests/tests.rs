@@ -25,6 +25,7 @@ mod netns_peers;
 mod policy_files;
 mod properties;
 mod reference_docs;
+mod revocation;
 mod samples;
 mod server_certs;
 mod sessions;

@@ -211,6 +211,7 @@ fn return_code(e: &std::io::Error) -> u32 {
     }
     match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         Some(rustls::Error::NoCertificatesPresented) => 5001,
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)) => 431,
         Some(rustls::Error::InvalidMessage(_)) => 5003,
         Some(rustls::Error::PeerIncompatible(_)) => 402,
         _ => 5003,

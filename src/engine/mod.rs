@@ -21,6 +21,7 @@ pub mod mapping;
 pub mod phase;
 pub mod pipeline;
 pub mod record;
+pub mod revocation;
 pub mod rekey;
 pub mod relay;
 pub mod sessions;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, UnixTime};
@@ -15,6 +16,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
 use super::certs::ServerCertChooser;
+use super::revocation;
 use super::sessions::{EnvSessions, SessionPool};
 use crate::keyring::{self, Keyring};
 use crate::policy::rustls_caps;
@@ -206,15 +208,21 @@ fn server_config(
             ClientAuthType::PassThru => {
                 Arc::new(PassThru { provider: provider.clone(), roots_subjects: roots.subjects() })
             }
-            ClientAuthType::Full => WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
-                .allow_unauthenticated()
-                .build()
-                .map_err(|e| TlsSetupError::Verifier(e.to_string()))?,
-            ClientAuthType::Required | ClientAuthType::SafCheck => {
-                WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
-                    .build()
-                    .map_err(|e| TlsSetupError::Verifier(e.to_string()))?
-            }
+            ClientAuthType::Full => revocation::client_certs(
+                WebPkiClientVerifier::builder_with_provider(roots, provider.clone()),
+                s,
+                keyring,
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| TlsSetupError::Verifier(e.to_string()))?,
+            ClientAuthType::Required | ClientAuthType::SafCheck => revocation::client_certs(
+                WebPkiClientVerifier::builder_with_provider(roots, provider.clone()),
+                s,
+                keyring,
+            )
+            .build()
+            .map_err(|e| TlsSetupError::Verifier(e.to_string()))?,
         };
         builder.with_client_cert_verifier(verifier)
     } else {
@@ -233,11 +241,15 @@ fn client_config(
     versions: &[&'static rustls::SupportedProtocolVersion],
     sessions: &EnvSessions,
 ) -> Result<ClientConfig, TlsSetupError> {
-    let roots = keyring.root_store()?;
+    let roots = Arc::new(keyring.root_store()?);
+    let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone());
+    let verifier = revocation::server_certs(verifier, s, keyring)
+        .build()
+        .map_err(|e| TlsSetupError::Verifier(e.to_string()))?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(TlsSetupError::Versions)?
-        .with_root_certificates(roots);
+        .with_webpki_verifier(verifier);
     // A keyed certificate in the keyring is offered when the server asks for one.
     let mut config = match keyring.identity(s.certificate_label.as_deref()) {
         Ok(id) => builder

@@ -115,5 +115,5 @@ pub(super) fn assemble(path: &Path, files: Vec<FileItems>) -> Result<Keyring, Ke
             }
         }
     }
-    Ok(Keyring { path: path.to_path_buf(), identities, trust, unkeyed })
+    Ok(Keyring { path: path.to_path_buf(), identities, trust, unkeyed, crls: Vec::new() })
 }

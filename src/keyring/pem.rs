@@ -14,7 +14,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use super::encrypted::{self, DecryptError};
 use super::error::{KeyringError, err, io_err};
 
-const EXTENSIONS: [&str; 6] = ["pem", "crt", "cer", "key", "p12", "pfx"];
+const EXTENSIONS: [&str; 7] = ["pem", "crt", "cer", "key", "p12", "pfx", "crl"];
 
 pub(super) fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, KeyringError> {
     let entries = fs::read_dir(dir).map_err(|e| io_err(dir, "list the directory", &e))?;

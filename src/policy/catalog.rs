@@ -432,7 +432,7 @@ static GSK_ADVANCED: &[Param] = &[
     sup(p("AIACDPPriority", Token), Pending),
     sup(p("MaxSrcRevExtLocValues", Int(0, 256)), Pending),
     sup(p("MaxValidRevExtLocValues", Int(0, 256)), Pending),
-    sup(p("RevocationSecurityLevel", Enum(&["Medium", "Low", "High"])), Pending),
+    p("RevocationSecurityLevel", Enum(&["Medium", "Low", "High"])),
     slot(p("TTLSGskLdapParmsRef", Ref(Kind::GskLdapParms)), "TTLSGskLdapParms"),
     slot(p("TTLSGskOcspParmsRef", Ref(Kind::GskOcspParms)), "TTLSGskOcspParms"),
     slot(p("TTLSGskHttpCdpParmsRef", Ref(Kind::GskHttpCdpParms)), "TTLSGskHttpCdpParms"),

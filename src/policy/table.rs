@@ -165,6 +165,19 @@ pub struct ServerCerts {
     pub sni_list: Vec<String>,
 }
 
+/// `RevocationSecurityLevel`: what a certificate whose revocation status cannot be had gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RevocationLevel {
+    /// Accepted.
+    Low,
+    /// Accepted (z/OS: accepted unless a source was reached and said nothing; attls has only
+    /// the keyring's CRLs).
+    #[default]
+    Medium,
+    /// Refused.
+    High,
+}
+
 /// Session cache and ticket settings (TTLSGskAdvancedParms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionSettings {
@@ -231,6 +244,7 @@ pub struct Settings {
     pub client_handshake_sni_list: Vec<String>,
     pub host_reference_id_dns: Vec<String>,
     pub server_certs: ServerCerts,
+    pub revocation_level: RevocationLevel,
     pub session: SessionSettings,
     /// Every other written parameter (keyword, value), sorted by keyword.
     pub other: Vec<(String, String)>,

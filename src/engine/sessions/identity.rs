@@ -42,6 +42,11 @@ impl EnvId {
         for cert in &keyring.trust {
             d.field("trust", cert.as_ref());
         }
+        // A new CRL ends the sessions of the certificates it revokes.
+        for crl in &keyring.crls {
+            d.field("crl", crl.der.as_ref());
+        }
+        d.field("revocation", format!("{:?}", s.revocation_level).as_bytes());
         EnvId(d.finish())
     }
 }

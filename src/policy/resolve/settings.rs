@@ -8,7 +8,8 @@ use super::super::catalog::Kind;
 use super::super::rustls_caps;
 use super::super::source::Span;
 use super::super::table::{
-    ClientAuthType, Protocols, Role, ServerCerts, SessionSettings, Settings, SniMode, WrittenActions,
+    ClientAuthType, Protocols, RevocationLevel, Role, ServerCerts, SessionSettings, Settings, SniMode,
+    WrittenActions,
 };
 use super::super::{ciphers, diag::Diagnostic};
 use super::levels::Levels;
@@ -204,6 +205,11 @@ impl<'s> Resolver<'s, '_> {
                 sni: sni_mode(word(lv.adv("ServerHandshakeSNI"))),
                 sni_match: sni_mode(word(lv.adv("ServerHandshakeSNIMatch"))),
                 sni_list: texts("ServerHandshakeSNIList"),
+            },
+            revocation_level: match word(lv.gsk.and_then(|g| g.param("RevocationSecurityLevel"))) {
+                Some("High") => RevocationLevel::High,
+                Some("Low") => RevocationLevel::Low,
+                _ => RevocationLevel::Medium,
             },
             session: session_settings(lv.gsk),
             other: other_params(lv),

@@ -1,22 +1,25 @@
 //! Certificate expiry (docs/policy-reference.md#certificate-expiry): the notAfter of every
-//! certificate a TLS-enabled rule uses (its keyed certificate chosen by `CertificateLabel`, leaf
-//! first, then the rest of the leaf's file), and what `ExpiryWarningDays` makes of it:
+//! certificate a TLS-enabled rule uses (each keyed certificate it may present or offer, see
+//! [`used_by`]; leaf first, then the rest of the leaf's file), and what `ExpiryWarningDays` makes
+//! of it:
 //!
-//! - an already expired leaf that a server-role rule presents is an error (`pagent check -c`
-//!   exits 1; the agent logs it at ERROR level and still starts, since refusing would turn one
-//!   expired certificate into an outage of every other rule);
+//! - an already expired leaf that a server-role rule presents (any of its candidates) is an error
+//!   (`pagent check -c` exits 1; the agent logs it at ERROR level and still starts, since refusing
+//!   would turn one expired certificate into an outage of every other rule);
 //! - any other expired certificate, and one that expires within `ExpiryWarningDays` days, is a
 //!   warning (no warnings with `ExpiryWarningDays 0`).
 //!
 //! Keyrings are opened here as the engine opens them ([`crate::engine::tls::Keyrings`], the same
-//! label rules), so the dates are those of the certificates the rules present. Reports are in
-//! [`report`]: `pagent check -c` diagnostics, the agent's start and refresh log, `pagent search`.
+//! password and label rules), so the dates are those of the certificates the rules present.
+//! Reports are in [`report`]: `pagent check -c` diagnostics, the agent's start and refresh log,
+//! `pagent search`.
 //!
-//! The netstat detail shows the `NotAfter` of the certificate a server-role rule presents. The
-//! connection snapshot it is rendered from carries the rule, not the certificate, so the agent
-//! records the dates per rule settings ([`remember`]) when it installs a generation. The record is
-//! keyed by the settings' identity (two agents in one process never share an entry) and holds
-//! them weakly (an entry goes when its generation and connections are gone).
+//! The netstat detail shows the `NotAfter` of the certificate a server-role rule presents by
+//! default (its first candidate). The connection snapshot it is rendered from carries the rule,
+//! not the certificate, so the agent records the dates per rule settings ([`remember`]) when it
+//! installs a generation. The record is keyed by the settings' identity (two agents in one process
+//! never share an entry) and holds them weakly (an entry goes when its generation and connections
+//! are gone).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
@@ -83,19 +86,9 @@ impl UsedCertificates {
     }
 }
 
-/// The password of a rule's keyring, as the engine reads it (`KeyringPw`, else the first line of
-/// `KeyringStashFile`).
-fn keyring_password(s: &Settings) -> Option<String> {
-    match (&s.keyring_pw, &s.keyring_stash_file) {
-        (Some(pw), _) => Some(pw.clone()),
-        (None, Some(stash)) => std::fs::read_to_string(stash).ok().map(|t| t.lines().next().unwrap_or("").into()),
-        (None, None) => None,
-    }
-}
-
-/// The certificates of every TLS-enabled rule whose keyring opens and has a keyed certificate for
-/// it (a Client-role rule without one presents none). Rules whose keyring does not open are left
-/// out: the keyring check reports them. Blocking (reads files).
+/// The certificates of every TLS-enabled rule whose keyring opens, one entry per keyed
+/// certificate it uses (a Client-role rule without one presents none). Rules whose keyring does
+/// not open are left out: the keyring check reports them. Blocking (reads files).
 pub fn used_certificates(table: &RuleTable, keyrings: &mut Keyrings<'_>) -> Vec<UsedCertificates> {
     let mut out: Vec<UsedCertificates> = Vec::new();
     for rule in table.rules() {
@@ -103,31 +96,57 @@ pub fn used_certificates(table: &RuleTable, keyrings: &mut Keyrings<'_>) -> Vec<
             continue;
         }
         let shared = Arc::as_ptr(&rule.settings);
-        if let Some(u) = out.iter_mut().find(|u| std::ptr::eq(u.settings.as_ptr(), shared)) {
-            u.rules.push(rule.name.clone());
-        } else if let Some(u) = used_by(rule, keyrings) {
-            out.push(u);
+        let mut same = out.iter_mut().filter(|u| std::ptr::eq(u.settings.as_ptr(), shared)).peekable();
+        if same.peek().is_some() {
+            same.for_each(|u| u.rules.push(rule.name.clone()));
+        } else {
+            out.extend(used_by(rule, keyrings));
         }
     }
     out
 }
 
-/// The certificates one rule uses, if its keyring opens and holds its keyed certificate.
-pub fn used_by(rule: &Rule, keyrings: &mut Keyrings<'_>) -> Option<UsedCertificates> {
+/// The keyed certificates one rule uses, if its keyring opens: in the Client role the one
+/// `CertificateLabel` names (offered when the server asks); in a server role the candidates
+/// `ServerCertificateLabel` names (else `CertificateLabel`'s, else the keyring's only one), then
+/// those `ServerHandshakeSNIList` names, each once. The first is the default certificate.
+pub fn used_by(rule: &Rule, keyrings: &mut Keyrings<'_>) -> Vec<UsedCertificates> {
     let s = &rule.settings;
-    let (Some(ring), Some(role)) = (&s.keyring, s.handshake_role) else { return None };
-    let password = keyring_password(s);
-    let keyring = keyrings.open(ring, s.keyring_dir.as_deref(), password.as_deref()).ok()?;
-    let id = keyring.identity(s.certificate_label.as_deref()).ok()?;
-    Some(UsedCertificates {
-        rules: vec![rule.name.clone()],
-        role,
-        label: id.label.clone(),
-        source: id.source.clone(),
-        chain: id.chain.iter().filter_map(|c| CertificateDates::of_der(c.as_ref())).collect(),
-        keyring_span: s.keyring_span,
-        settings: Arc::downgrade(s),
-    })
+    let (Some(ring), Some(role)) = (&s.keyring, s.handshake_role) else { return Vec::new() };
+    let (pw, stash, dir) =
+        (s.keyring_pw.as_deref(), s.keyring_stash_file.as_deref(), s.keyring_dir.as_deref());
+    let Ok(password) = crate::keyring::password_for(pw, stash, dir) else { return Vec::new() };
+    let Ok(keyring) = keyrings.open(ring, dir, password.as_deref()) else { return Vec::new() };
+    let labels = if role == Role::Client { vec![s.certificate_label.as_deref()] } else { server_labels(s) };
+    let mut out: Vec<UsedCertificates> = Vec::new();
+    for label in labels {
+        let Ok(id) = keyring.identity(label) else { continue };
+        if out.iter().any(|u| u.label == id.label) {
+            continue;
+        }
+        out.push(UsedCertificates {
+            rules: vec![rule.name.clone()],
+            role,
+            label: id.label.clone(),
+            source: id.source.clone(),
+            chain: id.chain.iter().filter_map(|c| CertificateDates::of_der(c.as_ref())).collect(),
+            keyring_span: s.keyring_span,
+            settings: Arc::downgrade(&rule.settings),
+        });
+    }
+    out
+}
+
+/// The labels a server role may present, default first (as `engine::certs` picks them).
+fn server_labels(s: &Settings) -> Vec<Option<&str>> {
+    let c = &s.server_certs;
+    let mut labels: Vec<Option<&str>> = if c.labels.is_empty() {
+        vec![s.certificate_label.as_deref()]
+    } else {
+        c.labels.iter().map(|l| Some(l.as_str())).collect()
+    };
+    labels.extend(c.sni_list.iter().filter_map(|e| e.split_once('/')).map(|(_, l)| Some(l.trim())));
+    labels
 }
 
 /// How bad one certificate's date is.
@@ -173,15 +192,20 @@ pub fn findings(used: &[UsedCertificates], warning_days: u32, now: SystemTime) -
 type Presented = Vec<(Weak<Settings>, CertificateDates)>;
 static PRESENTED: Mutex<Presented> = Mutex::new(Vec::new());
 
-/// Records the leaf each server-role rule of `used` presents, dropping entries whose settings are
-/// gone.
+/// Records the leaf each server-role rule of `used` presents by default (its first certificate),
+/// replacing what an earlier generation recorded and dropping entries whose settings are gone.
 pub fn remember(used: &[UsedCertificates]) {
     let mut presented = PRESENTED.lock().unwrap_or_else(|e| e.into_inner());
     presented.retain(|(s, _)| s.strong_count() > 0);
+    let mut recorded: Vec<&Weak<Settings>> = Vec::new();
     for u in used.iter().filter(|u| u.is_server()) {
+        if recorded.iter().any(|s| s.ptr_eq(&u.settings)) {
+            continue;
+        }
         if let Some(leaf) = u.chain.first() {
             presented.retain(|(s, _)| !s.ptr_eq(&u.settings));
             presented.push((u.settings.clone(), leaf.clone()));
+            recorded.push(&u.settings);
         }
     }
 }
@@ -193,8 +217,8 @@ pub fn presented(settings: &Arc<Settings>) -> Option<CertificateDates> {
 }
 
 /// The notAfter the netstat detail shows for a secure connection: in the Client role the
-/// server's certificate (as the peer presented it), else the certificate the rule presents (as
-/// recorded when its generation was installed).
+/// server's certificate (as the peer presented it), else the certificate the rule presents by
+/// default (as recorded when its generation was installed).
 pub fn of_connection(c: &crate::registry::ConnSnapshot) -> Option<CertificateDates> {
     let rule = c.rule.as_ref()?;
     c.tls_version?;

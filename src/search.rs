@@ -97,7 +97,7 @@ fn settings_into(m: &mut Map<String, Value>, s: &Settings) {
 pub fn search_json<'a>(rules: impl Iterator<Item = &'a Rule>) -> Value {
     let with_dates = |r: &Rule| {
         let mut v = rule_json(r);
-        let (not_after, certificates) = expiry::search_json(expiry::for_search(r).as_ref());
+        let (not_after, certificates) = expiry::search_json(&expiry::for_search(r));
         if let Value::Object(m) = &mut v {
             m.insert("not_after".into(), not_after);
             m.insert("certificates".into(), certificates);
@@ -156,13 +156,16 @@ pub fn rule_text(out: &mut String, r: &Rule) {
     not_after_text(out, r);
 }
 
-/// `NotAfter:` of each certificate the rule uses, leaf first, when its keyring opens
-/// ([`expiry::for_search`]: keyrings named by path).
+/// `NotAfter:` of each certificate the rule uses when its keyring opens ([`expiry::for_search`]:
+/// keyrings named by path): per keyed certificate its leaf with the label, then its chain.
 fn not_after_text(out: &mut String, r: &Rule) {
-    let Some(used) = expiry::for_search(r) else { return };
-    for (i, cert) in used.chain.iter().enumerate() {
-        let key = if i == 0 { "NotAfter: " } else { "" };
-        let _ = writeln!(out, "  {key:<24}{}  {}", crate::netstat::rfc3339(cert.not_after), cert.subject);
+    let used = expiry::for_search(r);
+    let lines = used.iter().flat_map(|u| u.chain.iter().enumerate().map(move |(i, c)| (u, i, c)));
+    for (n, (u, position, cert)) in lines.enumerate() {
+        let key = if n == 0 { "NotAfter: " } else { "" };
+        let label = if position == 0 { format!("  (label {})", u.label) } else { String::new() };
+        let date = crate::netstat::rfc3339(cert.not_after);
+        let _ = writeln!(out, "  {key:<24}{date}  {}{label}", cert.subject);
     }
 }
 

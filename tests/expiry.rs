@@ -47,6 +47,9 @@ fn end_date(dir: &Path, pem: &str) -> String {
     out.trim().trim_start_matches("notAfter=").replacen(' ', "T", 1)
 }
 
+/// `openssl req` options for a new P-256 key, unencrypted.
+const EC_KEY: [&str; 5] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+
 const CA_CONFIG: &str = "[ca]\ndefault_ca = own\n[own]\ndatabase = index.txt\nnew_certs_dir = issued\n\
     certificate = ca.pem\nprivate_key = ca.key\nserial = serial\ndefault_md = sha256\npolicy = anything\n\
     unique_subject = no\nx509_extensions = leaf\n[anything]\ncommonName = supplied\n\
@@ -60,9 +63,8 @@ fn openssl_ring(base: &Path, name: &str, validity: Validity) -> Ring {
     write_atomic(&dir.join("index.txt"), "");
     write_atomic(&dir.join("serial"), "01\n");
     write_atomic(&dir.join("ca.cnf"), CA_CONFIG);
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
     let ca_ext = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"];
-    let ca_args = [&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "3650"]];
+    let ca_args = [&["req", "-x509"][..], &EC_KEY, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "3650"]];
     openssl(&dir, &[&ca_args.concat()[..], &["-subj", "/CN=Expiry Test CA"], &ca_ext].concat());
     let ring = dir.join("ring");
     let ca_only = dir.join("ca-ring");
@@ -70,9 +72,23 @@ fn openssl_ring(base: &Path, name: &str, validity: Validity) -> Ring {
         std::fs::create_dir_all(d).expect("keyring directory");
         std::fs::copy(dir.join("ca.pem"), d.join("ca.pem")).expect("copy ca.pem");
     }
-    let csr = [&["req", "-new"][..], &ec, &["-keyout", "ring/server.key", "-out", "server.csr"]].concat();
-    openssl(&dir, &[&csr[..], &["-subj", "/CN=localhost"]].concat());
-    let sign = ["ca", "-batch", "-config", "ca.cnf", "-in", "server.csr", "-out", "leaf.pem", "-notext"];
+    Ring {
+        not_after: issue(&dir, "server", validity),
+        ca_not_after: end_date(&dir, "ca.pem"),
+        leaf: ring.join("server.pem"),
+        key: ring.join("server.key"),
+        dir: ring,
+        ca_only,
+    }
+}
+
+/// Issues `ring/STEM.pem` (a `localhost` leaf with `validity`, then the CA) and `ring/STEM.key` with
+/// the CA of `dir` ([`openssl_ring`]); the leaf's notAfter.
+fn issue(dir: &Path, stem: &str, validity: Validity) -> String {
+    let (key, csr, leaf) = (format!("ring/{stem}.key"), format!("{stem}.csr"), format!("{stem}-leaf.pem"));
+    let request = [&["req", "-new"][..], &EC_KEY, &["-keyout", &key, "-out", &csr, "-subj", "/CN=localhost"]];
+    openssl(dir, &request.concat());
+    let sign = ["ca", "-batch", "-config", "ca.cnf", "-in", &csr, "-out", &leaf, "-notext"];
     let days;
     let dates: Vec<&str> = match validity {
         Validity::Days(n) => {
@@ -81,19 +97,11 @@ fn openssl_ring(base: &Path, name: &str, validity: Validity) -> Ring {
         }
         Validity::Between(start, end) => vec!["-startdate", start, "-enddate", end],
     };
-    openssl(&dir, &[&sign[..], &dates].concat());
-    let chain = std::fs::read_to_string(dir.join("leaf.pem")).expect("leaf.pem")
+    openssl(dir, &[&sign[..], &dates].concat());
+    let chain = std::fs::read_to_string(dir.join(&leaf)).expect("leaf")
         + &std::fs::read_to_string(dir.join("ca.pem")).expect("ca.pem");
-    write_atomic(&ring.join("server.pem"), &chain);
-    std::fs::copy(dir.join("leaf.pem"), dir.join("server-leaf.pem")).expect("copy leaf");
-    Ring {
-        not_after: end_date(&dir, "leaf.pem"),
-        ca_not_after: end_date(&dir, "ca.pem"),
-        leaf: ring.join("server.pem"),
-        key: ring.join("server.key"),
-        dir: ring,
-        ca_only,
-    }
+    write_atomic(&dir.join("ring").join(format!("{stem}.pem")), &chain);
+    end_date(dir, &leaf)
 }
 
 /// `DIR/policy.pol` with one Server rule `srv` on `ring` and `DIR/pagent.conf` with `extra` lines;
@@ -149,13 +157,14 @@ fn search_shows_not_after_in_text_and_json() {
     let out = pagent(&["search", pol.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    let want = format!("  NotAfter:               {}  CN=localhost\n", ring.not_after);
+    let want = format!("  NotAfter:               {}  CN=localhost  (label server)\n", ring.not_after);
     assert!(text.contains(&want), "{want:?} not in\n{text}");
     assert!(text.contains(&format!("{}  CN=Expiry Test CA\n", ring.ca_not_after)), "{text}");
     let out = pagent(&["search", "--json", pol.to_str().expect("utf-8")]);
     let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
     let rule = &v["rules"][0];
     assert_eq!(rule["not_after"], ring.not_after.as_str());
+    assert_eq!(rule["certificates"][0]["label"], "server");
     assert_eq!(rule["certificates"][1]["subject"], "CN=Expiry Test CA");
     assert_eq!(rule["certificates"][1]["not_after"], ring.ca_not_after.as_str());
 }
@@ -231,4 +240,31 @@ fn netstat_detail_shows_not_after_of_the_servers_certificate_in_both_roles() {
         "Client role (the server's certificate):\n{}",
         agent.detail(id)
     );
+}
+
+#[test]
+fn every_server_certificate_label_is_checked_and_an_expired_candidate_is_an_error() {
+    let dir = TempDir::new("expiry-labels");
+    let ring = openssl_ring(dir.path(), "pki", Validity::Days(400));
+    let pki = dir.path().join("pki");
+    let old = issue(&pki, "old", Validity::Between("20200101000000Z", "20200201000000Z"));
+    let pol = dir.path().join("policy.pol");
+    let labels = ["ServerCertificateLabel server", "ServerCertificateLabel old"];
+    write_atomic(&pol, &policy::server_rule("srv", "SRV1", &ring.dir, &labels, None));
+    let conf = dir.path().join("pagent.conf");
+    write_atomic(&conf, "TTLSConfig policy.pol\n");
+    let out = pagent(&["check", "-c", conf.to_str().expect("utf-8"), pol.to_str().expect("utf-8")]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let line =
+        |label: &str, date: &str| format!("server certificate `{label}` (CN=localhost) NotAfter {date}");
+    assert!(err.contains(&line("server", &ring.not_after)) && err.contains(&line("old", &old)), "{err}");
+    assert!(
+        err.contains(": error: TTLSRule srv: server certificate `old` (CN=localhost) expired at 2020-02-01"),
+        "{err}"
+    );
+    let out = pagent(&["search", "--json", pol.to_str().expect("utf-8")]);
+    let v: Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(v["rules"][0]["not_after"], ring.not_after.as_str(), "the default (first) certificate's");
+    assert_eq!(v["rules"][0]["certificates"][2]["label"], "old");
 }

@@ -131,19 +131,23 @@ pub fn log(table: &RuleTable, config: &Config) {
 
 /// The certificates one rule uses as `pagent search` finds them: without a main configuration,
 /// only keyrings named by path open (a z/OS key ring name needs `pagent check -c`).
-pub fn for_search(rule: &Rule) -> Option<UsedCertificates> {
+pub fn for_search(rule: &Rule) -> Vec<UsedCertificates> {
     if !rule.settings.ttls_enabled {
-        return None;
+        return Vec::new();
     }
     used_by(rule, &mut Keyrings::new(&[], None))
 }
 
-/// `pagent search --json` keys: `not_after` (the leaf's, RFC 3339, null when the keyring did not
-/// open) and `certificates` (`{subject, not_after}`, leaf first).
-pub fn search_json(used: Option<&UsedCertificates>) -> (Value, Value) {
-    let chain = used.map(|u| u.chain.as_slice()).unwrap_or_default();
-    let leaf = chain.first().map_or(Value::Null, |c| json!(rfc3339(c.not_after)));
-    let all: Vec<Value> =
-        chain.iter().map(|c| json!({ "subject": c.subject, "not_after": rfc3339(c.not_after) })).collect();
+/// `pagent search --json` keys: `not_after` (the default certificate's leaf, RFC 3339, null when
+/// the keyring did not open) and `certificates` (`{label, subject, not_after}` of every
+/// certificate used, each keyed certificate's leaf before the rest of its chain).
+pub fn search_json(used: &[UsedCertificates]) -> (Value, Value) {
+    let leaf =
+        used.first().and_then(|u| u.chain.first()).map_or(Value::Null, |c| json!(rfc3339(c.not_after)));
+    let all: Vec<Value> = used
+        .iter()
+        .flat_map(|u| u.chain.iter().map(move |c| (u, c)))
+        .map(|(u, c)| json!({ "label": u.label, "subject": c.subject, "not_after": rfc3339(c.not_after) }))
+        .collect();
     (leaf, Value::Array(all))
 }

@@ -76,26 +76,18 @@ impl std::fmt::Debug for Ticketer {
 impl Ticketer {
     /// Own keys, rotated every `refresh`.
     pub fn own(lifetime: Duration, refresh: Duration) -> Ticketer {
-        let keys = Keys::Own { refresh: refresh.max(Duration::from_secs(1)), keys: Mutex::default() };
-        Ticketer {
-            lifetime,
-            keys,
-            rng: SystemRandom::new(),
-            expired: AtomicU64::new(0),
-            newest: Mutex::default(),
-        }
+        let refresh = refresh.max(Duration::from_secs(1));
+        Ticketer::with_keys(lifetime, Keys::Own { refresh, keys: Mutex::default() })
     }
 
     /// Keys of the ticket key file, for environment `env`.
     pub fn shared(lifetime: Duration, file: Arc<TicketKeys>, env: EnvId) -> Ticketer {
-        let keys = Keys::Shared { file, env, derived: Mutex::default() };
-        Ticketer {
-            lifetime,
-            keys,
-            rng: SystemRandom::new(),
-            expired: AtomicU64::new(0),
-            newest: Mutex::default(),
-        }
+        Ticketer::with_keys(lifetime, Keys::Shared { file, env, derived: Mutex::default() })
+    }
+
+    fn with_keys(lifetime: Duration, keys: Keys) -> Ticketer {
+        let (expired, newest) = (AtomicU64::new(0), Mutex::default());
+        Ticketer { lifetime, keys, rng: SystemRandom::new(), expired, newest }
     }
 
     /// When the newest ticket was sealed.

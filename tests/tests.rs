@@ -3,6 +3,7 @@
 mod applctl;
 mod applctl_library;
 mod cli;
+mod cli_docs;
 mod cli_trust_warnings;
 mod control;
 mod control_peer_validated;

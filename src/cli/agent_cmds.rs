@@ -1,5 +1,5 @@
-//! Commands that talk to a running agent through its control socket: `pagent refresh` (alias
-//! `update`) and `pagent netstat`.
+//! Commands that talk to a running agent through its control socket (docs/control-protocol.md):
+//! `pagent refresh` (alias `update`), `pagent netstat` and `pagent ctl`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -164,7 +164,8 @@ pub struct CtlArgs {
     /// init/stop: switch after exactly this many bytes the application has written on the connection.
     #[arg(long, value_name = "N")]
     written: Option<u64>,
-    /// init: on handshake timeout stay up in clear instead of resetting.
+    /// init: start the handshake only if the peer's first bytes are a ClientHello within
+    /// HandshakeTimeout; otherwise stay up in clear instead of resetting.
     #[arg(long)]
     allow_hstimeout: bool,
     /// The reply as JSON.

@@ -21,8 +21,9 @@ pub struct CheckArgs {
     /// Portability warnings (z/OS-only, not applied, rustls limits, duplicates, quirks) become errors.
     #[arg(long)]
     strict: bool,
-    /// Also open every keyring an enabled rule uses, as the agent with this main configuration would
-    /// (KeyringMap names, Strict On).
+    /// Also check what the agent with this main configuration would: open every keyring an enabled
+    /// rule uses (KeyringMap names, Strict On), check certificate expiry, and reject a Client-role
+    /// rule an inbound FTP or TN3270 listener can meet.
     #[arg(short = 'c', long = "config", value_name = "CONFIG")]
     config: Option<PathBuf>,
     /// Show the rule a connection maps to: inbound|outbound LOCAL REMOTE (e.g. 10.1.1.2:21 [2001:db8::9]:40000).

@@ -13,6 +13,7 @@ macro_rules! say_raw {
 mod agent_cmds;
 mod check;
 mod check_listeners;
+mod docs_out;
 mod intercept;
 mod search;
 mod start;
@@ -44,10 +45,22 @@ pub enum Command {
     Refresh(agent_cmds::RefreshArgs),
     /// Live connections through the running agent (z/OS Netstat TTLS).
     Netstat(agent_cmds::NetstatArgs),
-    /// One connection's TLS, as an application asks with SIOCTTLSCTL (query is available now).
+    /// Query or steer one connection's TLS, as an application does with z/OS SIOCTTLSCTL.
+    ///
+    /// OP says what to do (docs/control-protocol.md): query prints the connection's policy and
+    /// connection status, protocol, cipher, rule and map type; cert (alias return_certificate) the
+    /// peer's certificate and whether it was validated. On a connection whose rule has
+    /// ApplicationControlled On, init starts TLS in the rule's role and stop goes back to clear, at
+    /// once or after exactly --written N application bytes; reset-cipher and reset-write-cipher renew
+    /// the TLS 1.3 keys (KeyUpdate); reset-session and send-session-ticket answer EOPNOTSUPP. The
+    /// control protocol's snake_case names are accepted too.
     Ctl(agent_cmds::CtlArgs),
     /// Print the nftables rules (for `nft -f -`) that send connections to the transparent listeners.
     SetupIntercept(intercept::InterceptArgs),
+    /// Print a completion script for bash, zsh or fish to stdout.
+    Completions(docs_out::CompletionsArgs),
+    /// Write the man pages (section 8) of pagent and of each subcommand into DIR.
+    Man(docs_out::ManArgs),
 }
 
 /// Exit code for a usage error found after clap (e.g. a bad address in --match).
@@ -62,6 +75,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Netstat(a) => agent_cmds::netstat(a),
         Command::Ctl(a) => agent_cmds::ctl(a),
         Command::SetupIntercept(a) => intercept::run(a),
+        Command::Completions(a) => docs_out::completions(a),
+        Command::Man(a) => docs_out::man(a),
     }
 }
 

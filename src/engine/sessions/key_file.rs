@@ -188,6 +188,13 @@ mod tests {
         std::fs::write(&path, format!("{}\n{A}\n", A.replace('0', "1"))).unwrap();
         assert_eq!(keys.reload().unwrap(), 2);
         assert_eq!(keys.current().version, 2);
+        // Another owner (only root can give the file away; elsewhere this part is skipped).
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+            let e = keys.reload().unwrap_err().to_string();
+            assert!(e.contains("owned by uid 65534, not by the agent's user (uid 0)"), "{e}");
+            assert_eq!(keys.current().keys.len(), 2, "the keys in use stay");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

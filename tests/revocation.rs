@@ -4,131 +4,12 @@
 //! it; a session taken before the CRL revoked its certificate does not resume after; in the Client
 //! role a revoked server certificate is refused.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use crate::support::agent::peers::{Backend, Spawned, s_server_rev_with, tcp_connect};
+use crate::support::agent::peers::{Backend, s_server_rev_with, tcp_connect};
 use crate::support::agent::{AgentProc, AgentSetup, policy, write_atomic};
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-const CA_CONF: &str = "[ca]\ndefault_ca = this\n[this]\ndir = .\ndatabase = index.txt\nnew_certs_dir = issued\n\
-certificate = ca.pem\nprivate_key = ca.key\nserial = serial\ncrlnumber = crlnumber\ndefault_md = sha256\n\
-default_days = 2\ndefault_crl_days = 2\npolicy = any\nunique_subject = no\ncopy_extensions = copy\n\
-[any]\ncommonName = supplied\n";
-
-/// A CA made with `openssl ca` in `dir`, issuing leaves; `revoke` and `crl` as the CLI does.
-struct Ca {
-    dir: PathBuf,
-}
-
-impl Ca {
-    fn new(dir: PathBuf, name: &str) -> Ca {
-        std::fs::create_dir_all(dir.join("issued")).unwrap();
-        std::fs::write(dir.join("ca.cnf"), CA_CONF).unwrap();
-        std::fs::write(dir.join("index.txt"), "").unwrap();
-        std::fs::write(dir.join("serial"), "1000\n").unwrap();
-        std::fs::write(dir.join("crlnumber"), "1000\n").unwrap();
-        let subject = format!("/CN={name}");
-        openssl(
-            &dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-subj",
-                &subject,
-                "-days",
-                "2",
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        );
-        Ca { dir }
-    }
-
-    /// `NAME.pem` and `NAME.key`: a leaf for `localhost`, usable by clients and servers.
-    fn issue(&self, name: &str) -> (PathBuf, PathBuf) {
-        let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
-        let subject = format!("/CN={name}");
-        openssl(
-            &self.dir,
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &subject,
-                "-addext",
-                "subjectAltName=DNS:localhost",
-                "-addext",
-                "extendedKeyUsage=serverAuth,clientAuth",
-            ],
-        );
-        openssl(&self.dir, &["ca", "-batch", "-config", "ca.cnf", "-notext", "-in", &csr, "-out", &pem]);
-        (self.dir.join(pem), self.dir.join(key))
-    }
-
-    fn revoke(&self, name: &str) {
-        openssl(&self.dir, &["ca", "-config", "ca.cnf", "-revoke", &format!("{name}.pem")]);
-    }
-
-    /// A fresh CRL, PEM.
-    fn crl(&self) -> String {
-        openssl(&self.dir, &["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"]);
-        std::fs::read_to_string(self.dir.join("crl.pem")).unwrap()
-    }
-}
-
-/// Copies `files` into the keyring directory `ring`.
-fn ring_with(ring: &Path, files: &[(&Path, &str)]) {
-    std::fs::create_dir_all(ring).unwrap();
-    for (from, name) in files {
-        std::fs::copy(from, ring.join(name)).unwrap();
-    }
-}
-
-/// Whether openssl s_client (with `extra`, e.g. a client certificate) gets a line echoed through `addr`.
-fn served(addr: SocketAddr, ca: &Path, extra: &[&str]) -> bool {
-    let mut cmd = Command::new("openssl");
-    cmd.args(["s_client", "-connect", &addr.to_string(), "-servername", "localhost", "-CAfile"])
-        .arg(ca)
-        .args(extra);
-    let mut c = Spawned::spawn(cmd);
-    c.write(b"revocation-ping\n");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let echoed = |c: &Spawned| String::from_utf8_lossy(&c.stdout()).contains("revocation-ping");
-    while !echoed(&c) && Instant::now() < deadline && c.child.try_wait().ok().flatten().is_none() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let ok = echoed(&c);
-    c.close_stdin();
-    c.wait(Duration::from_secs(5));
-    ok
-}
+use crate::support::openssl_ca::{Ca, client, openssl, ring_with, served};
 
 /// A ServerWithClientAuth agent for listener TLS1 with keyring `ring` and extra GSK lines.
 fn agent(setup: AgentSetup, ring: &Path, gsk: &[&str], backend: &Backend) -> AgentProc {
@@ -138,10 +19,6 @@ fn agent(setup: AgentSetup, ring: &Path, gsk: &[&str], backend: &Backend) -> Age
     }
     let rule = policy::tls_rule("crl~1", "TLS1", "Inbound", "", &env);
     setup.listener("TLS1", backend.addr(), "Inbound").policy(&rule).start()
-}
-
-fn client<'a>(pem: &'a Path, key: &'a Path) -> [&'a str; 4] {
-    ["-cert", pem.to_str().unwrap(), "-key", key.to_str().unwrap()]
 }
 
 #[test]

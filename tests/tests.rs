@@ -27,6 +27,7 @@ mod policy_files;
 mod properties;
 mod reference_docs;
 mod revocation;
+mod revocation_http;
 mod samples;
 mod server_certs;
 mod sessions;

@@ -7,11 +7,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, UnixTime};
-use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
@@ -208,21 +206,12 @@ fn server_config(
             ClientAuthType::PassThru => {
                 Arc::new(PassThru { provider: provider.clone(), roots_subjects: roots.subjects() })
             }
-            ClientAuthType::Full => revocation::client_certs(
-                WebPkiClientVerifier::builder_with_provider(roots, provider.clone()),
-                s,
-                keyring,
-            )
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| TlsSetupError::Verifier(e.to_string()))?,
-            ClientAuthType::Required | ClientAuthType::SafCheck => revocation::client_certs(
-                WebPkiClientVerifier::builder_with_provider(roots, provider.clone()),
-                s,
-                keyring,
-            )
-            .build()
-            .map_err(|e| TlsSetupError::Verifier(e.to_string()))?,
+            ClientAuthType::Full => revocation::client_verifier(roots, provider.clone(), s, keyring, true)
+                .map_err(TlsSetupError::Verifier)?,
+            ClientAuthType::Required | ClientAuthType::SafCheck => {
+                revocation::client_verifier(roots, provider.clone(), s, keyring, false)
+                    .map_err(TlsSetupError::Verifier)?
+            }
         };
         builder.with_client_cert_verifier(verifier)
     } else {
@@ -242,14 +231,13 @@ fn client_config(
     sessions: &EnvSessions,
 ) -> Result<ClientConfig, TlsSetupError> {
     let roots = Arc::new(keyring.root_store()?);
-    let verifier = WebPkiServerVerifier::builder_with_provider(roots, provider.clone());
-    let verifier = revocation::server_certs(verifier, s, keyring)
-        .build()
-        .map_err(|e| TlsSetupError::Verifier(e.to_string()))?;
+    let verifier =
+        revocation::server_verifier(roots, provider.clone(), s, keyring).map_err(TlsSetupError::Verifier)?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(TlsSetupError::Versions)?
-        .with_webpki_verifier(verifier);
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
     // A keyed certificate in the keyring is offered when the server asks for one.
     let mut config = match keyring.identity(s.certificate_label.as_deref()) {
         Ok(id) => builder

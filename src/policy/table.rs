@@ -178,6 +178,35 @@ pub enum RevocationLevel {
     High,
 }
 
+/// `TTLSGskHttpCdpParms`: CRLs fetched from the `http://` distribution points of peer certificates
+/// (docs/policy-reference.md, "TTLSGskHttpCdpParms"). Values as written; the engine's revocation
+/// module gives 0 its meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HttpCdpSettings {
+    /// `HttpCdpEnable`.
+    pub enable: bool,
+    /// `HttpCdpCacheSize`: fetched CRLs kept; 0 keeps none.
+    pub cache_size: u32,
+    /// `HttpCdpCacheEntryMaxsize`: bytes; a larger CRL is used but not kept; 0 = no limit of its own.
+    pub cache_entry_max_size: u32,
+    /// `HttpCdpMaxResponseSize`: bytes; a larger response is refused; 0 = attls's ceiling.
+    pub max_response_size: u32,
+    /// `HttpCdpResponseTimeout`: seconds; 0 = the default.
+    pub response_timeout: u32,
+}
+
+impl Default for HttpCdpSettings {
+    fn default() -> Self {
+        HttpCdpSettings {
+            enable: false,
+            cache_size: 32,
+            cache_entry_max_size: 0,
+            max_response_size: 1_048_576,
+            response_timeout: 15,
+        }
+    }
+}
+
 /// Session cache and ticket settings (TTLSGskAdvancedParms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionSettings {
@@ -245,6 +274,7 @@ pub struct Settings {
     pub host_reference_id_dns: Vec<String>,
     pub server_certs: ServerCerts,
     pub revocation_level: RevocationLevel,
+    pub http_cdp: HttpCdpSettings,
     pub session: SessionSettings,
     /// Every other written parameter (keyword, value), sorted by keyword.
     pub other: Vec<(String, String)>,

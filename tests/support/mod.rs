@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod ftp;
 pub mod netns;
+pub mod openssl_ca;
 pub mod tn3270;
 
 use std::path::{Path, PathBuf};

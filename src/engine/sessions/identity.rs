@@ -47,6 +47,7 @@ impl EnvId {
             d.field("crl", crl.der.as_ref());
         }
         d.field("revocation", format!("{:?}", s.revocation_level).as_bytes());
+        d.field("http-cdp", format!("{:?}", s.http_cdp).as_bytes());
         EnvId(d.finish())
     }
 }

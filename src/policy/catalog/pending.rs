@@ -1,10 +1,10 @@
 //! Parameters of the statements attls accepts and does not apply yet (status P of
-//! docs/policy-reference.md#status-legend): the GSK LDAP, OCSP and HTTP CDP parms and
-//! IpTimeCondition, each a free-form token.
+//! docs/policy-reference.md#status-legend): the GSK LDAP and OCSP parms, the HTTP CDP proxy and
+//! IpTimeCondition, each a free-form token; and the HTTP CDP parms attls applies.
 
 use super::Support::Pending;
-use super::ValueType::Token;
-use super::{Param, p, sup};
+use super::ValueType::{Int, OnOff, Token};
+use super::{Param, dflt, p, sup};
 
 macro_rules! pending_tokens {
     ($($name:literal),* $(,)?) => { &[$(sup(p($name, Token), Pending)),*] };
@@ -53,14 +53,16 @@ pub(super) static GSK_OCSP: &[Param] = pending_tokens![
     "OcspUrlPriority",
 ];
 
-pub(super) static GSK_HTTP_CDP: &[Param] = pending_tokens![
-    "HttpCdpCacheSize",
-    "HttpCdpCacheEntryMaxsize",
-    "HttpCdpEnable",
-    "HttpCdpMaxResponseSize",
-    "HttpCdpProxyServerName",
-    "HttpCdpProxyServerPort",
-    "HttpCdpResponseTimeout",
+/// Applied but for the proxy (docs/policy-reference.md, "TTLSGskHttpCdpParms"): attls fetches
+/// CRLs directly.
+pub(super) static GSK_HTTP_CDP: &[Param] = &[
+    dflt(p("HttpCdpCacheSize", Int(0, 32_000)), "32"),
+    dflt(p("HttpCdpCacheEntryMaxsize", Int(0, 2_147_483_647)), "0"),
+    dflt(p("HttpCdpEnable", OnOff), "Off"),
+    dflt(p("HttpCdpMaxResponseSize", Int(0, 2_147_483_647)), "1048576"),
+    sup(p("HttpCdpProxyServerName", Token), Pending),
+    sup(p("HttpCdpProxyServerPort", Token), Pending),
+    dflt(p("HttpCdpResponseTimeout", Int(0, 43_200)), "15"),
 ];
 
 pub(super) static IP_TIME: &[Param] = pending_tokens![

@@ -8,8 +8,8 @@ use super::super::catalog::Kind;
 use super::super::rustls_caps;
 use super::super::source::Span;
 use super::super::table::{
-    ClientAuthType, Protocols, RevocationLevel, Role, ServerCerts, SessionSettings, Settings, SniMode,
-    WrittenActions,
+    ClientAuthType, HttpCdpSettings, Protocols, RevocationLevel, Role, ServerCerts, SessionSettings,
+    Settings, SniMode, WrittenActions,
 };
 use super::super::{ciphers, diag::Diagnostic};
 use super::levels::Levels;
@@ -137,6 +137,7 @@ impl<'s> Resolver<'s, '_> {
         rule: &str,
     ) -> Option<Settings> {
         let lv = self.levels(group, env, conn).ok()?;
+        let http_cdp = http_cdp_settings(self.slot(lv.gsk, Kind::GskHttpCdpParms).ok()?);
         if !self.required(&lv) {
             return None;
         }
@@ -145,7 +146,7 @@ impl<'s> Resolver<'s, '_> {
         let written_ciphers = cipher_list(lv.conn_cipher.or(lv.env_cipher));
         let ciphers = CipherLists::new(&lv, &written_ciphers, &protocols);
         let (groups, group_spans) = group_list(lv.conn_sig.or(lv.env_sig), role);
-        let settings = self.assemble(&lv, role, protocols, ciphers, groups);
+        let settings = self.assemble(&lv, role, protocols, ciphers, groups, http_cdp);
         if settings.ttls_enabled && env.is_some() {
             if self.opts.warn_keyrings
                 && let Some(k) = lv.keyring.and_then(|k| k.param("Keyring"))
@@ -167,6 +168,7 @@ impl<'s> Resolver<'s, '_> {
         protocols: Protocols,
         ciphers: CipherLists,
         groups: Option<Vec<u16>>,
+        http_cdp: HttpCdpSettings,
     ) -> Settings {
         let groups_rustls = groups
             .as_ref()
@@ -211,6 +213,7 @@ impl<'s> Resolver<'s, '_> {
                 Some("Low") => RevocationLevel::Low,
                 _ => RevocationLevel::Medium,
             },
+            http_cdp,
             session: session_settings(lv.gsk),
             other: other_params(lv),
             written: WrittenActions {
@@ -276,6 +279,19 @@ fn session_settings(gsk: Option<&Statement>) -> SessionSettings {
             d.ticket_server_key_refresh,
         ),
         ticket_client_enable: on_off(p("GSK_SESSION_TICKET_CLIENT_ENABLE"), d.ticket_client_enable),
+    }
+}
+
+/// The TTLSGskHttpCdpParms block of the environment's TTLSGskAdvancedParms (inline or referenced).
+fn http_cdp_settings(block: Option<&Statement>) -> HttpCdpSettings {
+    let p = |name: &str| block.and_then(|b| b.param(name));
+    let d = HttpCdpSettings::default();
+    HttpCdpSettings {
+        enable: on_off(p("HttpCdpEnable"), d.enable),
+        cache_size: int(p("HttpCdpCacheSize"), d.cache_size),
+        cache_entry_max_size: int(p("HttpCdpCacheEntryMaxsize"), d.cache_entry_max_size),
+        max_response_size: int(p("HttpCdpMaxResponseSize"), d.max_response_size),
+        response_timeout: int(p("HttpCdpResponseTimeout"), d.response_timeout),
     }
 }
 

@@ -170,8 +170,8 @@ pub struct ServerCerts {
 pub enum RevocationLevel {
     /// Accepted.
     Low,
-    /// Accepted (z/OS: accepted unless a source was reached and said nothing; attls has only
-    /// the keyring's CRLs).
+    /// Accepted, as under Low (attls has no source that can answer "unknown" apart from having no
+    /// CRL: keyring CRLs and, with `HttpCdpEnable On`, fetched ones).
     #[default]
     Medium,
     /// Refused.

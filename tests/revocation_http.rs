@@ -290,3 +290,46 @@ fn the_client_role_refuses_a_server_certificate_its_distribution_point_revokes()
     assert!(agent.log_text().contains("rc=431"), "{}", agent.log_text());
     assert_eq!(http.hits("/ca.crl"), 1);
 }
+
+/// A resumed handshake checks no certificate: a session taken before a fetched CRL revoked its
+/// certificate must not resume after the agent has fetched that CRL.
+#[test]
+fn a_session_taken_before_a_fetched_crl_revoked_its_certificate_does_not_resume() {
+    let setup = AgentSetup::new("cdp-session");
+    let http = CrlServer::start(false);
+    let url = http.url("/ca.crl");
+    let ca = Ca::new(setup.dir().join("ca"), "attls CDP test CA");
+    let ring = setup.dir().join("ring");
+    server_ring(&ca, &ring);
+    let (soon_pem, soon_key) = ca.issue_with("soon", &[&cdp(&url)]);
+    let (other_pem, other_key) = ca.issue_with("other", &[&cdp(&url)]);
+    // A first CRL that revokes nothing and is stale in 3 s.
+    let der = |pem: String, ca: &Ca| {
+        std::fs::write(ca.dir.join("short.pem"), pem).unwrap();
+        openssl(&ca.dir, &["crl", "-in", "short.pem", "-outform", "DER", "-out", "short.der"]);
+        std::fs::read(ca.dir.join("short.der")).unwrap()
+    };
+    http.serve("/ca.crl", der(ca.crl_for(3), &ca));
+    let backend = Backend::echo();
+    let agent = agent(setup, &ring, &[("TLS1", "Medium", &[])], &backend);
+    let (addr, ca_pem) = (agent.addr("TLS1"), ca.dir.join("ca.pem"));
+    let sess = agent.dir().join("soon.sess");
+    let sess_arg = sess.to_str().unwrap().to_string();
+    let with = |flag: &'static str| -> Vec<String> {
+        let mut args: Vec<String> = client(&soon_pem, &soon_key).iter().map(|a| a.to_string()).collect();
+        args.extend([flag.to_string(), sess_arg.clone()]);
+        args
+    };
+    let run = |args: Vec<String>| served(addr, &ca_pem, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(run(with("-sess_out")), "before the revocation");
+    assert!(run(with("-sess_in")), "resumed before the revocation");
+    ca.revoke("soon");
+    http.serve("/ca.crl", der(ca.crl_for(600), &ca));
+    std::thread::sleep(Duration::from_millis(3500));
+    // Another client's full handshake makes the agent fetch the new CRL.
+    assert!(served(addr, &ca_pem, &client(&other_pem, &other_key)), "the other client");
+    assert!(eventually(Duration::from_secs(5), || http.hits("/ca.crl") >= 2), "no second fetch");
+    assert!(!run(with("-sess_in")), "the revoked client resumed");
+    let log = agent.log_text();
+    assert!(log.contains("a fetched CRL revokes a certificate it did not before"), "{log}");
+}

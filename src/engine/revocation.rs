@@ -17,6 +17,7 @@ mod cache;
 mod check;
 mod fetch;
 mod http;
+pub mod news;
 mod verifiers;
 
 use std::sync::Arc;
@@ -34,6 +35,30 @@ use self::check::{Build, CdpCheck};
 use self::verifiers::{CdpClientVerifier, CdpServerVerifier};
 use crate::keyring::Keyring;
 use crate::policy::table::{RevocationLevel, Settings};
+
+/// What an environment's resumable sessions follow: the revocation news of its CRL cache (a
+/// handle that keeps the cache alive).
+#[derive(Clone)]
+pub struct NewsHandle(Arc<CrlCache>);
+
+impl std::fmt::Debug for NewsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("NewsHandle").field(&self.since_ms()).finish()
+    }
+}
+
+impl NewsHandle {
+    /// Sessions issued before this (Unix milliseconds) may not be resumed; 0 = none refused.
+    pub fn since_ms(&self) -> u64 {
+        self.0.news().since_ms()
+    }
+}
+
+/// The news handle of `s`'s CRL fetching; `None` without `HttpCdpEnable On` (keyring CRLs are part
+/// of the environment identity instead: a new one starts the environment afresh).
+pub fn news_for(s: &Settings) -> Option<NewsHandle> {
+    s.http_cdp.enable.then(|| NewsHandle(CrlCache::shared(&s.http_cdp)))
+}
 
 fn keyring_crls(keyring: &Keyring) -> Vec<CertificateRevocationListDer<'static>> {
     keyring.crls.iter().map(|c| c.der.clone()).collect()

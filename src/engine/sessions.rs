@@ -19,6 +19,7 @@ use std::sync::{Arc, OnceLock};
 use rustls::ClientConfig;
 use std::time::Duration;
 
+use super::revocation::{NewsHandle, news_for};
 use crate::keyring::Keyring;
 use crate::policy::RuleTable;
 use crate::policy::table::{SessionSettings, Settings};
@@ -64,10 +65,12 @@ pub struct EnvSessions {
     /// Client role: the configuration its sessions were made with. rustls resumes a session only
     /// with the same verifier and client certificate resolver, so an unchanged environment keeps it.
     pub client_config: OnceLock<Arc<ClientConfig>>,
+    /// Revocation news of fetched CRLs: sessions issued before it are not resumed.
+    news: Option<NewsHandle>,
 }
 
 impl EnvSessions {
-    pub fn new(id: EnvId, s: &SessionSettings, keys: Option<&Arc<TicketKeys>>) -> EnvSessions {
+    pub fn new(id: EnvId, s: &SessionSettings, keys: Option<&Arc<TicketKeys>>, news: Option<NewsHandle>) -> EnvSessions {
         let lifetimes = Lifetimes::of(s);
         let size = s.sid_cache_size.max(1) as usize;
         // GSK_V3_SESSION_TIMEOUT 0: nothing resumes (no cache, no tickets).
@@ -75,15 +78,17 @@ impl EnvSessions {
             Arc::new(match keys {
                 Some(k) => Ticketer::shared(lifetimes.ticket, k.clone(), id),
                 None => Ticketer::own(lifetimes.ticket, lifetimes.key_refresh),
-            })
+            }
+            .following(news.clone()))
         });
         EnvSessions {
             id,
             lifetimes,
-            cache: Arc::new(SessionCache::new(size, lifetimes.session)),
+            cache: Arc::new(SessionCache::new(size, lifetimes.session).following(news.clone())),
             ticketer,
-            client: Arc::new(ClientSessions::new(size, lifetimes.session)),
+            client: Arc::new(ClientSessions::new(size, lifetimes.session).following(news.clone())),
             client_config: OnceLock::new(),
+            news,
         }
     }
 
@@ -94,10 +99,14 @@ impl EnvSessions {
         EnvSessions {
             id: self.id,
             lifetimes: l,
-            cache: Arc::new(SessionCache::new(capacity, l.session)),
-            ticketer: self.ticketer.as_ref().map(|_| Arc::new(Ticketer::own(l.ticket, l.key_refresh))),
-            client: Arc::new(ClientSessions::new(capacity, l.session)),
+            cache: Arc::new(SessionCache::new(capacity, l.session).following(self.news.clone())),
+            ticketer: self
+                .ticketer
+                .as_ref()
+                .map(|_| Arc::new(Ticketer::own(l.ticket, l.key_refresh).following(self.news.clone()))),
+            client: Arc::new(ClientSessions::new(capacity, l.session).following(self.news.clone())),
             client_config: OnceLock::new(),
+            news: self.news.clone(),
         }
     }
 
@@ -156,7 +165,7 @@ impl SessionPool {
             .previous
             .get(&id)
             .cloned()
-            .unwrap_or_else(|| Arc::new(EnvSessions::new(id, &s.session, self.keys.as_ref())));
+            .unwrap_or_else(|| Arc::new(EnvSessions::new(id, &s.session, self.keys.as_ref(), news_for(s))));
         self.used.insert(id, e.clone());
         e
     }

@@ -100,6 +100,13 @@ impl Ca {
         openssl(&self.dir, &["ca", "-config", "ca.cnf", "-revoke", &format!("{name}.pem")]);
     }
 
+    /// A fresh CRL, PEM, whose next update is `seconds` away.
+    pub fn crl_for(&self, seconds: u32) -> String {
+        let secs = seconds.to_string();
+        openssl(&self.dir, &["ca", "-config", "ca.cnf", "-gencrl", "-crlsec", &secs, "-out", "crl.pem"]);
+        std::fs::read_to_string(self.dir.join("crl.pem")).unwrap()
+    }
+
     /// A fresh CRL, PEM.
     pub fn crl(&self) -> String {
         openssl(&self.dir, &["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"]);

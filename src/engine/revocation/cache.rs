@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use super::fetch::{self, FetchedCrl};
+use super::news::RevocationNews;
 use crate::policy::table::HttpCdpSettings;
 
 /// Largest response read, whatever `HttpCdpMaxResponseSize` says (0 included).
@@ -75,6 +76,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// One cache of fetched CRLs.
 pub struct CrlCache {
     limits: Limits,
+    /// What fetched CRLs newly revoked, for the sessions of the environments using this cache.
+    news: Arc<RevocationNews>,
     state: Mutex<State>,
     waiting: AtomicUsize,
 }
@@ -141,11 +144,17 @@ impl CrlCache {
         }
         let cache = Arc::new(CrlCache {
             limits: Limits::of(settings),
+            news: Arc::default(),
             state: Mutex::new(State::default()),
             waiting: AtomicUsize::new(0),
         });
         caches.push((*settings, Arc::downgrade(&cache)));
         cache
+    }
+
+    /// The revocation news of this cache's CRLs.
+    pub fn news(&self) -> Arc<RevocationNews> {
+        self.news.clone()
     }
 
     /// The fresh CRLs kept for `urls`, and the URLs to fetch.
@@ -220,6 +229,9 @@ impl CrlCache {
     fn settle(&self, url: &str, flight: &Arc<Flight>, outcome: Result<FetchedCrl, String>) {
         let crl = match outcome {
             Ok(crl) => {
+                if self.news.record(url, crl.revoked.clone()) {
+                    info!(url, "a fetched CRL revokes a certificate it did not before: sessions issued until now will not resume");
+                }
                 let crl = Arc::new(crl);
                 let size = crl.der.as_ref().len();
                 let kept = self.limits.keep > 0 && size <= self.limits.keep_max_bytes;

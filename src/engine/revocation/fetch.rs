@@ -31,6 +31,8 @@ pub struct FetchedCrl {
     /// Used until then, then fetched again.
     pub fresh_until: Instant,
     pub generation: u64,
+    /// Serial numbers it revokes (as encoded), for [`super::news`].
+    pub revoked: Vec<Vec<u8>>,
     /// Set once a handshake found it unusable (logged once).
     pub rejected: AtomicBool,
 }
@@ -58,13 +60,14 @@ pub fn crl_from(url: &str, body: Vec<u8>) -> Result<FetchedCrl, String> {
     } else {
         CertificateRevocationListDer::from(body)
     };
-    let (this_update, next_update) = {
+    let (this_update, next_update, revoked) = {
         let (rest, crl) = CertificateRevocationList::from_der(der.as_ref())
             .map_err(|e| format!("the response is not a CRL: {e}"))?;
         if !rest.is_empty() {
             return Err("the response has data after the CRL".to_string());
         }
-        (crl.last_update().timestamp(), crl.next_update())
+        let revoked: Vec<Vec<u8>> = crl.iter_revoked_certificates().map(|r| r.raw_serial().to_vec()).collect();
+        (crl.last_update().timestamp(), crl.next_update(), revoked)
     };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     let lifetime = match &next_update {
@@ -81,6 +84,7 @@ pub fn crl_from(url: &str, body: Vec<u8>) -> Result<FetchedCrl, String> {
         this_update,
         fresh_until,
         generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+        revoked,
         rejected: AtomicBool::new(false),
     })
 }

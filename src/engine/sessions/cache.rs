@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use rustls::server::StoresServerSessions;
 
+use crate::engine::revocation::NewsHandle;
+use crate::engine::revocation::news::now_ms;
+
 /// A bounded, age-limited session store.
 #[derive(Debug)]
 pub struct SessionCache {
@@ -19,11 +22,14 @@ pub struct SessionCache {
     expired: AtomicU64,
     /// When the newest session was stored.
     newest: Mutex<Option<Instant>>,
+    /// Revocation news that ends older sessions (with `HttpCdpEnable On`).
+    news: Option<NewsHandle>,
 }
 
 #[derive(Debug, Default)]
 struct Entries {
-    by_id: HashMap<Vec<u8>, (Instant, Vec<u8>)>,
+    /// Session by id: when it was stored (monotonic, and Unix milliseconds for the news), and it.
+    by_id: HashMap<Vec<u8>, (Instant, u64, Vec<u8>)>,
     /// Insertion order, for dropping the oldest (may name ids already taken).
     order: VecDeque<(Instant, Vec<u8>)>,
 }
@@ -37,7 +43,14 @@ impl SessionCache {
             entries: Mutex::default(),
             expired: AtomicU64::new(0),
             newest: Mutex::default(),
+            news: None,
         }
+    }
+
+    /// Refuses sessions stored before the revocation news of `news`.
+    pub fn following(mut self, news: Option<NewsHandle>) -> SessionCache {
+        self.news = news;
+        self
     }
 
     /// When the newest session was stored.
@@ -52,13 +65,17 @@ impl SessionCache {
 
     fn lookup(&self, key: &[u8], take: bool) -> Option<Vec<u8>> {
         let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (born, _) = e.by_id.get(key)?;
+        let (born, born_ms, _) = e.by_id.get(key)?;
+        if self.news.as_ref().is_some_and(|n| *born_ms < n.since_ms()) {
+            e.by_id.remove(key);
+            return None;
+        }
         if born.elapsed() > self.lifetime {
             e.by_id.remove(key);
             self.expired.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        if take { e.by_id.remove(key).map(|(_, v)| v) } else { e.by_id.get(key).map(|(_, v)| v.clone()) }
+        if take { e.by_id.remove(key).map(|(_, _, v)| v) } else { e.by_id.get(key).map(|(_, _, v)| v.clone()) }
     }
 }
 
@@ -72,13 +89,13 @@ impl StoresServerSessions for SessionCache {
         // Entries whose order slot is stale (taken, or replaced) are skipped when dropping.
         while e.by_id.len() >= self.capacity || e.order.len() >= 2 * self.capacity {
             let Some((born, old)) = e.order.pop_front() else { break };
-            if e.by_id.get(&old).is_some_and(|(b, _)| *b == born) {
+            if e.by_id.get(&old).is_some_and(|(b, _, _)| *b == born) {
                 e.by_id.remove(&old);
             }
         }
         *self.newest.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
         e.order.push_back((now, key.clone()));
-        e.by_id.insert(key, (now, value));
+        e.by_id.insert(key, (now, now_ms(), value));
         true
     }
 

@@ -10,8 +10,24 @@ use rustls::NamedGroup;
 use rustls::client::{ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue};
 use rustls::pki_types::ServerName;
 
+use crate::engine::revocation::NewsHandle;
+use crate::engine::revocation::news::now_ms;
+
 /// TLS 1.3 tickets kept per server (servers send a few per handshake).
 const TICKETS_PER_SERVER: usize = 8;
+
+/// When a session was stored: monotonic for its age, Unix milliseconds for revocation news.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    at: Instant,
+    ms: u64,
+}
+
+impl Stamp {
+    fn now() -> Stamp {
+        Stamp { at: Instant::now(), ms: now_ms() }
+    }
+}
 
 /// A bounded, age-limited client session store.
 #[derive(Debug)]
@@ -19,6 +35,8 @@ pub struct ClientSessions {
     capacity: usize,
     lifetime: Duration,
     servers: Mutex<Servers>,
+    /// Revocation news that ends older sessions (with `HttpCdpEnable On`).
+    news: Option<NewsHandle>,
 }
 
 #[derive(Debug, Default)]
@@ -31,13 +49,19 @@ struct Servers {
 #[derive(Debug, Default)]
 struct Server {
     kx_hint: Option<NamedGroup>,
-    tls12: Option<(Instant, Tls12ClientSessionValue)>,
-    tls13: VecDeque<(Instant, Tls13ClientSessionValue)>,
+    tls12: Option<(Stamp, Tls12ClientSessionValue)>,
+    tls13: VecDeque<(Stamp, Tls13ClientSessionValue)>,
 }
 
 impl ClientSessions {
     pub fn new(capacity: usize, lifetime: Duration) -> ClientSessions {
-        ClientSessions { capacity: capacity.max(1), lifetime, servers: Mutex::default() }
+        ClientSessions { capacity: capacity.max(1), lifetime, servers: Mutex::default(), news: None }
+    }
+
+    /// Offers no session stored before the revocation news of `news`.
+    pub fn following(mut self, news: Option<NewsHandle>) -> ClientSessions {
+        self.news = news;
+        self
     }
 
     fn edit<R>(&self, name: &ServerName<'_>, f: impl FnOnce(&mut Server) -> R) -> Option<R> {
@@ -62,8 +86,10 @@ impl ClientSessions {
         f(s.by_name.entry(name).or_default());
     }
 
-    fn fresh(&self, stored: Instant) -> bool {
-        !self.lifetime.is_zero() && stored.elapsed() <= self.lifetime
+    fn fresh(&self, stored: &Stamp) -> bool {
+        !self.lifetime.is_zero()
+            && stored.at.elapsed() <= self.lifetime
+            && self.news.as_ref().is_none_or(|n| stored.ms >= n.since_ms())
     }
 }
 
@@ -77,12 +103,12 @@ impl ClientSessionStore for ClientSessions {
     }
 
     fn set_tls12_session(&self, server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
-        self.store(server_name, |s| s.tls12 = Some((Instant::now(), value)));
+        self.store(server_name, |s| s.tls12 = Some((Stamp::now(), value)));
     }
 
     fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
         self.edit(server_name, |s| match &s.tls12 {
-            Some((at, v)) if self.fresh(*at) => Some(v.clone()),
+            Some((at, v)) if self.fresh(at) => Some(v.clone()),
             _ => {
                 s.tls12 = None;
                 None
@@ -100,14 +126,14 @@ impl ClientSessionStore for ClientSessions {
             if s.tls13.len() >= TICKETS_PER_SERVER {
                 s.tls13.pop_front();
             }
-            s.tls13.push_back((Instant::now(), value));
+            s.tls13.push_back((Stamp::now(), value));
         });
     }
 
     fn take_tls13_ticket(&self, server_name: &ServerName<'static>) -> Option<Tls13ClientSessionValue> {
         self.edit(server_name, |s| {
             while let Some((at, v)) = s.tls13.pop_back() {
-                if self.fresh(at) {
+                if self.fresh(&at) {
                     return Some(v);
                 }
             }

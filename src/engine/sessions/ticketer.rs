@@ -8,13 +8,14 @@
 //! of each file key with the environment's identity), so agents that share the file open each
 //! other's tickets, and no environment opens another's.
 //!
-//! A ticket: key id (8 bytes), nonce (12), then sealed: the issue time (8, Unix seconds) and the
-//! session, and the tag (16). The key id is the additional data.
+//! A ticket: key id (8 bytes), nonce (12), then sealed: the issue time (8, Unix milliseconds) and
+//! the session, and the tag (16). The key id is the additional data. A ticket issued before a
+//! fetched CRL newly revoked a certificate is refused too ([`crate::engine::revocation::news`]).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hkdf;
@@ -22,6 +23,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use rustls::server::ProducesTickets;
 
 use super::identity::EnvId;
+use crate::engine::revocation::NewsHandle;
+use crate::engine::revocation::news::now_ms;
 use super::key_file::TicketKeys;
 
 const ID_LEN: usize = 8;
@@ -30,7 +33,7 @@ const TAG_LEN: usize = 16;
 /// Own keys kept at most (a short refresh with a long lifetime would otherwise keep many).
 const MAX_OWN_KEYS: usize = 64;
 /// How far in the future another agent's clock may have dated a ticket.
-const CLOCK_SKEW_SECS: u64 = 60;
+const CLOCK_SKEW_MS: u64 = 60_000;
 
 /// One ticket key.
 struct TicketKey {
@@ -64,6 +67,8 @@ pub struct Ticketer {
     expired: AtomicU64,
     /// When the newest ticket was sealed.
     newest: Mutex<Option<Instant>>,
+    /// Revocation news that ends older tickets (with `HttpCdpEnable On`).
+    news: Option<NewsHandle>,
 }
 
 impl std::fmt::Debug for Ticketer {
@@ -87,7 +92,13 @@ impl Ticketer {
 
     fn with_keys(lifetime: Duration, keys: Keys) -> Ticketer {
         let (expired, newest) = (AtomicU64::new(0), Mutex::default());
-        Ticketer { lifetime, keys, rng: SystemRandom::new(), expired, newest }
+        Ticketer { lifetime, keys, rng: SystemRandom::new(), expired, newest, news: None }
+    }
+
+    /// Refuses tickets issued before the revocation news of `news`.
+    pub fn following(mut self, news: Option<NewsHandle>) -> Ticketer {
+        self.news = news;
+        self
     }
 
     /// When the newest ticket was sealed.
@@ -144,7 +155,7 @@ impl Ticketer {
         sealed.extend_from_slice(&key.id);
         sealed.extend_from_slice(&nonce);
         let mut body = Vec::with_capacity(TIME_LEN + plain.len() + TAG_LEN);
-        body.extend_from_slice(&unix_now().to_be_bytes());
+        body.extend_from_slice(&now_ms().to_be_bytes());
         body.extend_from_slice(plain);
         let nonce = Nonce::assume_unique_for_key(nonce);
         key.key.seal_in_place_append_tag(nonce, Aad::from(key.id), &mut body).ok()?;
@@ -158,11 +169,11 @@ impl Ticketer {
         let mut body = ticket[ID_LEN + NONCE_LEN..].to_vec();
         let plain = key.key.open_in_place(nonce, Aad::from(key.id), &mut body).ok()?;
         let issued = u64::from_be_bytes(plain[..TIME_LEN].try_into().ok()?);
-        let now = unix_now();
-        if issued > now + CLOCK_SKEW_SECS {
+        let now = now_ms();
+        if issued > now + CLOCK_SKEW_MS || self.news.as_ref().is_some_and(|n| issued < n.since_ms()) {
             return None;
         }
-        if now.saturating_sub(issued) > self.lifetime.as_secs() {
+        if u128::from(now.saturating_sub(issued)) > self.lifetime.as_millis() {
             self.expired.fetch_add(1, Ordering::Relaxed);
             return None;
         }
@@ -230,10 +241,6 @@ fn derive(file_key: &[u8; 32], env: &EnvId) -> TicketKey {
         .and_then(|okm| okm.fill(&mut material))
         .expect("40 bytes is within HKDF-SHA256's limit");
     TicketKey::from_bytes(&material)
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

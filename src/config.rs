@@ -1,6 +1,6 @@
 //! The main configuration (the z/OS `pagent.conf` equivalent,
 //! docs/policy-reference.md#main-configuration-pagentconf): which policy files to load, the control
-//! socket, refresh, keyring names, and the listeners. Same lexer, diagnostics and error format as
+//! socket, refresh, keyring names, the certificate-to-user map, and the listeners. Same lexer, diagnostics and error format as
 //! policy files; relative paths are relative to the configuration file.
 
 use std::net::SocketAddr;
@@ -177,6 +177,9 @@ pub struct Config {
     pub dev_keyring: Option<PathBuf>,
     /// `TicketKeyFile`: session ticket keys shared by a fleet of agents (docs/fleet.md).
     pub ticket_key_file: Option<PathBuf>,
+    /// `CertUserMap`: client certificates to Linux user names ([`crate::certmap`], D37); read with
+    /// each policy generation.
+    pub cert_user_map: Option<PathBuf>,
     /// `ExpiryWarningDays`: a used certificate expiring within this many days is warned about
     /// (0 = no warnings; an expired server certificate is still an error), see [`crate::expiry`].
     pub expiry_warning_days: u32,

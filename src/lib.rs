@@ -11,6 +11,7 @@
 //! - [`ftp`], [`tn3270`]: the protocol helpers that play the controlling application.
 //! - [`intercept`]: transparent mode's nftables rules and marks.
 //! - [`keyring`]: PEM keyrings and the generated development keyring.
+//! - [`certmap`]: `CertUserMap`, the client certificate's Linux user (CertUserID).
 //! - [`registry`]: live connections, for reports; [`netstat`] formats them.
 //! - [`control`]: the control socket (refresh, netstat; the SIOCTTLSCTL equivalent).
 //! - [`errno`]: the errno names control requests fail with, shared by engine and control socket.
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod certmap;
 pub mod cli;
 pub mod config;
 pub mod control;

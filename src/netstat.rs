@@ -5,7 +5,8 @@
 //!   docs/policy-reference.md#netstat-report). Each column is padded to its widest value, at least
 //!   the width it has in that example (ConnID 8, JobName 7, Local 18, Remote 20, TLS 10, Map 9,
 //!   Version 7, Cipher 6); the Rule column is last and never cut.
-//! - [`detail_text`]: the z/OS `NETSTAT TTLS CONN id DETAIL` layout in the seed's field order, then
+//! - [`detail_text`]: the z/OS `NETSTAT TTLS CONN id DETAIL` layout in the seed's field order (its
+//!   `CertUserID` is the user the `CertUserMap` maps the client certificate to, `N/A` without), then
 //!   an `attls:` block (listener, protocol, generation, how it went secure, bytes, start time, the
 //!   peer's certificate subject and whether it was validated, `PeerValidated: Yes|No`, and the
 //!   `NotAfter` of [`crate::expiry::of_connection`]: the server's certificate). The
@@ -206,7 +207,7 @@ pub fn detail_text(c: &ConnSnapshot) -> String {
     if let (Some("TLSv1.3"), Some(g)) = (c.tls_version, c.key_share) {
         head(&mut out, "KeyShare", &key_share_text(g));
     }
-    head(&mut out, "CertUserID", "N/A");
+    head(&mut out, "CertUserID", c.cert_user.as_deref().unwrap_or("N/A"));
     head(&mut out, "MapType", map_word(c));
     if let (Some(crate::policy::MapType::Secondary), Some(p)) = (c.map_type, c.primary) {
         head(&mut out, "PrimaryConnID", &p.to_string());
@@ -387,6 +388,7 @@ fn conn_json(c: &ConnSnapshot) -> Map<String, Value> {
     m.insert("key_share".into(), json!(c.key_share.map(key_share_text)));
     m.insert("peer_subject".into(), json!(c.peer_subject));
     m.insert("peer_validated".into(), json!(c.peer_validated()));
+    m.insert("cert_user_id".into(), json!(c.cert_user));
     m.insert("secured_how".into(), json!(c.secured_how));
     m.insert("tls_resumed".into(), json!(c.tls_resumed));
     m.insert("not_after".into(), json!(crate::expiry::of_connection(c).map(|d| rfc3339(d.not_after))));

@@ -81,6 +81,8 @@ pub struct ConnSnapshot {
     /// The peer's certificate and whether it was validated, for the control `query` and
     /// `return_certificate` and the netstat detail.
     pub peer_cert: Option<PeerCert>,
+    /// The CertUserID: the user the `CertUserMap` maps the validated client certificate to (D37).
+    pub cert_user: Option<String>,
     /// The backend-side socket: attls's local address (what the application's getpeername()
     /// returns, the control protocol's `app_peer`) and the application's own address.
     pub app_peer: Option<SocketAddr>,
@@ -234,6 +236,7 @@ mod tests {
             key_share: None,
             peer_subject: None,
             peer_cert: None,
+            cert_user: None,
             app_peer: None,
             app_local: None,
             secured_how: None,

@@ -2,6 +2,7 @@
 
 mod applctl;
 mod applctl_library;
+mod certmap;
 mod cli;
 mod cli_docs;
 mod cli_trust_warnings;

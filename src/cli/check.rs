@@ -88,7 +88,12 @@ pub fn run(a: CheckArgs) -> ExitCode {
     let strict = a.strict || config.as_ref().is_some_and(|c| c.strict);
     let loaded = load_and_report(
         &a.files,
-        LoadOptions { strict, warn_keyrings: config.is_none(), ..LoadOptions::default() },
+        LoadOptions {
+            strict,
+            warn_keyrings: config.is_none(),
+            cert_user_map: config.as_ref().is_some_and(|c| c.cert_user_map.is_some()),
+            ..LoadOptions::default()
+        },
     );
     eprintln!("{}", summary(&loaded));
     let Some(table) = &loaded.table else { return ExitCode::from(1) };
@@ -99,7 +104,8 @@ pub fn run(a: CheckArgs) -> ExitCode {
         }
         let keyrings_ok = keyrings_open(table, config, &loaded.sources);
         let certificates_ok = crate::expiry::report::check(table, config, &loaded.sources);
-        if !keyrings_ok || !certificates_ok || !conflicts.is_empty() {
+        let map_ok = cert_user_map_usable(config);
+        if !keyrings_ok || !certificates_ok || !map_ok || !conflicts.is_empty() {
             return ExitCode::from(1);
         }
     }
@@ -178,6 +184,23 @@ fn ticket_keys_usable(table: &RuleTable, config: &crate::config::Config) -> bool
         }
         Err(e) => {
             eprintln!("error: {e}");
+            false
+        }
+    }
+}
+
+/// The main configuration's `CertUserMap` must be usable (the agent would not start without it):
+/// its errors (or warnings) in the D11 shape, else how many lines it has.
+fn cert_user_map_usable(config: &crate::config::Config) -> bool {
+    let Some(path) = &config.cert_user_map else { return true };
+    match crate::certmap::CertUserMap::load(path) {
+        Ok((map, warnings)) => {
+            eprint!("{warnings}");
+            eprintln!("CertUserMap: {} line(s) in {}", map.len(), path.display());
+            true
+        }
+        Err(e) => {
+            eprint!("{e}");
             false
         }
     }

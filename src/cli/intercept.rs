@@ -35,7 +35,11 @@ pub fn run(a: InterceptArgs) -> ExitCode {
     };
     let loaded = load_and_report(
         &config.policy_files,
-        LoadOptions { strict: config.strict, warn_keyrings: false, ..LoadOptions::default() },
+        LoadOptions {
+            strict: config.strict,
+            cert_user_map: config.cert_user_map.is_some(),
+            ..LoadOptions::default()
+        },
     );
     eprintln!("{}", summary(&loaded));
     let Some(table) = &loaded.table else { return ExitCode::from(1) };

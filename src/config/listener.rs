@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::lines::Lines;
 use super::listener_values as values;
-use super::protocol_helper_keywords::{self as helper_keywords, Helpers};
+use super::protocol_helper_keywords::{self as helper_keywords, Helpers, UserCheck};
 use super::{JobnameFrom, ListenerConfig, ListenerLimits, NoPolicy, Protocol, Transparent, current_user};
 use crate::policy::diag::{Diagnostic, Diagnostics, nearest};
 use crate::policy::lex::{TokKind, Token};
@@ -49,15 +49,19 @@ struct Block<'a> {
     jobname_from: JobnameFrom,
 }
 
+/// The listener of a `Listener NAME { … }` block; its VerifyUser and SafCert settings go to
+/// `user_checks` (warned, or not, once the whole file is read).
 pub(super) fn listener<'a>(
     kw: Token<'a>,
     args: &[Token<'a>],
     ls: &mut Lines<'a>,
     diags: &mut Diagnostics,
+    user_checks: &mut Vec<UserCheck>,
 ) -> Option<ListenerConfig> {
     let name = open_block(kw, args, ls, diags)?;
     let errors_before = diags.error_count();
     let block = read_block(name, ls, diags)?;
+    user_checks.extend_from_slice(&block.helper.user_checks);
     block.check(name, diags);
     if diags.error_count() > errors_before {
         return None;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::data_set_map::{self, DataSetMapping, PolicyRef};
 use super::keyword_args::{number, one_arg, path_arg, resolve_path};
 use super::lines::Lines;
+use super::protocol_helper_keywords::{UserCheck, user_check_warnings};
 use super::{Config, DEFAULT_CONTROL_SOCKET, listener, other_disciplines};
 use crate::policy::diag::{Diagnostic, Diagnostics, nearest};
 use crate::policy::lex::{TokKind, Token, tokenize};
@@ -28,6 +29,7 @@ const TOP: &[&str] = &[
     "DataSetMap",
     "DevKeyring",
     "TicketKeyFile",
+    "CertUserMap",
     "DemoBackend",
     "LogLevel",
     "Codepage",
@@ -48,6 +50,8 @@ struct State {
     data_sets: Vec<DataSetMapping>,
     /// The first TTLSConfig's FLUSH and PURGE, and where it is (D13: all must agree).
     options: Option<(bool, bool, Span)>,
+    /// Every listener's VerifyUser and SafCert, warned at the end unless there is a CertUserMap.
+    user_checks: Vec<UserCheck>,
 }
 
 pub(super) fn parse(file: FileId, path: &Path, text: &str, diags: &mut Diagnostics) -> Config {
@@ -58,6 +62,7 @@ pub(super) fn parse(file: FileId, path: &Path, text: &str, diags: &mut Diagnosti
         policy_refs: Vec::new(),
         data_sets: Vec::new(),
         options: None,
+        user_checks: Vec::new(),
     };
     let mut ls = Lines::new(tokenize(file, text, diags));
     while let Some(line) = ls.next() {
@@ -82,6 +87,7 @@ fn defaults(path: &Path) -> Config {
         keyring_map: Vec::new(),
         dev_keyring: None,
         ticket_key_file: None,
+        cert_user_map: None,
         expiry_warning_days: DEFAULT_EXPIRY_WARNING_DAYS,
         data_set_map: Vec::new(),
         demo_backend: None,
@@ -173,6 +179,7 @@ impl State {
             "KeyringMap" => keyring_map(config, base, kw, args, diags),
             "DevKeyring" => config.dev_keyring = path_arg(kw, args, base, diags),
             "TicketKeyFile" => config.ticket_key_file = path_arg(kw, args, base, diags),
+            "CertUserMap" => config.cert_user_map = path_arg(kw, args, base, diags),
             "DemoBackend" => demo_backend(config, kw, args, diags),
             "LogLevel" | "Codepage" => diags.push(
                 Diagnostic::portability(
@@ -182,7 +189,7 @@ impl State {
                 )
                 .grouped(word),
             ),
-            "Listener" => add_listener(config, kw, args, ls, diags),
+            "Listener" => add_listener(config, kw, args, ls, diags, &mut self.user_checks),
             other => match other_disciplines::statement(other) {
                 Some(name) => other_disciplines::ignore(name, kw, diags),
                 None => unreachable!("every TOP keyword has an arm"),
@@ -234,6 +241,7 @@ impl State {
         config.policy_files =
             written.filter_map(|r| data_set_map::resolve(r, &self.data_sets, diags)).collect();
         config.data_set_map = self.data_sets.into_iter().map(|m| (m.written, m.path)).collect();
+        user_check_warnings(&self.user_checks, config.cert_user_map.is_some(), diags);
         if !any_written {
             diags.push(Diagnostic::error(
                 Span::new(file, 0, 0),
@@ -309,8 +317,9 @@ fn add_listener<'a>(
     args: &[Token<'a>],
     ls: &mut Lines<'a>,
     diags: &mut Diagnostics,
+    user_checks: &mut Vec<UserCheck>,
 ) {
-    let Some(l) = listener::listener(kw, args, ls, diags) else { return };
+    let Some(l) = listener::listener(kw, args, ls, diags, user_checks) else { return };
     if config.listeners.iter().any(|o| o.name == l.name) {
         diags.push(Diagnostic::error(
             kw.span,

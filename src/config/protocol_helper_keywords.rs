@@ -2,7 +2,8 @@
 //! (docs/policy-reference.md#main-configuration-pagentconf): FTP's FTP.DATA-like settings and
 //! TN3270's ConnType, ClientAuth and StartTlsWait. Each is checked here and lands in the listener's
 //! [`FtpSettings`] or [`Tn3270Settings`]; written on a listener of another protocol, it is warned
-//! as having no effect.
+//! as having no effect. `SecureLogin VerifyUser` and `ClientAuth SafCert` are warned at the end of
+//! the file, and only when it has no `CertUserMap` ([`user_check_warnings`]).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use super::Protocol;
 use crate::ftp::settings::{Ccc, FtpSettings, SecureDataConn, SecureFtp, SecureLogin, SessionReuse};
 use crate::policy::diag::{Diagnostic, Diagnostics};
 use crate::policy::lex::Token;
+use crate::policy::source::Span;
 use crate::tn3270::settings::{ClientAuth, ConnType, Tn3270Settings};
 
 pub(crate) const FTP: &[&str] =
@@ -25,6 +27,44 @@ pub(super) struct Helpers<'a> {
     /// The first keyword of each kind, to warn when the listener's protocol ignores it.
     ftp_seen: Option<Token<'a>>,
     tn3270_seen: Option<Token<'a>>,
+    /// `SecureLogin VerifyUser` and `ClientAuth SafCert` as written: what they mean depends on
+    /// whether the configuration has a `CertUserMap`, known only at its end.
+    pub user_checks: Vec<UserCheck>,
+}
+
+/// A helper setting that maps the client certificate to a user.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum UserSetting {
+    VerifyUser,
+    SafCert,
+}
+
+/// Where a [`UserSetting`] was written.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct UserCheck {
+    pub span: Span,
+    pub setting: UserSetting,
+}
+
+/// Without a `CertUserMap`, each VerifyUser and SafCert is enforced as Required / SslCert and
+/// warned (D28); with one they are applied as on z/OS (D37): no warning.
+pub(super) fn user_check_warnings(checks: &[UserCheck], map: bool, diags: &mut Diagnostics) {
+    if map {
+        return;
+    }
+    for c in checks {
+        let (message, hint) = match c.setting {
+            UserSetting::VerifyUser => (
+                "SecureLogin VerifyUser needs a CertUserMap to map the certificate to the user logging in; there is none",
+                "enforced as Required: a client certificate that chains to the keyring's CAs (D28); add `CertUserMap PATH` to check the user (D37)",
+            ),
+            UserSetting::SafCert => (
+                "ClientAuth SafCert needs a CertUserMap to map the certificate to a user; there is none",
+                "enforced as SslCert: a client certificate that chains to the keyring's CAs (D28); add `CertUserMap PATH` to require a user (D37)",
+            ),
+        };
+        diags.push(Diagnostic::portability(c.span, message, hint));
+    }
 }
 
 fn choice<T>(
@@ -55,11 +95,7 @@ impl<'a> Helpers<'a> {
             "SecureLogin" => {
                 choice(v, word, SecureLogin::parse(t), SecureLogin::WORDS, &mut f.secure_login, diags);
                 if f.secure_login == SecureLogin::VerifyUser {
-                    diags.push(Diagnostic::portability(
-                        v.span,
-                        "SecureLogin VerifyUser maps a certificate to a user ID, which Linux has no equivalent for",
-                        "enforced as Required: a client certificate that chains to the keyring's CAs (D28)",
-                    ));
+                    self.user_checks.push(UserCheck { span: v.span, setting: UserSetting::VerifyUser });
                 }
             }
             "SecureDataConn" => {
@@ -89,11 +125,7 @@ impl<'a> Helpers<'a> {
             "ClientAuth" => {
                 choice(v, word, ClientAuth::parse(t), ClientAuth::WORDS, &mut n.client_auth, diags);
                 if n.client_auth == ClientAuth::SafCert {
-                    diags.push(Diagnostic::portability(
-                        v.span,
-                        "ClientAuth SafCert maps a certificate to a RACF user, which Linux has no equivalent for",
-                        "enforced as SslCert: a client certificate that chains to the keyring's CAs (D28)",
-                    ));
+                    self.user_checks.push(UserCheck { span: v.span, setting: UserSetting::SafCert });
                 }
             }
             "StartTlsWait" => match t.parse::<u64>() {

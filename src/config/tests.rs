@@ -214,3 +214,32 @@ fn bad_data_set_maps_and_expiry_days_are_errors() {
     let default = "TTLSConfig a.pol\n";
     assert_eq!(load_str(&write("days", default), default).unwrap().expiry_warning_days, 30);
 }
+
+#[test]
+fn cert_user_map_is_a_path_and_silences_the_user_mapping_warnings() {
+    let listeners = "Listener FTPD1\n{\n  Listen 127.0.0.1:2121\n  Backend 127.0.0.1:21\n  Direction Inbound\n  \
+                     Protocol Ftp\n  SecureLogin VerifyUser\n}\nListener TN1\n{\n  Listen 127.0.0.1:2323\n  \
+                     Backend 127.0.0.1:23\n  Direction Inbound\n  Protocol Tn3270\n  ClientAuth SafCert\n}\n";
+    let without = format!("TTLSConfig a.pol\n{listeners}");
+    let p = write("certmap", &without);
+    let (c, warnings) = parse_text(&p, &without).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.cert_user_map, None);
+    let out = warnings.to_string();
+    assert!(out.contains(":8:15: warning: SecureLogin VerifyUser needs a CertUserMap"), "{out}");
+    assert!(out.contains(":16:14: warning: ClientAuth SafCert needs a CertUserMap"), "{out}");
+    assert!(out.contains("add `CertUserMap PATH`"), "{out}");
+    let strict = format!("Strict On\n{without}");
+    assert_eq!(load_str(&p, &strict).expect_err("portability warnings").diagnostics.error_count(), 2);
+    // Written after the listeners, the map still counts: no warning, and Strict On accepts them.
+    let with = format!("Strict On\n{without}CertUserMap users.map\n");
+    let (c, warnings) = parse_text(&p, &with).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.cert_user_map, Some(p.parent().unwrap().join("users.map")));
+    assert_eq!(warnings.diagnostics.items.len(), 0, "{warnings}");
+    let bad = "TTLSConfig a.pol\nCertUserMap\n";
+    assert!(
+        load_str(&p, bad)
+            .expect_err("no path")
+            .to_string()
+            .contains(":2:1: error: CertUserMap needs a value")
+    );
+}

@@ -99,11 +99,13 @@ pub fn return_certificate(agent: &Handle, cred: Option<UCred>, req: &Request) ->
 }
 
 /// The peer's certificate: `peer_subject`, `peer_cert_der_b64` and `peer_validated` (whether the
-/// verifier validated it; false under ClientAuthType PassThru), each null when the peer sent none.
+/// verifier validated it; false under ClientAuthType PassThru), each null when the peer sent none;
+/// and `cert_user_id`, the user the `CertUserMap` maps it to (null without one, D37).
 fn peer_fields(m: &mut Map<String, Value>, c: &ConnSnapshot) {
     m.insert("peer_subject".into(), json!(c.peer_subject));
     m.insert("peer_cert_der_b64".into(), json!(c.peer_cert.as_ref().map(|p| base64(&p.der))));
     m.insert("peer_validated".into(), json!(c.peer_validated()));
+    m.insert("cert_user_id".into(), json!(c.cert_user));
 }
 
 /// The ops that control a connection's TLS (INIT, STOP, RESET_*, SEND_SESSION_TICKET). As on z/OS:

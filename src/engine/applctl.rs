@@ -30,6 +30,7 @@ use super::record::starts_handshake_record;
 use super::sockets::reset_on_close;
 use super::stream::{Prefixed, Side};
 use super::tls::TlsEnv;
+use crate::certmap::CertUserMap;
 use crate::errno::Errno;
 use crate::policy::Rule;
 use crate::policy::table::Role;
@@ -46,6 +47,8 @@ pub(super) struct AppCtl {
     pub entry: Arc<Entry>,
     pub rule: Arc<Rule>,
     pub tls: Option<Arc<TlsEnv>>,
+    /// The mapping generation's `CertUserMap` (D37).
+    pub cert_users: Option<Arc<CertUserMap>>,
     /// D29 hold.
     pub hold: Duration,
     /// Client role: the name checked in the peer's certificate (D21).
@@ -82,6 +85,7 @@ impl AppCtl {
             server_name: self.server_name.clone(),
             how,
             quiet: false,
+            cert_users: self.cert_users.as_deref(),
         };
         match secure(clear, s).await {
             Ok(Ok(secured)) => {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::sessions::{EnvId, EnvSessions, SessionPool, TicketKeys};
 use super::tls::{self, Keyrings, TlsEnv};
+use crate::certmap::CertUserMap;
 use crate::config::Config;
 use crate::policy::{LoadOptions, Rule, RuleTable, carry, load_with_carry};
 
@@ -30,8 +31,11 @@ pub struct Generation {
     tls: HashMap<usize, Arc<TlsEnv>>,
     /// Policy files this generation was read from (watched for changes).
     pub files: Vec<PathBuf>,
-    /// Keyring files and directories it opened, and the ticket key file (watched for changes too).
+    /// Keyring files and directories it opened, the ticket key file and the CertUserMap (watched
+    /// for changes too).
     pub keyrings: Vec<PathBuf>,
+    /// The `CertUserMap`, read with this generation: its connections' CertUserIDs (D37).
+    pub cert_users: Option<Arc<CertUserMap>>,
     /// Session state by environment identity, for the next generation to keep (D36).
     sessions: HashMap<EnvId, Arc<EnvSessions>>,
     /// The `TicketKeyFile` keys, shared with every generation after this one.
@@ -56,7 +60,12 @@ impl Generation {
 
     fn read(config: &Config, id: u64, previous: Option<&Generation>) -> Result<Generation, LoadError> {
         let carried = carried(config, previous);
-        let opts = LoadOptions { strict: config.strict, warn_keyrings: false, carried: 0 };
+        let opts = LoadOptions {
+            strict: config.strict,
+            warn_keyrings: false,
+            carried: 0,
+            cert_user_map: config.cert_user_map.is_some(),
+        };
         let loaded = load_with_carry(&carried, &config.policy_files, opts);
         let all: Vec<(PathBuf, String)> =
             loaded.sources.files().map(|(_, f)| (f.path.clone(), f.text.clone())).collect();
@@ -73,6 +82,7 @@ impl Generation {
             let summary = format!("policy invalid: {} errors, {} warnings", c.errors, c.warnings);
             return Err(LoadError::Invalid(format!("{rendered}{summary}")));
         };
+        let (cert_users, map_warnings) = cert_users(config)?;
         let mut keyrings = Keyrings::new(&config.keyring_map, config.dev_keyring.as_deref());
         let (ticket_keys, key_warning) = ticket_keys(config, previous)?;
         let previous_sessions = previous.map(|p| p.sessions.clone()).unwrap_or_default();
@@ -104,15 +114,17 @@ impl Generation {
         let sysplex = super::sessions::sysplex_warning(&table, config.ticket_key_file.as_deref());
         let mut watched = keyrings.opened();
         watched.extend(config.ticket_key_file.clone());
+        watched.extend(config.cert_user_map.clone());
         Ok(Generation {
             id,
             table,
             tls,
             files: config.policy_files.clone(),
             keyrings: watched,
+            cert_users,
             sessions: pool.into_used(),
             ticket_keys,
-            warnings: rendered + &key_warning + &sysplex.unwrap_or_default(),
+            warnings: rendered + &key_warning + &sysplex.unwrap_or_default() + &map_warnings,
             texts,
         })
     }
@@ -137,6 +149,16 @@ fn ticket_keys(
             Ok(keys) => Ok((Some(Arc::new(keys)), String::new())),
             Err(e) => Err(LoadError::Invalid(format!("error: {e}\npolicy not installed: no ticket keys"))),
         },
+    }
+}
+
+/// The `CertUserMap`, read again for every generation; an invalid one fails the load (at start
+/// the agent stops, at a refresh the generation in force stays), with every error rendered.
+fn cert_users(config: &Config) -> Result<(Option<Arc<CertUserMap>>, String), LoadError> {
+    let Some(path) = &config.cert_user_map else { return Ok((None, String::new())) };
+    match CertUserMap::load(path) {
+        Ok((map, warnings)) => Ok((Some(Arc::new(map)), warnings)),
+        Err(e) => Err(LoadError::Invalid(format!("{e}policy not installed: the CertUserMap cannot be used"))),
     }
 }
 

@@ -2,8 +2,10 @@
 //! accept, application control's `init`, FTP `AUTH TLS` and data connections, TN3270 START_TLS):
 //! the rule's role, bounded by HandshakeTimeout (docs/decisions.md D24b), the outcome recorded for
 //! netstat, the rule's Trace detail (D20) and, on failure, the z/OS return code in the log and a TCP
-//! reset (docs/policy-reference.md#handshake-timer-and-return-codes). Also the way back to clear
-//! (`STOP`, `CCC`) and what a finished handshake negotiated.
+//! reset (docs/policy-reference.md#handshake-timer-and-return-codes). A finished handshake's client
+//! certificate is looked up in the `CertUserMap` (its CertUserID; ClientAuthType SAFCheck refuses
+//! one without a user, return code 5002, D37). Also the way back to clear (`STOP`, `CCC`) and what
+//! a finished handshake negotiated.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use super::phase::Secured;
 use super::sockets::{close_normally, reset_on_close};
 use super::stream::{Prefixed, Side};
 use super::tls::TlsEnv;
+use crate::certmap::{CertUserMap, Lookup};
 use crate::errno::Errno;
 use crate::policy::Rule;
 use crate::policy::table::Role;
@@ -34,6 +37,9 @@ pub struct Secure<'a> {
     /// The secure line only with Trace info (a Raw connection secured at accept: its open and
     /// close lines tell the story); helpers' switches are always logged.
     pub quiet: bool,
+    /// The generation's `CertUserMap`: the client certificate's CertUserID, required under
+    /// ClientAuthType SAFCheck (D37).
+    pub cert_users: Option<&'a CertUserMap>,
 }
 
 /// Why a switch to TLS could not even start (the connection is still clear).
@@ -87,11 +93,7 @@ pub async fn secure(clear: Prefixed, s: Secure<'_>) -> Result<Result<Secured, No
         })
     };
     match result {
-        Ok(Ok(side)) => {
-            close_normally(side.tcp());
-            record(&side, &s, trace);
-            Ok(Ok(Secured::new(side)))
-        }
+        Ok(Ok(side)) => finished(side, &s, trace).map(Ok),
         Ok(Err(not_started)) => {
             close_normally(not_started.0.tcp());
             s.entry.update(|e| e.conn_status = ConnStatus::NotSecure);
@@ -111,6 +113,50 @@ pub async fn secure(clear: Prefixed, s: Secure<'_>) -> Result<Result<Secured, No
             Err(HandshakeFailed { rc, source })
         }
     }
+}
+
+/// A finished handshake: its CertUserID looked up, then recorded; under ClientAuthType SAFCheck
+/// with a `CertUserMap`, a client certificate without a user is refused with return code 5002
+/// (z/OS: no user ID for the certificate) and the connection reset, as a failed handshake is.
+fn finished(side: Side, s: &Secure<'_>, trace: Trace) -> Result<Secured, HandshakeFailed> {
+    use crate::policy::table::ClientAuthType;
+    let lookup = cert_lookup(&side, s);
+    let user = lookup.as_ref().and_then(Lookup::user).map(String::from);
+    let settings = &s.rule.settings;
+    let user_required = settings.handshake_role == Some(Role::ServerWithClientAuth)
+        && settings.client_auth_type == ClientAuthType::SafCheck;
+    if user_required && user.is_none() && s.cert_users.is_some() {
+        let why = crate::certmap::why_no_user(lookup.as_ref());
+        s.entry.update(|e| e.conn_status = ConnStatus::NotSecure);
+        let rc = 5002;
+        if trace.errors() {
+            warn!(rc, rule = %s.rule.name, how = s.how, "handshake refused: no user ID for the certificate: {why}");
+        } else {
+            debug!(rc, rule = %s.rule.name, how = s.how, "handshake refused: no user ID for the certificate: {why}");
+        }
+        // Still reset on close: the client sees a reset, and nothing reached the backend.
+        drop(side);
+        let source = std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("no user ID for the client certificate (ClientAuthType SAFCheck): {why}"),
+        );
+        return Err(HandshakeFailed { rc, source });
+    }
+    close_normally(side.tcp());
+    record(&side, s, trace, user.as_deref());
+    Ok(Secured::new(side, lookup))
+}
+
+/// What the `CertUserMap` says of the validated client certificate (server roles; not under
+/// PassThru, whose certificate is not validated); `None` without a map or such a certificate.
+fn cert_lookup(side: &Side, s: &Secure<'_>) -> Option<Lookup> {
+    let map = s.cert_users?;
+    let Side::Server(t) = side else { return None };
+    if !side.peer_validated(s.rule) {
+        return None;
+    }
+    let leaf = t.get_ref().1.peer_certificates()?.first()?;
+    Some(map.lookup(leaf.as_ref()))
 }
 
 /// A failed attempt gives back its stream (when it still has it), so it closes after the log line.
@@ -144,7 +190,7 @@ async fn handshake(clear: Prefixed, s: &Secure<'_>) -> Attempt {
 /// Records a finished handshake in the registry and the log. A peer certificate counts as
 /// validated when the verifier checked it: always in the Client role, and in the server roles unless
 /// ClientAuthType is PassThru (which accepts it unvalidated).
-fn record(side: &Side, s: &Secure<'_>, trace: Trace) {
+fn record(side: &Side, s: &Secure<'_>, trace: Trace, cert_user: Option<&str>) {
     use crate::policy::table::ClientAuthType;
     use crate::registry::PeerCert;
     use rustls::HandshakeKind::Resumed;
@@ -164,16 +210,19 @@ fn record(side: &Side, s: &Secure<'_>, trace: Trace) {
         e.key_share = group;
         e.peer_subject = peer.clone();
         e.peer_cert = cert.map(|der| PeerCert { der, validated });
+        e.cert_user = cert_user.map(String::from);
         e.secured_how = Some(s.how.into());
         e.tls_resumed = Some(resumed);
     });
     let handshake = if resumed { "resumed" } else { "full" };
     let cipher = cipher.map(crate::policy::ciphers::hex4).unwrap_or_default();
     let (version, peer) = (version.unwrap_or("?"), peer.as_deref().unwrap_or("-"));
+    // `cert_user=alice`, only with a CertUserID.
+    let cert_user = cert_user.map(tracing::field::display);
     if trace.info() || !s.quiet {
-        info!(version, cipher, handshake, how = s.how, peer, "secure");
+        info!(version, cipher, handshake, how = s.how, peer, cert_user, "secure");
     } else {
-        debug!(version, cipher, handshake, how = s.how, peer, "secure");
+        debug!(version, cipher, handshake, how = s.how, peer, cert_user, "secure");
     }
 }
 

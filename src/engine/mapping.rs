@@ -98,6 +98,7 @@ pub fn map(registry: &Arc<Registry>, generation: Arc<Generation>, id: ConnId, re
         key_share: None,
         peer_subject: None,
         peer_cert: None,
+        cert_user: None,
         app_peer: None,
         app_local: None,
         secured_how: None,

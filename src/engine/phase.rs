@@ -4,17 +4,30 @@
 //! one: a failed handshake cannot reach a backend or a relay.
 
 use super::stream::{Prefixed, Side};
+use crate::certmap::Lookup;
 
-/// A side whose handshake finished.
-pub struct Secured(Side);
+/// A side whose handshake finished, with what the `CertUserMap` said of its validated client
+/// certificate (`None`: no map, or no such certificate).
+pub struct Secured(Side, Option<Lookup>);
 
 impl Secured {
-    pub(super) fn new(side: Side) -> Secured {
-        Secured(side)
+    pub(super) fn new(side: Side, lookup: Option<Lookup>) -> Secured {
+        Secured(side, lookup)
     }
 
     pub fn side(&self) -> &Side {
         &self.0
+    }
+
+    /// The user the `CertUserMap` maps the validated client certificate to (D37); `None` without
+    /// a map, a validated client certificate, or a line for it.
+    pub fn cert_user(&self) -> Option<&str> {
+        self.1.as_ref().and_then(Lookup::user)
+    }
+
+    /// Why there is no CertUserID, for a log line.
+    pub fn why_no_cert_user(&self) -> String {
+        crate::certmap::why_no_user(self.1.as_ref())
     }
 
     /// The side, for a helper that carries on with it (switches, line protocols).

@@ -161,8 +161,15 @@ async fn ready(
         (PolicyStatus::NotEnabled, _) => return Ok(Ready::Clear(clear, ClearBy::Disabled)),
         _ => return Ok(Ready::Clear(clear, ClearBy::NoPolicy)),
     };
-    let s =
-        Secure { rule, tls: m.tls.as_deref(), entry: &m.reg.entry, server_name, how: DIRECT, quiet: true };
+    let s = Secure {
+        rule,
+        tls: m.tls.as_deref(),
+        entry: &m.reg.entry,
+        server_name,
+        how: DIRECT,
+        quiet: true,
+        cert_users: m.generation.cert_users.as_deref(),
+    };
     match secure(clear, s).await? {
         Ok(secured) => Ok(secured.into()),
         Err(NotStarted(_, _, why)) => Err(std::io::Error::other(why)),
@@ -328,6 +335,7 @@ async fn application_controlled(
         entry: m.reg.entry.clone(),
         rule: rule.clone(),
         tls: m.tls.clone(),
+        cert_users: m.generation.cert_users.clone(),
         hold: listener.client_hello_hold,
         server_name: server_name(rule, acc).ok(),
         inbound: sides.inbound,

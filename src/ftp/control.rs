@@ -23,7 +23,7 @@ use super::tls::SessionTls;
 use crate::engine::Handover;
 use crate::engine::TlsEnv;
 use crate::engine::open_backend;
-use crate::engine::{NotStarted, Prefixed, Secure, Side, secure, unsecure};
+use crate::engine::{NotStarted, Prefixed, Secure, Secured, Side, secure, unsecure};
 use crate::policy::{PolicyStatus, Rule};
 use crate::registry::Entry;
 
@@ -33,6 +33,8 @@ pub struct ControlCtx {
     pub entry: Arc<Entry>,
     pub rule: Option<Arc<Rule>>,
     pub tls: Option<Arc<TlsEnv>>,
+    /// The CertUserID of an implicit handshake (`Err`: why there is none).
+    pub cert_user: Result<String, String>,
 }
 
 /// The data plan of the next transfer: set by PASV/EPSV or PORT/EPRT, used by the transfer command.
@@ -71,11 +73,13 @@ pub async fn run(ctx: ControlCtx, client: Side, backend: TcpStream) -> std::io::
         client_ip: ctx.data.client.ip(),
         control_v6: addr::canonical(ctx.data.control_local.ip()).is_ipv6(),
         backend_v6,
+        cert_user_map: ctx.data.generation.cert_users.is_some(),
     };
     let mut session = Session::new(init);
     if implicit {
         let validated = ctx.rule.as_deref().is_some_and(|r| client.peer_validated(r));
         session.tls_started(validated);
+        session.set_cert_user(ctx.cert_user.clone());
     }
     let mut c = Conn {
         ctx,
@@ -305,11 +309,14 @@ impl Conn {
             server_name: None,
             how: "AUTH TLS",
             quiet: false,
+            cert_users: self.ctx.data.generation.cert_users.as_deref(),
         };
         match secure(clear, s).await {
             Ok(Ok(secured)) => {
+                let user = cert_user(&secured);
                 let side = secured.into_side();
                 self.session.tls_started(side.peer_validated(&rule));
+                self.session.set_cert_user(user);
                 self.client = Some(side);
                 Ok(true)
             }
@@ -339,6 +346,11 @@ impl Conn {
     }
 }
 
+/// The handshake's CertUserID, or why it has none.
+fn cert_user(secured: &Secured) -> Result<String, String> {
+    secured.cert_user().map(String::from).ok_or_else(|| secured.why_no_cert_user())
+}
+
 /// After the client closed: let the server's last replies go (nowhere), then end.
 async fn drain(backend: &mut TcpStream) -> std::io::Result<()> {
     let mut buf = [0u8; 1024];
@@ -366,6 +378,7 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
     let session_tls = m.tls.as_deref().and_then(SessionTls::new);
     let control_tls = session_tls.as_ref().map(|s| s.control.clone());
     let mut side = Side::Clear(Prefixed::new(client));
+    let mut implicit_user = Err("no client certificate".to_string());
     if let Some(rule) = m.rule.as_deref().filter(|r| {
         listener.ftp.secure_login.requires_certificate()
             && r.settings.handshake_role != Some(crate::policy::table::Role::ServerWithClientAuth)
@@ -385,9 +398,13 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
             server_name: None,
             how: "Implicit",
             quiet: false,
+            cert_users: m.generation.cert_users.as_deref(),
         };
         side = match secure(clear, s).await? {
-            Ok(secured) => secured.into_side(),
+            Ok(secured) => {
+                implicit_user = cert_user(&secured);
+                secured.into_side()
+            }
             Err(NotStarted(_, _, why)) => return Err(std::io::Error::other(why)),
         };
     }
@@ -411,7 +428,13 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
         transparent: listener.transparent == Some(crate::config::Transparent::Tproxy),
         mark: acc.backend.mark,
     });
-    let ctx = ControlCtx { data, entry: entry.clone(), rule: m.rule.clone(), tls: control_tls };
+    let ctx = ControlCtx {
+        data,
+        entry: entry.clone(),
+        rule: m.rule.clone(),
+        tls: control_tls,
+        cert_user: implicit_user,
+    };
     let r = run(ctx, side, backend).await;
     let snap = entry.snapshot();
     info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");

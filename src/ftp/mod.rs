@@ -42,6 +42,8 @@ pub struct SessionInit {
     pub control_v6: bool,
     /// The backend control connection is IPv6 (attls asks it EPSV, else PASV).
     pub backend_v6: bool,
+    /// A `CertUserMap` is in force: `SecureLogin VerifyUser` checks USER against it (D37).
+    pub cert_user_map: bool,
 }
 
 /// An action for the I/O layer; a call's actions are carried out in order.

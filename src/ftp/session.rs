@@ -14,7 +14,7 @@ pub use super::{BackendData, Out, SessionInit};
 use super::addr;
 use super::command::{self, Command};
 use super::reply::{self, Expect, Reply, ReplyQueue};
-use super::settings::{Ccc, FtpSettings, SecureFtp};
+use super::settings::{Ccc, FtpSettings, SecureFtp, SecureLogin};
 
 /// Commands forwarded (or answered behind forwarded ones) whose replies are still due; one more
 /// closes the session with `421`.
@@ -62,6 +62,9 @@ pub struct Session {
     backend_v6: bool,
     phase: Phase,
     client_cert: bool,
+    cert_user_map: bool,
+    /// The CertUserID of the client certificate, or why there is none.
+    cert_user: Result<String, String>,
     pbsz: bool,
     prot_private: bool,
     epsv_all: bool,
@@ -85,6 +88,8 @@ impl Session {
             control_v6: init.control_v6,
             backend_v6: init.backend_v6,
             client_cert: false,
+            cert_user_map: init.cert_user_map,
+            cert_user: Err("no client certificate".into()),
             epsv_all: false,
             greeted: false,
             closed: false,
@@ -242,7 +247,32 @@ impl Session {
             let why = format!("Log in refused: a client certificate is required (SecureLogin {login})");
             return Err(no(531, why));
         }
+        if cmd.verb == "USER" && secure && login == SecureLogin::VerifyUser && self.cert_user_map {
+            self.verify_user(&cmd.arg)?;
+        }
         Ok(self.forward(cmd, Expect::Plain))
+    }
+
+    /// `SecureLogin VerifyUser` with a CertUserMap (D37, z/OS VERIFYUSER): USER must name the user
+    /// the client certificate maps to, exactly; else 530, and the command goes nowhere.
+    fn verify_user(&self, user: &str) -> Result<(), Refused> {
+        match &self.cert_user {
+            Ok(mapped) if mapped == user => Ok(()),
+            Ok(_) => {
+                tracing::warn!(user = ?user, "login refused: the client certificate maps to another user (SecureLogin VerifyUser)");
+                Err(no(
+                    530,
+                    "Log in refused: the client certificate does not map to this user (SecureLogin VerifyUser)",
+                ))
+            }
+            Err(why) => {
+                tracing::warn!(rc = 5002, user = ?user, "login refused: no user ID for the certificate: {why}");
+                Err(no(
+                    530,
+                    "Log in refused: the client certificate maps to no user ID (SecureLogin VerifyUser)",
+                ))
+            }
+        }
     }
 
     /// PASV (`arg` `None`) or EPSV.
@@ -364,6 +394,12 @@ impl Session {
             self.phase = Phase::Protected;
             self.client_cert = client_cert;
         }
+    }
+
+    /// The CertUserID of the handshake's client certificate (`Err`: why there is none); call
+    /// after [`Session::tls_started`].
+    pub fn set_cert_user(&mut self, user: Result<String, String>) {
+        self.cert_user = user;
     }
 
     /// TLS handshake after AUTH failed. The session is clear again, but the I/O layer should close

@@ -66,7 +66,8 @@ keyword_enum! {
         NoClientAuth = "NoClientAuth",
         /// A validated client certificate is needed for `USER` on a TLS connection (531 otherwise).
         Required = "Required",
-        /// As `Required`: the certificate-to-user mapping has no Linux equivalent (D28).
+        /// As `Required`, and with a `CertUserMap` USER must name the user the certificate maps
+        /// to (530 otherwise, D37); without a map, as `Required` (D28).
         VerifyUser = "VerifyUser",
     }
 }

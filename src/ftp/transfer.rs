@@ -118,7 +118,15 @@ async fn protect(
     // Before the handshake, which may issue new tickets.
     let (expired_before, all_expired) =
         scoped.as_ref().map_or((0, false), |s| (s.expired(), s.all_expired()));
-    let s = Secure { rule, tls: tls.as_deref(), entry, server_name: None, how: "FTP data", quiet: false };
+    let s = Secure {
+        rule,
+        tls: tls.as_deref(),
+        entry,
+        server_name: None,
+        how: "FTP data",
+        quiet: false,
+        cert_users: m.generation.cert_users.as_deref(),
+    };
     let secured = match secure(client, s).await {
         Ok(Ok(secured)) => secured,
         Ok(Err(NotStarted(_, _, why))) => return Err(Some(format!("TLS is not available: {why}"))),

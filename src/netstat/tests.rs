@@ -8,6 +8,7 @@ use super::*;
 use crate::policy::{MapType, PolicyStatus};
 use crate::registry::{ConnId, ConnStatus};
 
+mod cert_user;
 mod json;
 mod not_after;
 mod peer;
@@ -123,6 +124,7 @@ fn ftp_control() -> ConnSnapshot {
         key_share: Some(0x11EC),
         peer_subject: None,
         peer_cert: None,
+        cert_user: None,
         app_peer: None,
         app_local: None,
         secured_how: Some("AUTH TLS".into()),

@@ -42,6 +42,9 @@ pub struct LoadOptions {
     /// The first this many files are carried over from the previous generation (NOFLUSH, D9):
     /// their objects count, but their warnings were reported when they were loaded.
     pub carried: usize,
+    /// The main configuration has a `CertUserMap`: `ClientAuthType SAFCheck` is applied as on z/OS
+    /// (D37), not warned as Required (D28).
+    pub cert_user_map: bool,
 }
 
 /// The outcome of a load: the sources (for rendering diagnostics), every diagnostic, and the table
@@ -147,7 +150,7 @@ fn load_checked(sources: SourceMap, opts: LoadOptions, mut diagnostics: Diagnost
     let table = resolve::resolve(
         &parsed,
         &sources,
-        ResolveOptions { warn_keyrings: opts.warn_keyrings },
+        ResolveOptions { warn_keyrings: opts.warn_keyrings, cert_user_map: opts.cert_user_map },
         &mut diagnostics,
     );
     if opts.carried > 0 {

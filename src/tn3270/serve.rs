@@ -2,8 +2,9 @@
 //! from the client's first bytes and its telnet answers whether TLS starts directly, after
 //! START_TLS, not at all, or the connection closes; only then does the backend open (so the
 //! server's own telnet negotiation runs inside TLS), and the two sides are relayed. `ClientAuth
-//! SslCert` (and `SafCert`, D28) closes a connection whose client presented no validated
-//! certificate. How it went is recorded for netstat.
+//! SslCert` (and `SafCert`) closes a connection whose client presented no validated certificate;
+//! with a `CertUserMap`, `SafCert` also closes one whose certificate maps to no user (D37; without
+//! a map SafCert is SslCert, D28). How it went is recorded for netstat.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::negotiate::{How, Negotiator, Phase, Step};
+use super::settings::ClientAuth;
 use crate::config::ListenerConfig;
 use crate::engine::Accepted;
 use crate::engine::{ClearBy, Handover, Mapping, NotStarted, Prefixed, Ready, Secure, Trace, relay, secure};
@@ -138,7 +140,8 @@ async fn secure_and_relay(
     let mut clear = Prefixed::new(client);
     clear.unread(&leftover);
     let how = if direct { "Direct" } else { "Negotiated" };
-    let s = Secure { rule, tls: m.tls.as_deref(), entry, server_name: None, how, quiet: false };
+    let cert_users = m.generation.cert_users.as_deref();
+    let s = Secure { rule, tls: m.tls.as_deref(), entry, server_name: None, how, quiet: false, cert_users };
     let secured = match secure(clear, s).await? {
         Ok(secured) => secured,
         Err(NotStarted(_, _, why)) => return Err(std::io::Error::other(why)),
@@ -151,6 +154,13 @@ async fn secure_and_relay(
         };
         warn!(client_auth = settings.client_auth.word(), rule = %rule.name, "closed: no validated client certificate{hint}");
         entry.update(|s| s.secured_how = Some(format!("{how}; closed: no client certificate")));
+        return Ok(());
+    }
+    // D37: with a CertUserMap, SafCert also needs the certificate to map to a user (z/OS 5002).
+    if settings.client_auth == ClientAuth::SafCert && cert_users.is_some() && secured.cert_user().is_none() {
+        let why = secured.why_no_cert_user();
+        warn!(rc = 5002, client_auth = "SafCert", rule = %rule.name, "closed: no user ID for the certificate: {why}");
+        entry.update(|s| s.secured_how = Some(format!("{how}; closed: no user ID for the certificate")));
         return Ok(());
     }
     let backend = open_backend(acc, m).await?;

@@ -74,7 +74,8 @@ pub enum ClientAuth {
     None,
     /// A validated client certificate is needed; without one the connection is closed.
     SslCert,
-    /// As `SslCert`: the certificate-to-user mapping has no Linux equivalent (D28).
+    /// As `SslCert`, and with a `CertUserMap` the certificate must map to a user (D37); without
+    /// a map, as `SslCert` (D28).
     SafCert,
 }
 

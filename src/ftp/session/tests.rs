@@ -16,6 +16,7 @@ fn init() -> SessionInit {
         client_ip: CLIENT,
         control_v6: false,
         backend_v6: false,
+        cert_user_map: false,
     }
 }
 

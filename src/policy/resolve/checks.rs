@@ -126,7 +126,7 @@ impl Resolver<'_, '_> {
     }
 
     /// Settings accepted but applied differently than on z/OS: ResetCipherTimer without TLSv1.3,
-    /// ClientAuthType SAFCheck.
+    /// ClientAuthType SAFCheck without a CertUserMap (D28; with one it is applied, D37).
     fn rustls_limit_warnings(&mut self, lv: &Levels<'_>, s: &Settings) {
         if s.reset_cipher_timer > 0
             && !s.protocols.tlsv1_3
@@ -143,12 +143,13 @@ impl Resolver<'_, '_> {
             ));
         }
         if s.client_auth_type == ClientAuthType::SafCheck
+            && !self.opts.cert_user_map
             && let Some(c) = lv.adv("ClientAuthType")
         {
             self.emit(Diagnostic::rustls_limit(
                 c.value_span,
-                "ClientAuthType SAFCheck is enforced as Required: certificate-to-user-ID mapping has no Linux equivalent".into(),
-                "write `ClientAuthType Required` to say what attls does",
+                "ClientAuthType SAFCheck is enforced as Required: without a CertUserMap no certificate maps to a user ID".into(),
+                "add `CertUserMap PATH` to the main configuration (D37), or write `ClientAuthType Required` to say what attls does",
                 "SAFCheck",
             ));
         }

@@ -31,6 +31,8 @@ pub use settings::DEFAULT_CIPHERS;
 pub struct ResolveOptions {
     /// Whether to look at keyring paths and warn (a bare `pagent check` opens no keyring, D10).
     pub warn_keyrings: bool,
+    /// A `CertUserMap` applies SAFCheck (D37): no warning that it is enforced as Required.
+    pub cert_user_map: bool,
 }
 
 /// Builds the rule table from parsed files (in load order). Returns `None` if any error was found;

@@ -162,6 +162,37 @@ fn secure_login_needs_a_certificate() {
 }
 
 #[test]
+fn verify_user_with_a_cert_user_map_wants_the_certificates_user() {
+    let verify = |i: &mut SessionInit| {
+        i.settings.secure_login = SecureLogin::VerifyUser;
+        i.cert_user_map = true;
+    };
+    let mut s = session(verify);
+    cmd(&mut s, "AUTH TLS");
+    s.tls_started(true);
+    s.set_cert_user(Ok("anna".into()));
+    assert_eq!(answer(&mut s, "USER bob"), 530, "another user");
+    assert_eq!(answer(&mut s, "USER Anna"), 530, "user names compare exactly");
+    assert_eq!(cmd(&mut s, "USER anna"), [backend("USER anna\r\n")]);
+    let mut s = session(verify);
+    cmd(&mut s, "AUTH TLS");
+    s.tls_started(true);
+    s.set_cert_user(Err("no line of the CertUserMap matches".into()));
+    let out = cmd(&mut s, "USER anna");
+    assert!(
+        matches!(&out[..], [Out::ToClient(t)] if t.starts_with("530 ") && t.contains("no user ID")),
+        "{out:?}"
+    );
+    // Not told the user: refused (fail closed); no certificate at all: still 531 first.
+    let mut s = session(verify);
+    cmd(&mut s, "AUTH TLS");
+    s.tls_started(true);
+    assert_eq!(answer(&mut s, "USER anna"), 530);
+    let mut s = secured(verify);
+    assert_eq!(answer(&mut s, "USER anna"), 531);
+}
+
+#[test]
 fn implicit_mode() {
     let mut s = session(|i| {
         i.implicit = true;

@@ -39,7 +39,9 @@ fn modules() -> BTreeMap<String, String> {
 fn imports(module: &str, text: &str) -> BTreeSet<Vec<String>> {
     let here: Vec<String> = module.split("::").filter(|s| !s.is_empty()).map(String::from).collect();
     let mut found = BTreeSet::new();
-    for line in text.lines().map(str::trim_start) {
+    // Test modules come last in a file; their `use super::…` names the file itself, not its parent.
+    let code = text.lines().map(str::trim_start).take_while(|l| !l.starts_with("#[cfg(test)]"));
+    for line in code {
         let Some(rest) = line.strip_prefix("use ").or_else(|| line.strip_prefix("pub use ")) else {
             continue;
         };

@@ -70,16 +70,23 @@ pub struct EnvSessions {
 }
 
 impl EnvSessions {
-    pub fn new(id: EnvId, s: &SessionSettings, keys: Option<&Arc<TicketKeys>>, news: Option<NewsHandle>) -> EnvSessions {
+    pub fn new(
+        id: EnvId,
+        s: &SessionSettings,
+        keys: Option<&Arc<TicketKeys>>,
+        news: Option<NewsHandle>,
+    ) -> EnvSessions {
         let lifetimes = Lifetimes::of(s);
         let size = s.sid_cache_size.max(1) as usize;
         // GSK_V3_SESSION_TIMEOUT 0: nothing resumes (no cache, no tickets).
         let ticketer = (s.ticket_server_enable && !lifetimes.ticket.is_zero()).then(|| {
-            Arc::new(match keys {
-                Some(k) => Ticketer::shared(lifetimes.ticket, k.clone(), id),
-                None => Ticketer::own(lifetimes.ticket, lifetimes.key_refresh),
-            }
-            .following(news.clone()))
+            Arc::new(
+                match keys {
+                    Some(k) => Ticketer::shared(lifetimes.ticket, k.clone(), id),
+                    None => Ticketer::own(lifetimes.ticket, lifetimes.key_refresh),
+                }
+                .following(news.clone()),
+            )
         });
         EnvSessions {
             id,
@@ -161,11 +168,10 @@ impl SessionPool {
         if let Some(e) = self.used.get(&id) {
             return e.clone();
         }
-        let e = self
-            .previous
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| Arc::new(EnvSessions::new(id, &s.session, self.keys.as_ref(), news_for(s))));
+        let e =
+            self.previous.get(&id).cloned().unwrap_or_else(|| {
+                Arc::new(EnvSessions::new(id, &s.session, self.keys.as_ref(), news_for(s)))
+            });
         self.used.insert(id, e.clone());
         e
     }

@@ -230,7 +230,10 @@ impl CrlCache {
         let crl = match outcome {
             Ok(crl) => {
                 if self.news.record(url, crl.revoked.clone()) {
-                    info!(url, "a fetched CRL revokes a certificate it did not before: sessions issued until now will not resume");
+                    info!(
+                        url,
+                        "a fetched CRL revokes a certificate it did not before: sessions issued until now will not resume"
+                    );
                 }
                 let crl = Arc::new(crl);
                 let size = crl.der.as_ref().len();

@@ -66,7 +66,8 @@ pub fn crl_from(url: &str, body: Vec<u8>) -> Result<FetchedCrl, String> {
         if !rest.is_empty() {
             return Err("the response has data after the CRL".to_string());
         }
-        let revoked: Vec<Vec<u8>> = crl.iter_revoked_certificates().map(|r| r.raw_serial().to_vec()).collect();
+        let revoked: Vec<Vec<u8>> =
+            crl.iter_revoked_certificates().map(|r| r.raw_serial().to_vec()).collect();
         (crl.last_update().timestamp(), crl.next_update(), revoked)
     };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);

@@ -75,7 +75,11 @@ impl SessionCache {
             self.expired.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        if take { e.by_id.remove(key).map(|(_, _, v)| v) } else { e.by_id.get(key).map(|(_, _, v)| v.clone()) }
+        if take {
+            e.by_id.remove(key).map(|(_, _, v)| v)
+        } else {
+            e.by_id.get(key).map(|(_, _, v)| v.clone())
+        }
     }
 }
 

@@ -23,9 +23,9 @@ use ring::rand::{SecureRandom, SystemRandom};
 use rustls::server::ProducesTickets;
 
 use super::identity::EnvId;
+use super::key_file::TicketKeys;
 use crate::engine::revocation::NewsHandle;
 use crate::engine::revocation::news::now_ms;
-use super::key_file::TicketKeys;
 
 const ID_LEN: usize = 8;
 const TIME_LEN: usize = 8;

@@ -29,6 +29,7 @@ mod properties;
 mod reference_docs;
 mod revocation;
 mod revocation_http;
+mod revocation_ocsp;
 mod samples;
 mod server_certs;
 mod sessions;

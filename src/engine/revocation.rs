@@ -11,13 +11,24 @@
 //!   ([`cache`]), fetched with a bounded HTTP GET ([`http`]). A fetch that fails leaves the status
 //!   unknown; under High a certificate no CRL speaks for is refused.
 //!
+//! - With OCSP checking (TTLSGskOcspParms: `OcspAiaEnable On` or an `OcspUrl`), the peer's
+//!   end-entity certificate is also asked about ([`ocsp_check`]): requests built and responses
+//!   judged by hand ([`ocsp`], [`ocsp_response`], [`der`]), answers cached agent-wide
+//!   ([`ocsp_cache`]).
+//!
 //! A revoked certificate fails the handshake with return code 431.
 
 mod cache;
 mod check;
+mod der;
 mod fetch;
 mod http;
 pub mod news;
+mod ocsp;
+mod ocsp_cache;
+mod ocsp_check;
+mod ocsp_fetch;
+mod ocsp_response;
 mod verifiers;
 
 use std::sync::Arc;
@@ -32,14 +43,19 @@ use rustls::server::danger::ClientCertVerifier;
 
 use self::cache::CrlCache;
 use self::check::{Build, CdpCheck};
+use self::ocsp_cache::OcspCache;
+use self::ocsp_check::{OcspCheck, OcspClientVerifier, OcspServerVerifier};
 use self::verifiers::{CdpClientVerifier, CdpServerVerifier};
 use crate::keyring::Keyring;
 use crate::policy::table::{RevocationLevel, Settings};
 
-/// What an environment's resumable sessions follow: the revocation news of its CRL cache (a
-/// handle that keeps the cache alive).
+/// What an environment's resumable sessions follow: the revocation news of its CRL and OCSP
+/// caches (a handle that keeps them alive).
 #[derive(Clone)]
-pub struct NewsHandle(Arc<CrlCache>);
+pub struct NewsHandle {
+    crl: Option<Arc<CrlCache>>,
+    ocsp: Option<Arc<OcspCache>>,
+}
 
 impl std::fmt::Debug for NewsHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,18 +66,27 @@ impl std::fmt::Debug for NewsHandle {
 impl NewsHandle {
     /// Sessions issued before this (Unix milliseconds) may not be resumed; 0 = none refused.
     pub fn since_ms(&self) -> u64 {
-        self.0.news().since_ms()
+        let crl = self.crl.as_ref().map_or(0, |c| c.news().since_ms());
+        let ocsp = self.ocsp.as_ref().map_or(0, |c| c.news().since_ms());
+        crl.max(ocsp)
     }
 }
 
-/// The news handle of `s`'s CRL fetching; `None` without `HttpCdpEnable On` (keyring CRLs are part
-/// of the environment identity instead: a new one starts the environment afresh).
+/// The news handle of `s`'s CRL fetching and OCSP checking; `None` with neither (keyring CRLs are
+/// part of the environment identity instead: a new one starts the environment afresh).
 pub fn news_for(s: &Settings) -> Option<NewsHandle> {
-    s.http_cdp.enable.then(|| NewsHandle(CrlCache::shared(&s.http_cdp)))
+    let crl = s.http_cdp.enable.then(|| CrlCache::shared(&s.http_cdp));
+    let ocsp = s.ocsp.checking().then(|| OcspCache::shared(&s.ocsp));
+    (crl.is_some() || ocsp.is_some()).then_some(NewsHandle { crl, ocsp })
 }
 
 fn keyring_crls(keyring: &Keyring) -> Vec<CertificateRevocationListDer<'static>> {
     keyring.crls.iter().map(|c| c.der.clone()).collect()
+}
+
+/// Whether some CRL can settle a status OCSP leaves unknown (under High).
+fn has_crl_source(s: &Settings, keyring: &Keyring) -> bool {
+    s.http_cdp.enable || !keyring.crls.is_empty()
 }
 
 /// The verifier of client certificates (server roles); `optional`: a client may send none
@@ -72,6 +97,25 @@ pub fn client_verifier(
     s: &Settings,
     keyring: &Keyring,
     optional: bool,
+) -> Result<Arc<dyn ClientCertVerifier>, String> {
+    let high = s.revocation_level == RevocationLevel::High;
+    let crls = |high| crl_client_verifier(roots.clone(), provider.clone(), s, keyring, optional, high);
+    if !s.ocsp.checking() {
+        return crls(high);
+    }
+    let strict = (high && has_crl_source(s, keyring)).then(|| crls(true)).transpose()?;
+    let check = OcspCheck::new(&s.ocsp, keyring.trust.clone(), high);
+    Ok(Arc::new(OcspClientVerifier { lenient: crls(false)?, strict, check }))
+}
+
+/// The verifier of client certificates with CRLs alone; `high`: an unknown status is refused.
+fn crl_client_verifier(
+    roots: Arc<RootCertStore>,
+    provider: Arc<CryptoProvider>,
+    s: &Settings,
+    keyring: &Keyring,
+    optional: bool,
+    high: bool,
 ) -> Result<Arc<dyn ClientCertVerifier>, String> {
     let build: Build<Arc<dyn ClientCertVerifier>> = Box::new(move |crls, allow_unknown| {
         let mut b =
@@ -84,7 +128,6 @@ pub fn client_verifier(
         }
         b.build().map_err(|e| e.to_string())
     });
-    let high = s.revocation_level == RevocationLevel::High;
     if !s.http_cdp.enable {
         return build(keyring_crls(keyring), !high);
     }
@@ -99,6 +142,23 @@ pub fn server_verifier(
     s: &Settings,
     keyring: &Keyring,
 ) -> Result<Arc<dyn ServerCertVerifier>, String> {
+    let high = s.revocation_level == RevocationLevel::High;
+    let crls = |high| crl_server_verifier(roots.clone(), provider.clone(), s, keyring, high);
+    if !s.ocsp.checking() {
+        return crls(high);
+    }
+    let strict = (high && has_crl_source(s, keyring)).then(|| crls(true)).transpose()?;
+    let check = OcspCheck::new(&s.ocsp, keyring.trust.clone(), high);
+    Ok(Arc::new(OcspServerVerifier { lenient: crls(false)?, strict, check }))
+}
+
+fn crl_server_verifier(
+    roots: Arc<RootCertStore>,
+    provider: Arc<CryptoProvider>,
+    s: &Settings,
+    keyring: &Keyring,
+    high: bool,
+) -> Result<Arc<dyn ServerCertVerifier>, String> {
     let build: Build<Arc<WebPkiServerVerifier>> = Box::new(move |crls, allow_unknown| {
         let mut b =
             WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone()).with_crls(crls);
@@ -107,7 +167,6 @@ pub fn server_verifier(
         }
         b.build().map_err(|e| e.to_string())
     });
-    let high = s.revocation_level == RevocationLevel::High;
     if !s.http_cdp.enable {
         return Ok(build(keyring_crls(keyring), !high)?);
     }

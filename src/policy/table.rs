@@ -207,6 +207,60 @@ impl Default for HttpCdpSettings {
     }
 }
 
+/// `TTLSGskOcspParms`: OCSP checking of peer certificates and stapling of the server's own
+/// (docs/policy-reference.md, "TTLSGskOcspParms"). Values as written; the engine's revocation
+/// module gives 0 its meaning.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OcspSettings {
+    /// `OcspAiaEnable`: ask the responder named in the certificate's AIA extension.
+    pub aia_enable: bool,
+    /// `OcspUrl`: a fixed responder.
+    pub url: Option<String>,
+    /// `OcspUrlPriority`: On asks `OcspUrl` before the AIA responder.
+    pub url_priority: bool,
+    /// `OcspCliCacheSize` (or `OcspClientCacheSize`): answers kept; 0 keeps none.
+    pub cache_size: u32,
+    /// `OcspCliCacheEntryMaxsize`: bytes; a larger response is used but not kept; 0 = no limit.
+    pub cache_entry_max_size: u32,
+    /// `OcspMaxResponseSize`: bytes; a larger response is refused; 0 = attls's ceiling.
+    pub max_response_size: u32,
+    /// `OcspResponseTimeout`: seconds; 0 = the default.
+    pub response_timeout: u32,
+    /// `OcspNonceGenEnable`: send a nonce in each request.
+    pub nonce_gen_enable: bool,
+    /// `OcspNonceCheckEnable`: require the response to echo it.
+    pub nonce_check_enable: bool,
+    /// `OcspNonceSize`: bytes of nonce.
+    pub nonce_size: u32,
+    /// `OcspServerStapling`: the server roles staple a response for their certificate.
+    pub server_stapling: bool,
+}
+
+impl OcspSettings {
+    /// Whether peer certificates are checked: some responder can be asked.
+    pub fn checking(&self) -> bool {
+        self.aia_enable || self.url.is_some()
+    }
+}
+
+impl Default for OcspSettings {
+    fn default() -> Self {
+        OcspSettings {
+            aia_enable: false,
+            url: None,
+            url_priority: true,
+            cache_size: 256,
+            cache_entry_max_size: 0,
+            max_response_size: 20_480,
+            response_timeout: 15,
+            nonce_gen_enable: false,
+            nonce_check_enable: false,
+            nonce_size: 8,
+            server_stapling: false,
+        }
+    }
+}
+
 /// Session cache and ticket settings (TTLSGskAdvancedParms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionSettings {
@@ -275,6 +329,7 @@ pub struct Settings {
     pub server_certs: ServerCerts,
     pub revocation_level: RevocationLevel,
     pub http_cdp: HttpCdpSettings,
+    pub ocsp: OcspSettings,
     pub session: SessionSettings,
     /// Every other written parameter (keyword, value), sorted by keyword.
     pub other: Vec<(String, String)>,

@@ -1,13 +1,15 @@
 //! A test CA made with the openssl CLI (`openssl req`, `openssl ca`): leaves for `localhost` with
-//! optional extensions (a CRL distribution point), revocation and CRLs as `openssl ca` makes them;
+//! optional extensions (a CRL distribution point, an AIA OCSP URI), revocation and CRLs as
+//! `openssl ca` makes them, delegated OCSP responder certificates and `openssl ocsp` responders;
 //! and the s_client check of whether an agent serves a client certificate. Used by the revocation
-//! tests (keyring CRLs and CRLs fetched over HTTP).
+//! tests (keyring CRLs, CRLs fetched over HTTP, OCSP).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use super::agent::eventually;
 use super::agent::peers::Spawned;
 
 pub fn openssl(dir: &Path, args: &[&str]) {
@@ -112,6 +114,67 @@ impl Ca {
         openssl(&self.dir, &["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"]);
         std::fs::read_to_string(self.dir.join("crl.pem")).unwrap()
     }
+}
+
+impl Ca {
+    /// `NAME.pem` and `NAME.key`: a delegated OCSP responder (extended key usage OCSPSigning).
+    pub fn issue_responder(&self, name: &str) -> (PathBuf, PathBuf) {
+        let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
+        let subject = format!("/CN={name}");
+        openssl(
+            &self.dir,
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &subject,
+                "-addext",
+                "extendedKeyUsage=OCSPSigning",
+            ],
+        );
+        openssl(&self.dir, &["ca", "-batch", "-config", "ca.cnf", "-notext", "-in", &csr, "-out", &pem]);
+        (self.dir.join(pem), self.dir.join(key))
+    }
+
+    /// `openssl ocsp` answering from this CA's index on `port` (all addresses), signing with
+    /// `signer` and `key` (the CA's own, a delegated responder's, or a stranger's), ready when it
+    /// accepts connections. Revocations made after it starts may not be seen.
+    pub fn responder(&self, port: u16, signer: &Path, key: &Path) -> Spawned {
+        let mut cmd = Command::new("openssl");
+        cmd.current_dir(&self.dir)
+            .args(["ocsp", "-index", "index.txt", "-port", &port.to_string(), "-CA", "ca.pem", "-rsigner"])
+            .arg(signer)
+            .arg("-rkey")
+            .arg(key)
+            .arg("-ignore_err");
+        let mut responder = Spawned::spawn(cmd);
+        // Not probed with a connection: the responder serves one at a time and would wait on it.
+        let up = eventually(Duration::from_secs(10), || {
+            responder.stderr().contains("waiting for OCSP client connections")
+                || responder.child.try_wait().ok().flatten().is_some()
+        });
+        assert!(
+            up && responder.child.try_wait().ok().flatten().is_none(),
+            "openssl ocsp: {}",
+            responder.stderr()
+        );
+        responder
+    }
+}
+
+/// A loopback port nothing listens on now (for a URL written into certificates before its server
+/// starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
 }
 
 /// Copies `files` into the keyring directory `ring`.

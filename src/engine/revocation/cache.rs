@@ -69,7 +69,7 @@ impl Limits {
 /// Every live cache, by the settings it was made for.
 static CACHES: Mutex<Vec<(HttpCdpSettings, Weak<CrlCache>)>> = Mutex::new(Vec::new());
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -87,27 +87,33 @@ struct State {
     kept: HashMap<String, Arc<FetchedCrl>>,
     /// URL → when it may be fetched again.
     failed: HashMap<String, Instant>,
-    flights: HashMap<String, Arc<Flight>>,
+    flights: HashMap<String, Arc<CrlFlight>>,
 }
 
-/// One fetch under way: its outcome, once there is one.
-#[derive(Default)]
-struct Flight {
-    outcome: Mutex<Option<Option<Arc<FetchedCrl>>>>,
+/// One fetch under way: its outcome, once there is one (also the OCSP cache's).
+pub(super) struct Flight<T> {
+    outcome: Mutex<Option<T>>,
     done: Condvar,
 }
 
-impl Flight {
-    fn finish(&self, crl: Option<Arc<FetchedCrl>>) {
-        *lock(&self.outcome) = Some(crl);
+impl<T> Default for Flight<T> {
+    fn default() -> Self {
+        Flight { outcome: Mutex::new(None), done: Condvar::new() }
+    }
+}
+
+impl<T: Clone> Flight<T> {
+    pub(super) fn finish(&self, outcome: T) {
+        *lock(&self.outcome) = Some(outcome);
         self.done.notify_all();
     }
 
-    fn wait_until(&self, deadline: Instant) -> Option<Arc<FetchedCrl>> {
+    /// The outcome, once there is one; `None` when `deadline` comes first.
+    pub(super) fn wait_until(&self, deadline: Instant) -> Option<T> {
         let mut outcome = lock(&self.outcome);
         loop {
-            if let Some(crl) = &*outcome {
-                return crl.clone();
+            if let Some(done) = &*outcome {
+                return Some(done.clone());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -120,6 +126,9 @@ impl Flight {
         }
     }
 }
+
+/// A CRL fetch's outcome: the CRL, or none (the fetch failed).
+type CrlFlight = Flight<Option<Arc<FetchedCrl>>>;
 
 /// What a cache holds for the URLs of one certificate.
 pub struct Found {
@@ -175,15 +184,16 @@ impl CrlCache {
     /// Fetches `urls` (joining fetches under way) and waits for them, at most the response timeout.
     pub fn fetch(self: &Arc<Self>, urls: &[String]) -> Vec<Arc<FetchedCrl>> {
         let deadline = Instant::now() + self.limits.timeout;
-        let flights: Vec<Arc<Flight>> = {
+        let flights: Vec<Arc<CrlFlight>> = {
             let mut state = lock(&self.state);
             urls.iter().filter_map(|url| self.join_or_start(&mut state, url, deadline)).collect()
         };
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING_HANDSHAKES {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return flights.iter().filter_map(|f| f.wait_until(Instant::now())).collect();
+            return flights.iter().filter_map(|f| f.wait_until(Instant::now()).flatten()).collect();
         }
-        let crls = off_the_runtime(|| flights.iter().filter_map(|f| f.wait_until(deadline)).collect());
+        let crls =
+            off_the_runtime(|| flights.iter().filter_map(|f| f.wait_until(deadline).flatten()).collect());
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         crls
     }
@@ -195,13 +205,13 @@ impl CrlCache {
         state: &mut State,
         url: &str,
         deadline: Instant,
-    ) -> Option<Arc<Flight>> {
+    ) -> Option<Arc<CrlFlight>> {
         if let Some(flight) = state.flights.get(url) {
             return Some(flight.clone());
         }
         let now = Instant::now();
         if let Some(crl) = state.kept.get(url).filter(|c| c.is_fresh(now)) {
-            let flight = Arc::new(Flight::default());
+            let flight = Arc::new(CrlFlight::default());
             flight.finish(Some(crl.clone()));
             return Some(flight);
         }
@@ -210,7 +220,7 @@ impl CrlCache {
         {
             return None;
         }
-        let flight = Arc::new(Flight::default());
+        let flight = Arc::new(CrlFlight::default());
         let (cache, for_thread, url_owned) = (Arc::clone(self), flight.clone(), url.to_string());
         let spawned = std::thread::Builder::new().name("attls-crl-fetch".into()).spawn(move || {
             let outcome = fetch::fetch(&url_owned, cache.limits.max_response, deadline);
@@ -226,7 +236,7 @@ impl CrlCache {
     }
 
     /// Records the outcome of the fetch `flight` of `url` and wakes its waiters.
-    fn settle(&self, url: &str, flight: &Arc<Flight>, outcome: Result<FetchedCrl, String>) {
+    fn settle(&self, url: &str, flight: &Arc<CrlFlight>, outcome: Result<FetchedCrl, String>) {
         let crl = match outcome {
             Ok(crl) => {
                 if self.news.record(url, crl.revoked.clone()) {
@@ -316,7 +326,7 @@ fn failed(state: &mut State, url: &str) {
 
 /// Runs a bounded blocking wait without holding up the runtime's other tasks: on a multi-thread
 /// runtime's worker the worker is handed over first (`block_in_place`); elsewhere it just waits.
-fn off_the_runtime<T>(wait: impl FnOnce() -> T) -> T {
+pub(super) fn off_the_runtime<T>(wait: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(wait),

@@ -1,8 +1,9 @@
-//! A bounded HTTP/1.1 GET for CRL distribution points, on std sockets: plain `http://` URLs only
-//! (no TLS, no proxy, no redirects), one request per connection, a response head of at most
-//! [`MAX_HEAD_BYTES`], a body of at most the caller's limit (Content-Length, chunked, or up to the
-//! close), and one deadline for the whole exchange, name lookup aside (it runs in the fetching
-//! thread, which no handshake waits on past the deadline).
+//! A bounded HTTP/1.1 client on std sockets: GET for CRL distribution points, POST for OCSP
+//! responders. Plain `http://` URLs only (no TLS, no proxy, no redirects), one request per
+//! connection, a response head of at most [`MAX_HEAD_BYTES`], a body of at most the caller's
+//! limit (Content-Length, chunked, or up to the close), and one deadline for the whole exchange,
+//! name lookup aside (it runs in the fetching thread, which no handshake waits on past the
+//! deadline).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -69,17 +70,39 @@ fn split_host_port(authority: &str) -> Option<(String, u16)> {
 
 /// GETs `url` and returns the body of a 200 response, at most `limit` bytes, by `deadline`.
 pub fn get(url: &HttpUrl, limit: usize, deadline: Instant) -> Result<Vec<u8>, String> {
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: application/pkix-crl\r\nUser-Agent: attls-pagent\r\nConnection: close\r\n\r\n",
+        url.target, url.authority
+    );
+    exchange(url, request.as_bytes(), limit, deadline)
+}
+
+/// POSTs `body` (an OCSP request) to `url` and returns the body of a 200 response, at most `limit`
+/// bytes, by `deadline`. Reasons name the OCSP keywords.
+pub fn post_ocsp(url: &HttpUrl, body: &[u8], limit: usize, deadline: Instant) -> Result<Vec<u8>, String> {
+    let mut request = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/ocsp-request\r\nAccept: application/ocsp-response\r\nContent-Length: {}\r\nUser-Agent: attls-pagent\r\nConnection: close\r\n\r\n",
+        url.target,
+        url.authority,
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    exchange(url, &request, limit, deadline).map_err(|e| {
+        e.replace("HttpCdpResponseTimeout", "OcspResponseTimeout")
+            .replace("HttpCdpMaxResponseSize", "OcspMaxResponseSize")
+    })
+}
+
+/// Sends `request` on a new connection to `url` and reads the response.
+fn exchange(url: &HttpUrl, request: &[u8], limit: usize, deadline: Instant) -> Result<Vec<u8>, String> {
     let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {}: {e}", url.host))?
         .collect();
     let mut stream = connect(&addrs, deadline)?;
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: application/pkix-crl\r\nUser-Agent: attls-pagent\r\nConnection: close\r\n\r\n",
-        url.target, url.authority
-    );
     stream.set_write_timeout(Some(remaining(deadline)?)).map_err(|e| e.to_string())?;
-    stream.write_all(request.as_bytes()).map_err(|e| io_reason("sending the request", &e))?;
+    stream.write_all(request).map_err(|e| io_reason("sending the request", &e))?;
     let mut reader = DeadlineReader { stream, deadline };
     read_response(&mut reader, limit)
 }

@@ -48,6 +48,7 @@ impl EnvId {
         }
         d.field("revocation", format!("{:?}", s.revocation_level).as_bytes());
         d.field("http-cdp", format!("{:?}", s.http_cdp).as_bytes());
+        d.field("ocsp", format!("{:?}", s.ocsp).as_bytes());
         EnvId(d.finish())
     }
 }

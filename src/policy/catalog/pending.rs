@@ -1,10 +1,11 @@
 //! Parameters of the statements attls accepts and does not apply yet (status P of
-//! docs/policy-reference.md#status-legend): the GSK LDAP and OCSP parms, the HTTP CDP proxy and
-//! IpTimeCondition, each a free-form token; and the HTTP CDP parms attls applies.
+//! docs/policy-reference.md#status-legend): the GSK LDAP parms, the HTTP CDP and OCSP proxies, OCSP
+//! request signing and IpTimeCondition, each a free-form token; and the HTTP CDP and OCSP parms
+//! attls applies.
 
-use super::Support::Pending;
+use super::Support::{Pending, PendingUnlessOff};
 use super::ValueType::{Int, OnOff, Token};
-use super::{Param, dflt, p, sup};
+use super::{Param, dflt, p, slot, sup};
 
 macro_rules! pending_tokens {
     ($($name:literal),* $(,)?) => { &[$(sup(p($name, Token), Pending)),*] };
@@ -31,26 +32,28 @@ pub(super) static GSK_LDAP: &[Param] = pending_tokens![
     "CRLCacheTempCRLTimeout",
 ];
 
-pub(super) static GSK_OCSP: &[Param] = pending_tokens![
-    "OcspAiaEnable",
-    "OcspCliCacheSize",
-    "OcspClientCacheSize",
-    "OcspCliCacheEntryMaxsize",
-    "OcspMaxResponseSize",
-    "OcspNonceCheckEnable",
-    "OcspNonceGenEnable",
-    "OcspNonceSize",
-    "OcspProxyServerName",
-    "OcspProxyServerPort",
-    "OcspRequestSigalg",
-    "OcspRequestSigkeylabel",
-    "OcspResponseSigAlgPairs",
-    "OcspResponseTimeout",
-    "OcspRetrieveViaGet",
-    "OcspServerStapling",
-    "OcspServerStaplingSignaturePairs",
-    "OcspUrl",
-    "OcspUrlPriority",
+/// Applied but for stapling, request signing, the proxy, GET and the signature-pair lists
+/// (docs/policy-reference.md, "TTLSGskOcspParms").
+pub(super) static GSK_OCSP: &[Param] = &[
+    dflt(p("OcspAiaEnable", OnOff), "Off"),
+    dflt(slot(p("OcspCliCacheSize", Int(0, 32_000)), "OcspCliCacheSize"), "256"),
+    slot(p("OcspClientCacheSize", Int(0, 32_000)), "OcspCliCacheSize"),
+    dflt(p("OcspCliCacheEntryMaxsize", Int(0, 2_147_483_647)), "0"),
+    dflt(p("OcspMaxResponseSize", Int(0, 2_147_483_647)), "20480"),
+    dflt(p("OcspNonceCheckEnable", OnOff), "Off"),
+    dflt(p("OcspNonceGenEnable", OnOff), "Off"),
+    dflt(p("OcspNonceSize", Int(8, 256)), "8"),
+    sup(p("OcspProxyServerName", Token), Pending),
+    sup(p("OcspProxyServerPort", Token), Pending),
+    sup(p("OcspRequestSigalg", Token), Pending),
+    sup(p("OcspRequestSigkeylabel", Token), Pending),
+    sup(p("OcspResponseSigAlgPairs", Token), Pending),
+    dflt(p("OcspResponseTimeout", Int(0, 43_200)), "15"),
+    sup(p("OcspRetrieveViaGet", OnOff), PendingUnlessOff),
+    sup(p("OcspServerStapling", OnOff), PendingUnlessOff),
+    sup(p("OcspServerStaplingSignaturePairs", Token), Pending),
+    p("OcspUrl", Token),
+    dflt(p("OcspUrlPriority", OnOff), "On"),
 ];
 
 /// Applied but for the proxy (docs/policy-reference.md, "TTLSGskHttpCdpParms"): attls fetches

@@ -8,8 +8,8 @@ use super::super::catalog::Kind;
 use super::super::rustls_caps;
 use super::super::source::Span;
 use super::super::table::{
-    ClientAuthType, HttpCdpSettings, Protocols, RevocationLevel, Role, ServerCerts, SessionSettings,
-    Settings, SniMode, WrittenActions,
+    ClientAuthType, HttpCdpSettings, OcspSettings, Protocols, RevocationLevel, Role, ServerCerts,
+    SessionSettings, Settings, SniMode, WrittenActions,
 };
 use super::super::{ciphers, diag::Diagnostic};
 use super::levels::Levels;
@@ -138,6 +138,7 @@ impl<'s> Resolver<'s, '_> {
     ) -> Option<Settings> {
         let lv = self.levels(group, env, conn).ok()?;
         let http_cdp = http_cdp_settings(self.slot(lv.gsk, Kind::GskHttpCdpParms).ok()?);
+        let ocsp = ocsp_settings(self.slot(lv.gsk, Kind::GskOcspParms).ok()?);
         if !self.required(&lv) {
             return None;
         }
@@ -146,7 +147,8 @@ impl<'s> Resolver<'s, '_> {
         let written_ciphers = cipher_list(lv.conn_cipher.or(lv.env_cipher));
         let ciphers = CipherLists::new(&lv, &written_ciphers, &protocols);
         let (groups, group_spans) = group_list(lv.conn_sig.or(lv.env_sig), role);
-        let settings = self.assemble(&lv, role, protocols, ciphers, groups, http_cdp);
+        let revocation = (http_cdp, ocsp);
+        let settings = self.assemble(&lv, role, protocols, ciphers, groups, revocation);
         if settings.ttls_enabled && env.is_some() {
             if self.opts.warn_keyrings
                 && let Some(k) = lv.keyring.and_then(|k| k.param("Keyring"))
@@ -168,7 +170,7 @@ impl<'s> Resolver<'s, '_> {
         protocols: Protocols,
         ciphers: CipherLists,
         groups: Option<Vec<u16>>,
-        http_cdp: HttpCdpSettings,
+        (http_cdp, ocsp): (HttpCdpSettings, OcspSettings),
     ) -> Settings {
         let groups_rustls = groups
             .as_ref()
@@ -214,6 +216,7 @@ impl<'s> Resolver<'s, '_> {
                 _ => RevocationLevel::Medium,
             },
             http_cdp,
+            ocsp,
             session: session_settings(lv.gsk),
             other: other_params(lv),
             written: WrittenActions {
@@ -292,6 +295,25 @@ fn http_cdp_settings(block: Option<&Statement>) -> HttpCdpSettings {
         cache_entry_max_size: int(p("HttpCdpCacheEntryMaxsize"), d.cache_entry_max_size),
         max_response_size: int(p("HttpCdpMaxResponseSize"), d.max_response_size),
         response_timeout: int(p("HttpCdpResponseTimeout"), d.response_timeout),
+    }
+}
+
+/// The TTLSGskOcspParms block of the environment's TTLSGskAdvancedParms (inline or referenced).
+fn ocsp_settings(block: Option<&Statement>) -> OcspSettings {
+    let p = |name: &str| block.and_then(|b| b.param(name));
+    let d = OcspSettings::default();
+    OcspSettings {
+        aia_enable: on_off(p("OcspAiaEnable"), d.aia_enable),
+        url: text(p("OcspUrl")).filter(|u| !u.is_empty()),
+        url_priority: on_off(p("OcspUrlPriority"), d.url_priority),
+        cache_size: int(p("OcspCliCacheSize").or(p("OcspClientCacheSize")), d.cache_size),
+        cache_entry_max_size: int(p("OcspCliCacheEntryMaxsize"), d.cache_entry_max_size),
+        max_response_size: int(p("OcspMaxResponseSize"), d.max_response_size),
+        response_timeout: int(p("OcspResponseTimeout"), d.response_timeout),
+        nonce_gen_enable: on_off(p("OcspNonceGenEnable"), d.nonce_gen_enable),
+        nonce_check_enable: on_off(p("OcspNonceCheckEnable"), d.nonce_check_enable),
+        nonce_size: int(p("OcspNonceSize"), d.nonce_size),
+        server_stapling: on_off(p("OcspServerStapling"), d.server_stapling),
     }
 }
 

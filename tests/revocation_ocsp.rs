@@ -3,15 +3,16 @@
 //! A revoked client is refused (rc=431) and a good one served (nonces sent and checked); a
 //! responder that never answers leaves the status unknown within OcspResponseTimeout (Medium
 //! serves, High refuses); a response signed by another key is not trusted, one signed by a
-//! delegated responder the CA issued is; and the Client role checks the server's certificate.
+//! delegated responder the CA issued is; the Client role checks the server's certificate; and
+//! with OcspServerStapling On, `openssl s_client -status` sees the stapled response.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::agent::peers::{Backend, s_server_rev_with, tcp_connect};
-use crate::support::agent::{AgentProc, AgentSetup, policy};
+use crate::support::agent::peers::{Backend, Spawned, s_server_rev_with, tcp_connect};
+use crate::support::agent::{AgentProc, AgentSetup, eventually, policy};
 use crate::support::openssl_ca::{Ca, client, free_port, ring_with, served};
 
 fn aia(port: u16) -> String {
@@ -187,4 +188,40 @@ fn the_client_role_refuses_a_server_certificate_its_responder_revokes() {
     assert_eq!(reply(&agent, "OUT1"), b"cba\n", "the good server: {}", agent.log_text());
     assert!(reply(&agent, "OUT2").is_empty(), "data reached a revoked server");
     assert!(agent.log_text().contains("rc=431"), "{}", agent.log_text());
+}
+
+#[test]
+fn a_server_staples_its_ocsp_response_and_s_client_sees_it() {
+    let setup = AgentSetup::new("ocsp-stapling");
+    let port = free_port();
+    let ca = Ca::new(setup.dir().join("ca"), "attls OCSP test CA");
+    let ring = setup.dir().join("ring");
+    server_ring(&ca, &ring, &[&aia(port)]);
+    let ca_pem = ca.dir.join("ca.pem");
+    let _responder = ca.responder(port, &ca_pem, &ca.dir.join("ca.key"));
+    let backend = Backend::echo();
+    let lines: &[&str] = &["OcspAiaEnable On", "OcspServerStapling On"];
+    let agent = agent(setup, "Server", &ring, &[("TLS1", "Medium", lines)], &backend);
+    let addr = agent.addr("TLS1");
+    let mut seen = String::new();
+    let stapled = eventually(Duration::from_secs(10), || {
+        let mut cmd = std::process::Command::new("openssl");
+        cmd.args([
+            "s_client",
+            "-connect",
+            &addr.to_string(),
+            "-servername",
+            "localhost",
+            "-status",
+            "-CAfile",
+        ])
+        .arg(&ca_pem);
+        let mut c = Spawned::spawn(cmd);
+        c.close_stdin();
+        c.wait(Duration::from_secs(5));
+        seen = String::from_utf8_lossy(&c.stdout()).into_owned();
+        seen.contains("OCSP Response Status: successful") && seen.contains("Cert Status: good")
+    });
+    assert!(stapled, "no staple seen:\n{seen}\n{}", agent.log_text());
+    assert!(agent.log_text().contains("OCSP response stapled"), "{}", agent.log_text());
 }

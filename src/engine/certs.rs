@@ -5,7 +5,9 @@
 //! `ServerHandshakeSNI` Optional or Required, a server name the client sends that is listed in
 //! `ServerHandshakeSNIList` (`NAME/LABEL`, names matched without regard to case) picks that
 //! label's certificate; under Required a client that sends no name is refused, and under
-//! `ServerHandshakeSNIMatch Required` so is one whose name is not listed.
+//! `ServerHandshakeSNIMatch Required` so is one whose name is not listed. With
+//! `OcspServerStapling On` each candidate is presented with its stapled OCSP response
+//! ([`super::revocation::staple`]).
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tracing::warn;
 
+use super::revocation::staple::Staple;
 use super::tls::TlsSetupError;
 use crate::keyring::Keyring;
 use crate::policy::table::{Settings, SniMode};
@@ -27,6 +30,15 @@ pub const MAX_SERVER_LABELS: usize = 8;
 struct Candidate {
     label: String,
     key: Arc<CertifiedKey>,
+    /// `OcspServerStapling On`: the key with its current OCSP response.
+    staple: Option<Arc<Staple>>,
+}
+
+impl Candidate {
+    /// The key to present (stapled when there is a fresh response).
+    fn presented(&self) -> Arc<CertifiedKey> {
+        self.staple.as_ref().map_or_else(|| self.key.clone(), |s| s.current())
+    }
 }
 
 /// The server's certificate choice for one environment.
@@ -61,7 +73,12 @@ impl ServerCertChooser {
                         error,
                     }
                 })?;
-            let candidate = Arc::new(Candidate { label: id.label.clone(), key: Arc::new(key) });
+            let key = Arc::new(key);
+            let staple = s
+                .ocsp
+                .server_stapling
+                .then(|| Staple::start(&id.label, key.clone(), &keyring.trust, &s.ocsp));
+            let candidate = Arc::new(Candidate { label: id.label.clone(), key, staple });
             loaded.push(candidate.clone());
             Ok(candidate)
         };
@@ -129,7 +146,7 @@ impl ResolvesServerCert for ServerCertChooser {
         let pool = self.pool(hello.server_name())?;
         // The first the client can use; else the first, and the handshake fails as it would with one.
         let chosen = pool.iter().find(|c| self.usable(&c.key, &hello)).or(pool.first())?;
-        Some(chosen.key.clone())
+        Some(chosen.presented())
     }
 }
 

@@ -14,7 +14,8 @@
 //! - With OCSP checking (TTLSGskOcspParms: `OcspAiaEnable On` or an `OcspUrl`), the peer's
 //!   end-entity certificate is also asked about ([`ocsp_check`]): requests built and responses
 //!   judged by hand ([`ocsp`], [`ocsp_response`], [`der`]), answers cached agent-wide
-//!   ([`ocsp_cache`]).
+//!   ([`ocsp_cache`]). With `OcspServerStapling On` the server roles staple a response for their
+//!   certificate ([`staple`]).
 //!
 //! A revoked certificate fails the handshake with return code 431.
 
@@ -29,6 +30,7 @@ mod ocsp_cache;
 mod ocsp_check;
 mod ocsp_fetch;
 mod ocsp_response;
+pub mod staple;
 mod verifiers;
 
 use std::sync::Arc;

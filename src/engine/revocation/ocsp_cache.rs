@@ -146,6 +146,14 @@ impl OcspCache {
         outcome.unwrap_or_else(|| Err("no answer within OcspResponseTimeout".into()))
     }
 
+    /// A new answer for `query` whatever is kept (the stapler's refresh), waited for.
+    pub fn refresh(self: &Arc<Self>, query: &Query) -> Outcome {
+        let flight = self.join_or_start(&mut lock(&self.state), key_of(query), query)?;
+        flight
+            .wait_until(Instant::now() + self.limits.timeout)
+            .unwrap_or_else(|| Err("no answer within OcspResponseTimeout".into()))
+    }
+
     fn join_or_start(
         self: &Arc<Self>,
         state: &mut State,

@@ -32,7 +32,7 @@ pub(super) static GSK_LDAP: &[Param] = pending_tokens![
     "CRLCacheTempCRLTimeout",
 ];
 
-/// Applied but for stapling, request signing, the proxy, GET and the signature-pair lists
+/// Applied but for request signing, the proxy, GET and the signature-pair lists
 /// (docs/policy-reference.md, "TTLSGskOcspParms").
 pub(super) static GSK_OCSP: &[Param] = &[
     dflt(p("OcspAiaEnable", OnOff), "Off"),
@@ -50,7 +50,7 @@ pub(super) static GSK_OCSP: &[Param] = &[
     sup(p("OcspResponseSigAlgPairs", Token), Pending),
     dflt(p("OcspResponseTimeout", Int(0, 43_200)), "15"),
     sup(p("OcspRetrieveViaGet", OnOff), PendingUnlessOff),
-    sup(p("OcspServerStapling", OnOff), PendingUnlessOff),
+    dflt(p("OcspServerStapling", OnOff), "Off"),
     sup(p("OcspServerStaplingSignaturePairs", Token), Pending),
     p("OcspUrl", Token),
     dflt(p("OcspUrlPriority", OnOff), "On"),

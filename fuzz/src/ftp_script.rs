@@ -177,7 +177,18 @@ impl Script {
             (false, 0) => IpAddr::V4(CLIENT_V4),
             (false, _) => IpAddr::V6(CLIENT_V4.to_ipv6_mapped()),
         };
-        let init = SessionInit { settings, tls_available, implicit, client_ip, control_v6, backend_v6 };
+        // A CertUserMap in force (VerifyUser then also needs the mapped user; the session gets
+        // none here, so such a login is refused).
+        let cert_user_map = flag(u);
+        let init = SessionInit {
+            settings,
+            tls_available,
+            implicit,
+            client_ip,
+            control_v6,
+            backend_v6,
+            cert_user_map,
+        };
         let mut events = Vec::new();
         let mut parser = ReplyParser::new();
         while !u.is_empty() && events.len() < MAX_EVENTS {

@@ -19,6 +19,32 @@
 //!
 //! A revoked certificate fails the handshake with return code 431.
 
+/// The handshake-signature methods of a rustls certificate verifier, delegated unchanged to the
+/// verifier `self.$base()` returns (the wrappers here change only the certificate check).
+macro_rules! delegate_handshake_signatures {
+    ($base:ident) => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            self.$base().verify_tls12_signature(message, cert, dss)
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &rustls::pki_types::CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            self.$base().verify_tls13_signature(message, cert, dss)
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.$base().supported_verify_schemes()
+        }
+    };
+}
+
 mod cache;
 mod check;
 mod der;

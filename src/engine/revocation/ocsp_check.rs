@@ -8,10 +8,10 @@
 
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
+use rustls::{CertificateError, DistinguishedName, Error};
 use tracing::info;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -116,6 +116,18 @@ impl std::fmt::Debug for OcspServerVerifier {
     }
 }
 
+impl OcspClientVerifier {
+    fn base(&self) -> &dyn ClientCertVerifier {
+        &*self.lenient
+    }
+}
+
+impl OcspServerVerifier {
+    fn base(&self) -> &dyn ServerCertVerifier {
+        &*self.lenient
+    }
+}
+
 impl ClientCertVerifier for OcspClientVerifier {
     fn offer_client_auth(&self) -> bool {
         self.lenient.offer_client_auth()
@@ -141,25 +153,7 @@ impl ClientCertVerifier for OcspClientVerifier {
         self.check.verdict(end_entity, intermediates, &[], strict)?;
         Ok(verified)
     }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.lenient.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.lenient.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.lenient.supported_verify_schemes()
-    }
+    delegate_handshake_signatures!(base);
 }
 
 impl ServerCertVerifier for OcspServerVerifier {
@@ -182,25 +176,7 @@ impl ServerCertVerifier for OcspServerVerifier {
         self.check.verdict(end_entity, intermediates, ocsp_response, strict)?;
         Ok(verified)
     }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.lenient.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.lenient.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.lenient.supported_verify_schemes()
-    }
+    delegate_handshake_signatures!(base);
     fn requires_raw_public_keys(&self) -> bool {
         false
     }

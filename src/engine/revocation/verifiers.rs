@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
+use rustls::{DistinguishedName, Error};
 
 use super::check::CdpCheck;
 
@@ -31,6 +31,18 @@ impl std::fmt::Debug for CdpServerVerifier {
     }
 }
 
+impl CdpClientVerifier {
+    fn base(&self) -> &dyn ClientCertVerifier {
+        &*self.0.base
+    }
+}
+
+impl CdpServerVerifier {
+    fn base(&self) -> &WebPkiServerVerifier {
+        &self.0.base
+    }
+}
+
 impl ClientCertVerifier for CdpClientVerifier {
     fn offer_client_auth(&self) -> bool {
         self.0.base.offer_client_auth()
@@ -49,25 +61,7 @@ impl ClientCertVerifier for CdpClientVerifier {
     ) -> Result<ClientCertVerified, Error> {
         self.0.check(end_entity, |v| v.verify_client_cert(end_entity, intermediates, now))
     }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.base.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.base.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.base.supported_verify_schemes()
-    }
+    delegate_handshake_signatures!(base);
 }
 
 impl ServerCertVerifier for CdpServerVerifier {
@@ -83,23 +77,5 @@ impl ServerCertVerifier for CdpServerVerifier {
             v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
         })
     }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.base.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.0.base.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.base.supported_verify_schemes()
-    }
+    delegate_handshake_signatures!(base);
 }

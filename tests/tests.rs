@@ -34,6 +34,7 @@ mod samples;
 mod server_certs;
 mod sessions;
 mod support;
+mod systemd;
 mod tn3270;
 mod tn3270_peers;
 mod transparent;

@@ -4,6 +4,7 @@
 //! installs nothing and the previous generation stays in force. At shutdown NOPURGE drains live
 //! connections within a bound and PURGE closes them at once (D9).
 
+mod notify;
 mod signals;
 mod watch;
 
@@ -59,6 +60,8 @@ pub struct Agent {
     reloading: Mutex<()>,
     /// Set at shutdown under PURGE: connection tasks close at once.
     pub purge: cell::Sender<bool>,
+    /// systemd's notify socket, when there is one.
+    notify: notify::Notifier,
 }
 
 impl Agent {
@@ -87,6 +90,7 @@ impl Agent {
             next_generation: AtomicU64::new(2),
             reloading: Mutex::new(()),
             purge,
+            notify: notify::Notifier::from_env(),
         }))
     }
 
@@ -104,6 +108,14 @@ impl Agent {
     /// every diagnostic, rendered.
     pub async fn reload(&self, cause: ReloadCause) -> Result<u64, LoadError> {
         let _one_at_a_time = self.reloading.lock().await;
+        self.notify.reloading();
+        let loaded = self.load_next(cause).await;
+        self.notify.ready(self.current().id, self.registry.len());
+        loaded
+    }
+
+    /// The body of [`Agent::reload`]: load, then install or keep.
+    async fn load_next(&self, cause: ReloadCause) -> Result<u64, LoadError> {
         // Reloads are serialised, so the number is only used up when the generation is installed.
         let id = self.next_generation.load(Ordering::Relaxed);
         let config = self.config.clone();
@@ -198,7 +210,21 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     if let Some(every) = agent.config.refresh_interval {
         tokio::spawn(refresh_every(agent.clone(), every));
     }
+    agent.notify.ready(agent.current().id, 0);
+    if let Some(every) = agent.notify.watchdog_every() {
+        tokio::spawn(watchdog(agent.clone(), every));
+    }
     Ok(Running { agent, listeners, accepting, terminations })
+}
+
+/// `WATCHDOG=1` every `every` while the runtime runs (with the status line).
+async fn watchdog(agent: Arc<Agent>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let status = notify::status(agent.current().id, agent.registry.len());
+        agent.notify.send(&format!("WATCHDOG=1\nSTATUS={status}"));
+    }
 }
 
 impl Running {
@@ -208,6 +234,7 @@ impl Running {
             () = shutdown => {}
             () = self.terminations.wait() => {}
         }
+        self.agent.notify.stopping();
         // Stop accepting (the listening sockets close), then drain or purge.
         for a in &self.accepting {
             a.abort();

@@ -145,6 +145,8 @@ pub struct AgentSetup {
     netns: Option<String>,
     /// More top-level lines of the main configuration (`TicketKeyFile …`).
     main_lines: Vec<String>,
+    /// Environment variables for the agent process.
+    env: Vec<(String, String)>,
 }
 
 impl AgentSetup {
@@ -156,6 +158,7 @@ impl AgentSetup {
             options: "FLUSH NOPURGE",
             netns: None,
             main_lines: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -206,6 +209,12 @@ impl AgentSetup {
             direction,
             extra,
         });
+        self
+    }
+
+    /// Sets an environment variable of the agent process.
+    pub fn env(mut self, key: &str, value: impl ToString) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -285,6 +294,7 @@ impl AgentSetup {
             .args(["start", "-c"])
             .arg(&config)
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -35,31 +35,45 @@ pub const MAX_WAITING_HANDSHAKES: usize = 64;
 /// Failed URLs remembered (the soonest retried leave first).
 const MAX_FAILED_URLS: usize = 256;
 
-/// The cache's bounds, from the settings.
+/// A revocation cache's bounds (CRLs here, OCSP answers in `ocsp_cache`), from the settings.
 #[derive(Debug, Clone, Copy)]
-struct Limits {
-    keep: usize,
-    keep_max_bytes: usize,
-    max_response: usize,
-    timeout: Duration,
+pub(super) struct Limits {
+    /// Entries kept; 0 keeps none.
+    pub keep: usize,
+    /// A larger entry is used but not kept.
+    pub keep_max_bytes: usize,
+    /// A larger response is refused.
+    pub max_response: usize,
+    /// The longest a handshake waits for an answer.
+    pub timeout: Duration,
 }
 
 impl Limits {
     fn of(s: &HttpCdpSettings) -> Limits {
+        let sizes = (s.cache_size, s.cache_entry_max_size, s.max_response_size);
+        Limits::new(sizes, MAX_RESPONSE_CEILING, s.response_timeout, DEFAULT_TIMEOUT)
+    }
+
+    /// From (cache size, entry size, response size) as written (an entry size of 0: no limit of its
+    /// own; a response size of 0: `ceiling`, which also caps it), and a timeout in seconds (0:
+    /// `default_timeout`).
+    pub(super) fn new(
+        sizes: (u32, u32, u32),
+        ceiling: usize,
+        timeout_secs: u32,
+        default_timeout: Duration,
+    ) -> Limits {
         let bytes = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        let (keep, entry, response) = sizes;
         Limits {
-            keep: bytes(s.cache_size),
-            keep_max_bytes: if s.cache_entry_max_size == 0 {
-                usize::MAX
-            } else {
-                bytes(s.cache_entry_max_size)
+            keep: bytes(keep),
+            keep_max_bytes: if entry == 0 { usize::MAX } else { bytes(entry) },
+            max_response: match bytes(response) {
+                0 => ceiling,
+                n => n.min(ceiling),
             },
-            max_response: match bytes(s.max_response_size) {
-                0 => MAX_RESPONSE_CEILING,
-                n => n.min(MAX_RESPONSE_CEILING),
-            },
-            timeout: match s.response_timeout {
-                0 => DEFAULT_TIMEOUT,
+            timeout: match timeout_secs {
+                0 => default_timeout,
                 n => Duration::from_secs(u64::from(n)),
             },
         }

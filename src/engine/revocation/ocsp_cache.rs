@@ -48,23 +48,14 @@ struct Limits {
 
 impl Limits {
     fn of(s: &OcspSettings) -> Limits {
-        let bytes = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        let sizes = (s.cache_size, s.cache_entry_max_size, s.max_response_size);
+        let b = super::cache::Limits::new(sizes, MAX_RESPONSE_CEILING, s.response_timeout, DEFAULT_TIMEOUT);
         Limits {
-            keep: bytes(s.cache_size),
-            keep_max_bytes: if s.cache_entry_max_size == 0 {
-                usize::MAX
-            } else {
-                bytes(s.cache_entry_max_size)
-            },
-            timeout: match s.response_timeout {
-                0 => DEFAULT_TIMEOUT,
-                n => Duration::from_secs(u64::from(n)),
-            },
+            keep: b.keep,
+            keep_max_bytes: b.keep_max_bytes,
+            timeout: b.timeout,
             asking: Asking {
-                max_response: match bytes(s.max_response_size) {
-                    0 => MAX_RESPONSE_CEILING,
-                    n => n.min(MAX_RESPONSE_CEILING),
-                },
+                max_response: b.max_response,
                 nonce_size: s.nonce_gen_enable.then_some(s.nonce_size),
                 nonce_required: s.nonce_gen_enable && s.nonce_check_enable,
             },

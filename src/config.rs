@@ -192,6 +192,33 @@ pub struct Config {
     pub max_connections: usize,
     /// `ShutdownDrain`: how long SIGTERM waits for live connections under NOPURGE.
     pub shutdown_drain: Duration,
+    /// `MetricsListen ADDR:PORT`: where Prometheus scrapes `/metrics` (none by default).
+    pub metrics_listen: Option<SocketAddr>,
+    /// `AuditLog PATH`: one JSON record per ended connection (none by default).
+    pub audit_log: Option<PathBuf>,
+    /// `Log Stderr|Syslog`: where the agent's log goes.
+    pub log: LogTarget,
+    /// `WatchFiles On|Off`: whether a changed policy or keyring file refreshes by itself (On) or
+    /// waits for `pagent refresh`, SIGHUP or the RefreshInterval (Off, as on z/OS).
+    pub watch_files: bool,
+}
+
+/// Where the agent's log lines go (`Log` in the main configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogTarget {
+    /// Standard error (journald captures it under systemd): the default.
+    Stderr,
+    /// The local syslog daemon (`/dev/log`).
+    Syslog,
+}
+
+impl LogTarget {
+    pub fn word(self) -> &'static str {
+        match self {
+            LogTarget::Stderr => "Stderr",
+            LogTarget::Syslog => "Syslog",
+        }
+    }
 }
 
 /// A configuration that failed: the sources and every diagnostic, for rendering.

@@ -1,5 +1,7 @@
 //! Live connections: one entry per connection through attls, written by its connection task and read
-//! by reports (`pagent netstat`, control `query`). No decision reads it.
+//! by reports (`pagent netstat`, control `query`). No decision reads it. A connection's last
+//! snapshot goes, when it ends, to whoever subscribed ([`Registry::subscribe_ended`]: metrics,
+//! audit records) through a bounded queue that never blocks the connection.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -91,6 +93,8 @@ pub struct ConnSnapshot {
     pub secured_how: Option<String>,
     /// Once secure: whether the handshake resumed an earlier TLS session.
     pub tls_resumed: Option<bool>,
+    /// The z/OS return code of a failed handshake (docs/policy-reference.md#handshake-timer-and-return-codes).
+    pub rc: Option<u32>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub started: SystemTime,
@@ -137,11 +141,33 @@ impl Entry {
     }
 }
 
+/// A connection that ended: its last snapshot (byte counts final) and when it ended.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub snapshot: ConnSnapshot,
+    pub at: SystemTime,
+}
+
+/// A subscriber's queue of ended connections; a full queue drops the record and counts it.
+#[derive(Debug)]
+struct EndedQueue {
+    sender: tokio::sync::mpsc::Sender<Ended>,
+    dropped: Arc<AtomicU64>,
+}
+
 /// Every live connection of one agent.
 #[derive(Debug, Default)]
 pub struct Registry {
     next: AtomicU32,
     live: Mutex<BTreeMap<ConnId, Arc<Entry>>>,
+    ended: Mutex<Vec<EndedQueue>>,
+}
+
+/// What a subscriber of ended connections receives, and how many records its full queue dropped.
+#[derive(Debug)]
+pub struct EndedFeed {
+    pub records: tokio::sync::mpsc::Receiver<Ended>,
+    pub dropped: Arc<AtomicU64>,
 }
 
 /// Removes the entry when the connection task ends, however it ends.
@@ -155,6 +181,16 @@ pub struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.registry.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        let queues = self.registry.ended.lock().unwrap_or_else(|e| e.into_inner());
+        if queues.is_empty() {
+            return;
+        }
+        let ended = Ended { snapshot: self.entry.snapshot(), at: SystemTime::now() };
+        for q in queues.iter() {
+            if q.sender.try_send(ended.clone()).is_err() {
+                q.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 
@@ -193,6 +229,16 @@ impl Registry {
         let entries: Vec<Arc<Entry>> =
             self.live.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
         entries.iter().map(|e| e.snapshot()).collect()
+    }
+
+    /// Every connection that ends from now on, through a queue of `capacity` records: a subscriber
+    /// that falls behind loses records (counted in [`EndedFeed::dropped`]), never slows a connection.
+    pub fn subscribe_ended(&self, capacity: usize) -> EndedFeed {
+        let (sender, records) = tokio::sync::mpsc::channel(capacity.max(1));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let queue = EndedQueue { sender, dropped: dropped.clone() };
+        self.ended.lock().unwrap_or_else(|e| e.into_inner()).push(queue);
+        EndedFeed { records, dropped }
     }
 
     pub fn len(&self) -> usize {
@@ -241,6 +287,7 @@ mod tests {
             app_local: None,
             secured_how: None,
             tls_resumed: None,
+            rc: None,
             bytes_in: 0,
             bytes_out: 0,
             started: SystemTime::now(),
@@ -259,5 +306,20 @@ mod tests {
         registry.next.store(u32::MAX - 1, Ordering::Relaxed);
         assert_eq!(registry.next_id(), ConnId(u32::MAX), "free again once its connection ended");
         assert_eq!(registry.next_id(), ConnId(1), "0 is never a ConnID");
+    }
+
+    #[test]
+    fn ended_connections_reach_subscribers_with_final_counts_and_a_full_queue_drops() {
+        let registry = Arc::new(Registry::default());
+        let mut feed = registry.subscribe_ended(1);
+        let first = registry.register(snapshot(ConnId(7)));
+        first.entry.bytes_in.store(100, Ordering::Relaxed);
+        first.entry.update(|s| s.rc = Some(5004));
+        drop(first);
+        drop(registry.register(snapshot(ConnId(8))));
+        let got = feed.records.try_recv().expect("the first connection's record");
+        assert_eq!((got.snapshot.id, got.snapshot.bytes_in, got.snapshot.rc), (ConnId(7), 100, Some(5004)));
+        assert!(feed.records.try_recv().is_err(), "the queue held one record");
+        assert_eq!(feed.dropped.load(Ordering::Relaxed), 1);
     }
 }

@@ -11,7 +11,7 @@ use super::data_set_map::{self, DataSetMapping, PolicyRef};
 use super::keyword_args::{number, one_arg, path_arg, resolve_path};
 use super::lines::Lines;
 use super::protocol_helper_keywords::{UserCheck, user_check_warnings};
-use super::{Config, DEFAULT_CONTROL_SOCKET, listener, other_disciplines};
+use super::{Config, DEFAULT_CONTROL_SOCKET, LogTarget, listener, other_disciplines};
 use crate::policy::diag::{Diagnostic, Diagnostics, nearest};
 use crate::policy::lex::{TokKind, Token, tokenize};
 use crate::policy::source::{FileId, Span};
@@ -36,6 +36,10 @@ const TOP: &[&str] = &[
     "TcpImage",
     "PEPInstance",
     "ExpiryWarningDays",
+    "MetricsListen",
+    "AuditLog",
+    "Log",
+    "WatchFiles",
     "Listener",
 ];
 
@@ -94,6 +98,10 @@ fn defaults(path: &Path) -> Config {
         listeners: Vec::new(),
         max_connections: DEFAULT_MAX_CONNECTIONS,
         shutdown_drain: Duration::from_secs(30),
+        metrics_listen: None,
+        audit_log: None,
+        log: LogTarget::Stderr,
+        watch_files: true,
     }
 }
 
@@ -175,12 +183,24 @@ impl State {
                     config.expiry_warning_days = n as u32;
                 }
             }
-            "Strict" => strict(config, kw, args, diags),
+            "Strict" => {
+                if let Some(on) = on_off(kw, args, diags) {
+                    config.strict = on;
+                }
+            }
+            "WatchFiles" => {
+                if let Some(on) = on_off(kw, args, diags) {
+                    config.watch_files = on;
+                }
+            }
+            "MetricsListen" => config.metrics_listen = socket_addr(kw, args, diags),
+            "AuditLog" => config.audit_log = path_arg(kw, args, base, diags),
+            "Log" => log_target(config, kw, args, diags),
             "KeyringMap" => keyring_map(config, base, kw, args, diags),
             "DevKeyring" => config.dev_keyring = path_arg(kw, args, base, diags),
             "TicketKeyFile" => config.ticket_key_file = path_arg(kw, args, base, diags),
             "CertUserMap" => config.cert_user_map = path_arg(kw, args, base, diags),
-            "DemoBackend" => demo_backend(config, kw, args, diags),
+            "DemoBackend" => config.demo_backend = socket_addr(kw, args, diags),
             "LogLevel" | "Codepage" => diags.push(
                 Diagnostic::portability(
                     kw.span,
@@ -269,16 +289,33 @@ fn tcp_image(config: &mut Config, word: &str, kw: Token<'_>, args: &[Token<'_>],
     );
 }
 
-/// `Strict On|Off`.
-fn strict(config: &mut Config, kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) {
+/// `On` or `Off` (`Strict`, `WatchFiles`).
+fn on_off(kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) -> Option<bool> {
+    let t = one_arg(kw, args, diags)?;
+    match t.text.to_ascii_lowercase().as_str() {
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => {
+            diags.push(Diagnostic::error(
+                t.span,
+                format!("{} must be On or Off", kw.text),
+                format!("write `{0} On` or `{0} Off`", kw.text),
+            ));
+            None
+        }
+    }
+}
+
+/// `Log Stderr|Syslog`.
+fn log_target(config: &mut Config, kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) {
     let Some(t) = one_arg(kw, args, diags) else { return };
     match t.text.to_ascii_lowercase().as_str() {
-        "on" => config.strict = true,
-        "off" => config.strict = false,
+        "stderr" => config.log = LogTarget::Stderr,
+        "syslog" => config.log = LogTarget::Syslog,
         _ => diags.push(Diagnostic::error(
             t.span,
-            "Strict must be On or Off",
-            "write `Strict On` or `Strict Off`",
+            format!("`{}` is not Stderr or Syslog", t.text),
+            "write `Log Stderr` (journald captures it under systemd) or `Log Syslog`",
         )),
     }
 }
@@ -297,16 +334,19 @@ fn keyring_map(config: &mut Config, base: &Path, kw: Token<'_>, args: &[Token<'_
     }
 }
 
-/// `DemoBackend IP:PORT`.
-fn demo_backend(config: &mut Config, kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) {
-    let Some(t) = one_arg(kw, args, diags) else { return };
+/// `IP:PORT` (`DemoBackend`, `MetricsListen`).
+fn socket_addr(kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) -> Option<SocketAddr> {
+    let t = one_arg(kw, args, diags)?;
     match t.text.parse::<SocketAddr>() {
-        Ok(a) => config.demo_backend = Some(a),
-        Err(_) => diags.push(Diagnostic::error(
-            t.span,
-            format!("`{}` is not IP:PORT", t.text),
-            "write e.g. `DemoBackend 127.0.0.1:8080`",
-        )),
+        Ok(a) => Some(a),
+        Err(_) => {
+            diags.push(Diagnostic::error(
+                t.span,
+                format!("`{}` is not IP:PORT", t.text),
+                format!("write e.g. `{} 127.0.0.1:9100`", kw.text),
+            ));
+            None
+        }
     }
 }
 

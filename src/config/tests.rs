@@ -243,3 +243,26 @@ fn cert_user_map_is_a_path_and_silences_the_user_mapping_warnings() {
             .contains(":2:1: error: CertUserMap needs a value")
     );
 }
+
+#[test]
+fn operations_keywords_parse_and_default() {
+    let p = write("ops-default", "TTLSConfig a.pol\n");
+    let c = load(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (c.metrics_listen, c.audit_log.clone(), c.log, c.watch_files),
+        (None, None, LogTarget::Stderr, true)
+    );
+    let p = write(
+        "ops",
+        "TTLSConfig a.pol\nMetricsListen 127.0.0.1:9100\nAuditLog audit/conns.jsonl\nLog syslog\nWatchFiles Off\n",
+    );
+    let c = load(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
+    assert_eq!(c.audit_log, Some(p.parent().unwrap().join("audit/conns.jsonl")));
+    assert_eq!((c.log, c.watch_files), (LogTarget::Syslog, false));
+    let p = write("ops-bad", "TTLSConfig a.pol\nMetricsListen localhost\nLog Journal\nWatchFiles Maybe\n");
+    let out = load(&p).unwrap_err().to_string();
+    assert!(out.contains(":2:15: error: `localhost` is not IP:PORT"), "{out}");
+    assert!(out.contains("`Journal` is not Stderr or Syslog"), "{out}");
+    assert!(out.contains("WatchFiles must be On or Off"), "{out}");
+}

@@ -101,7 +101,10 @@ pub async fn secure(clear: Prefixed, s: Secure<'_>) -> Result<Result<Secured, No
         }
         Err((source, stream)) => {
             let rc = return_code(&source);
-            s.entry.update(|e| e.conn_status = ConnStatus::NotSecure);
+            s.entry.update(|e| {
+                e.conn_status = ConnStatus::NotSecure;
+                e.rc = Some(rc);
+            });
             if source.kind() != std::io::ErrorKind::UnexpectedEof && trace.errors() {
                 warn!(rc, rule = %s.rule.name, how = s.how, "handshake failed: {source}");
             } else {
@@ -127,8 +130,11 @@ fn finished(side: Side, s: &Secure<'_>, trace: Trace) -> Result<Secured, Handsha
         && settings.client_auth_type == ClientAuthType::SafCheck;
     if user_required && user.is_none() && s.cert_users.is_some() {
         let why = crate::certmap::why_no_user(lookup.as_ref());
-        s.entry.update(|e| e.conn_status = ConnStatus::NotSecure);
         let rc = 5002;
+        s.entry.update(|e| {
+            e.conn_status = ConnStatus::NotSecure;
+            e.rc = Some(rc);
+        });
         if trace.errors() {
             warn!(rc, rule = %s.rule.name, how = s.how, "handshake refused: no user ID for the certificate: {why}");
         } else {

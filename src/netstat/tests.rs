@@ -129,6 +129,7 @@ fn ftp_control() -> ConnSnapshot {
         app_local: None,
         secured_how: Some("AUTH TLS".into()),
         tls_resumed: None,
+        rc: None,
         bytes_in: 1200,
         bytes_out: 3400,
         started: UNIX_EPOCH + Duration::from_secs(1_700_000_000),

@@ -5,6 +5,7 @@
 //! handshake first (`ENABLED`) and only then open the backend (docs/decisions.md D24c), so a failed
 //! handshake never passes a byte of plaintext on. One close line ends every connection.
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -186,7 +187,8 @@ async fn inbound(
     if let (PolicyStatus::ApplCntrl, Some(rule)) = (m.status, m.rule.clone()) {
         let backend = open_backend(acc, &m).await.inspect_err(|_| reset_on_close(&client))?;
         let app = AppSides { peer: client, app: backend, inbound: true };
-        return application_controlled(ctx, listener, acc, &m, &rule, app).await;
+        // Boxed: its loop is larger than a relay, and every connection's task would carry its size.
+        return Box::pin(application_controlled(ctx, listener, acc, &m, &rule, app)).await;
     }
     let ready = ready(&m, client, None).await?;
     // D24c: the backend opens only once the client's side is ready. A backend that cannot be
@@ -227,32 +229,25 @@ async fn relay_ready(
     let rekey = m.rule.as_deref().and_then(rekey_every).filter(|_| side.is_tls());
     let ended = |_| ();
     let held = Held::default();
+    // Each relay is pinned here and lent to `until_cut`, so the task stores it once.
     let relayed = match (rekey, ends) {
         (Some(every), Ends::TlsIsClient) => {
-            until_cut(
-                relay_strict(Rekeying::new(&mut side, every), &mut other, counts, &held, &ended),
-                counts,
-                idle,
-                purged(ctx),
-            )
-            .await
+            let side = Rekeying::new(&mut side, every);
+            let work = pin!(relay_strict(side, &mut other, counts, &held, &ended));
+            until_cut(work, counts, idle, purged(ctx)).await
         }
         (Some(every), Ends::TlsIsServer) => {
-            until_cut(
-                relay_strict(&mut other, Rekeying::new(&mut side, every), counts, &held, &ended),
-                counts,
-                idle,
-                purged(ctx),
-            )
-            .await
+            let side = Rekeying::new(&mut side, every);
+            let work = pin!(relay_strict(&mut other, side, counts, &held, &ended));
+            until_cut(work, counts, idle, purged(ctx)).await
         }
         (None, Ends::TlsIsClient) => {
-            until_cut(relay_strict(&mut side, &mut other, counts, &held, &ended), counts, idle, purged(ctx))
-                .await
+            let work = pin!(relay_strict(&mut side, &mut other, counts, &held, &ended));
+            until_cut(work, counts, idle, purged(ctx)).await
         }
         (None, Ends::TlsIsServer) => {
-            until_cut(relay_strict(&mut other, &mut side, counts, &held, &ended), counts, idle, purged(ctx))
-                .await
+            let work = pin!(relay_strict(&mut other, &mut side, counts, &held, &ended));
+            until_cut(work, counts, idle, purged(ctx)).await
         }
     };
     let r = match relayed {
@@ -306,7 +301,7 @@ async fn outbound(
         // The local client is the controlling application; the remote server is the TLS peer.
         m.note_app_side(client.local_addr().ok(), client.peer_addr().ok());
         let app = AppSides { peer: backend, app: client, inbound: false };
-        return application_controlled(ctx, listener, &acc, &m, &rule, app).await;
+        return Box::pin(application_controlled(ctx, listener, &acc, &m, &rule, app)).await;
     }
     let name = m.rule.as_deref().map(|r| server_name(r, &acc)).transpose()?;
     let ready = ready(&m, backend, name).await?;

@@ -1,19 +1,17 @@
-//! The relay: full-duplex copy between the client side and the server side through fixed buffers.
-//! Each direction runs on its own; end of input on one side shuts down the other side's write half
-//! (a FIN, or close_notify then FIN on TLS) while the reverse direction keeps flowing. Backpressure
-//! comes from awaiting each write; the only per-read work is one atomic add for netstat.
+//! The relay: full-duplex copy between the client side and the server side. Each direction runs on
+//! its own; end of input on one side shuts down the other side's write half (a FIN, or close_notify
+//! then FIN on TLS) while the reverse direction keeps flowing. Backpressure comes from awaiting each
+//! write; the only per-read work is one atomic add for netstat. A direction waiting for bytes holds
+//! no buffer ([`lent`]): an idle connection's relay is a few hundred bytes.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-/// A direction starts with this small buffer, inside the task: an idle or lightly used connection
-/// (a terminal session, a control connection) never allocates more.
-const SMALL: usize = 2 * 1024;
-/// The first heap buffer, once a read fills the small one: 16 KiB is one TLS record.
-const BUF: usize = 16 * 1024;
-/// A direction whose reads keep filling the buffer (bulk transfer) grows it up to this, to halve the
-/// system calls per byte; it never shrinks again.
+mod lent;
+
+/// A direction whose reads fill the lent buffer (a bulk transfer) keeps a buffer of its own, grown up
+/// to this to halve the system calls per byte, until a read leaves it part empty.
 const BUF_MAX: usize = 64 * 1024;
 
 /// Bytes moved and how the relay ended.
@@ -137,13 +135,13 @@ pub enum Cut {
 
 /// Runs `work` (a relay counting into `counts`) until it ends, until neither count has moved for
 /// `idle` (`IdleTimeout`), or until `stop` completes; the caller then closes both sides in order.
+/// `work` comes pinned by the caller: taken by value, it would be stored twice in this future.
 pub async fn until_cut<F: std::future::Future>(
-    work: F,
+    mut work: std::pin::Pin<&mut F>,
     counts: (&AtomicU64, &AtomicU64),
     idle: Option<std::time::Duration>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<F::Output, Cut> {
-    tokio::pin!(work);
     tokio::pin!(stop);
     let moved = || counts.0.load(Ordering::Relaxed) + counts.1.load(Ordering::Relaxed);
     let check = idle
@@ -151,7 +149,7 @@ pub async fn until_cut<F: std::future::Future>(
     let (mut last, mut since) = (moved(), tokio::time::Instant::now());
     loop {
         tokio::select! {
-            r = &mut work => return Ok(r),
+            r = work.as_mut() => return Ok(r),
             () = &mut stop => return Err(Cut::Stopped),
             () = tokio::time::sleep(check) => {
                 let now = moved();
@@ -216,14 +214,15 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut small = [0u8; SMALL];
-    let mut big: Vec<u8> = Vec::new();
+    let mut own: Vec<u8> = Vec::new();
     let mut total = 0u64;
     loop {
-        let buf: &mut [u8] = if big.is_empty() { &mut small } else { &mut big };
-        let n = match r.read(buf).await {
-            Ok(0) => break,
-            Ok(n) => n,
+        let (buf, n) = match lent::read(r, &mut own).await {
+            Ok((buf, 0)) => {
+                lent::give_back(buf);
+                break;
+            }
+            Ok(read) => read,
             // A peer that closed without close_notify.
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && strict => {
                 return Err(Broken::Truncated);
@@ -236,19 +235,29 @@ where
         held.0.fetch_sub(1, Ordering::Relaxed);
         count.fetch_add(n as u64, Ordering::Relaxed);
         total += n as u64;
-        if n == buf.len() {
-            if big.is_empty() {
-                big = vec![0u8; BUF];
-            } else if big.len() < BUF_MAX {
-                big.resize(big.len() * 2, 0);
-            }
-        }
+        own = keep_for_bulk(buf, n);
     }
     w.flush().await.map_err(Broken::Write)?;
     // Half-close: the other side sees end of input; on TLS this sends close_notify first. The
     // bytes are delivered already, so a peer that has gone meanwhile is no failure.
     let _ = w.shutdown().await;
     Ok(total)
+}
+
+/// After a read of `n` bytes into `buf`: a full buffer means a bulk transfer, which gets a buffer of
+/// its own twice the size (up to [`BUF_MAX`]); otherwise the buffer goes back (a lent one to the
+/// spares) and the direction holds none.
+fn keep_for_bulk(buf: Vec<u8>, n: usize) -> Vec<u8> {
+    if n < buf.len() {
+        lent::give_back(buf);
+        return Vec::new();
+    }
+    if buf.len() >= BUF_MAX {
+        return buf;
+    }
+    let doubled = buf.len() * 2;
+    lent::give_back(buf);
+    vec![0u8; doubled]
 }
 
 #[cfg(test)]

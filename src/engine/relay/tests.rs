@@ -1,7 +1,7 @@
 //! Tests of `relay`.
 
 use super::*;
-use tokio::io::duplex;
+use tokio::io::{AsyncReadExt, duplex};
 
 #[tokio::test]
 async fn copies_both_ways_and_forwards_half_close() {
@@ -122,4 +122,33 @@ async fn held_is_clear_while_a_relay_only_waits_to_read() {
     let mut got = [0u8; 4];
     server_peer.read_exact(&mut got).await.unwrap();
     assert!(!held.any(), "everything read was delivered");
+}
+
+#[tokio::test]
+async fn bulk_and_interactive_traffic_arrive_whole_and_in_order() {
+    // A bulk burst (reads that fill the lent buffer, so the direction grows its own) then small
+    // writes with pauses (the own buffer goes back): every byte arrives, in order.
+    let (client, mut client_peer) = duplex(256 * 1024);
+    let (server, mut server_peer) = duplex(256 * 1024);
+    let (inc, outc) = (AtomicU64::new(0), AtomicU64::new(0));
+    let sent: Vec<u8> = (0..600_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let relay = relay(client, server, &inc, &outc);
+    let send = async {
+        client_peer.write_all(&sent[..500_000]).await.unwrap();
+        for chunk in sent[500_000..].chunks(10_000) {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            client_peer.write_all(chunk).await.unwrap();
+        }
+        client_peer.shutdown().await.unwrap();
+    };
+    let receive = async {
+        let mut got = Vec::new();
+        server_peer.read_to_end(&mut got).await.unwrap();
+        server_peer.shutdown().await.unwrap();
+        got
+    };
+    let traffic = async { tokio::join!(send, receive).1 };
+    let (stats, got) = tokio::join!(relay, traffic);
+    assert_eq!(stats.unwrap().from_client, 600_000);
+    assert!(got == sent, "bytes differ");
 }

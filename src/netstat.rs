@@ -12,7 +12,7 @@
 //!   `NotAfter` of [`crate::expiry::of_connection`]: the server's certificate). The
 //!   action blocks take values, levels and defaults from [`crate::policy::effective`].
 //! - [`list_json`], [`detail_json`]: the same facts with the status words of
-//!   docs/policy-reference.md#status-words.
+//!   docs/policy-reference.md#status-words. [`group`]: the per-TTLSGroupAction view (`--group`).
 //!
 //! Sockets print as `addr..port`, IPv4-mapped IPv6 as plain IPv4 (D2). Nothing here panics on any
 //! snapshot: unknown codes, missing actions and odd values print as they are or as `N/A`.
@@ -29,6 +29,7 @@ use crate::policy::effective::{self, Effective, Level, last_written};
 use crate::policy::table::{AddrCond, PortCond, Rule, WrittenActions};
 use crate::registry::ConnSnapshot;
 
+pub mod group;
 #[cfg(test)]
 mod tests;
 

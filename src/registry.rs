@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::policy::{MapType, PolicyStatus, Rule};
+use crate::policy::{ConnDirection, MapType, PolicyStatus, Rule};
 
 /// Connection identifier: printed as 8 uppercase hex digits (`0000002A`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -61,6 +61,12 @@ pub struct ConnSnapshot {
     pub id: ConnId,
     pub listener: String,
     pub jobname: String,
+    /// D7: the owner's Userid (`?` when unknown), and whether the owner was found: with `jobname`
+    /// and `direction`, what the connection was mapped by (a dry run maps it again).
+    pub userid: String,
+    pub owner_known: bool,
+    /// Inbound or outbound: the listener's direction.
+    pub direction: ConnDirection,
     /// The client-facing socket: attls's local address the client reached.
     pub local: SocketAddr,
     /// The client (inbound) or the remote target (outbound).
@@ -268,6 +274,9 @@ mod tests {
             id,
             listener: "L".into(),
             jobname: "L".into(),
+            userid: "u".into(),
+            owner_known: true,
+            direction: ConnDirection::Inbound,
             local: addr,
             remote: addr,
             policy_status: PolicyStatus::NoPolicy,

@@ -1,6 +1,6 @@
 //! `pagent completions` and `pagent man`: scripts and pages generated from the clap definitions name
-//! every subcommand, the bash script parses, the man pages render; and `pagent ctl --help` describes
-//! the ops the agent answers today.
+//! every subcommand and flag (`refresh --dry-run`, `netstat --group`), the bash script parses, the
+//! man pages render; and `pagent ctl --help` describes the ops the agent answers today.
 
 use std::path::Path;
 use std::process::Command;
@@ -179,4 +179,25 @@ fn ctl_help_describes_the_ops_of_today() {
         assert!(help.contains(op), "`{op}` missing from pagent ctl --help:\n{help}");
     }
     assert!(help.contains("SIOCTTLSCTL"), "{help}");
+}
+
+#[test]
+fn completions_and_man_pages_offer_the_dry_run_and_group_flags() {
+    let (bash, zsh, fish) = (completions("bash"), completions("zsh"), completions("fish"));
+    for flag in ["dry-run", "group"] {
+        assert!(bash.contains(&format!("--{flag}")), "--{flag} missing from the bash completions");
+        assert!(zsh.contains(&format!("--{flag}")), "--{flag} missing from the zsh completions");
+        assert!(fish.contains(&format!("-l {flag}")), "--{flag} missing from the fish completions");
+    }
+    let dir = TempDir::new("man-flags");
+    let out = pagent(&["man", dir.path().to_str().expect("UTF-8 temp path")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for (page, flag, words) in [
+        ("pagent-refresh.8", "--dry-run", "live connections would map to another rule"),
+        ("pagent-netstat.8", "--group", "TTLSGroupAction"),
+    ] {
+        let roff = std::fs::read_to_string(dir.path().join(page)).expect("read the page");
+        let text = squeeze(&roff.replace("\\-", "-"));
+        assert!(text.contains(flag) && text.contains(words), "{page} lacks {flag} ({words}):\n{text}");
+    }
 }

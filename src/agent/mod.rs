@@ -4,6 +4,7 @@
 //! installs nothing and the previous generation stays in force. At shutdown NOPURGE drains live
 //! connections within a bound and PURGE closes them at once (D9).
 
+mod dry_run;
 mod notify;
 mod signals;
 mod watch;
@@ -163,7 +164,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let agent = Agent::new(config).await?;
     // Everything that must not miss an early event is set up before `start` returns.
     let (hangups, terminations) = signals::Signals::install()?.split();
-    let watcher = watch::FileWatch::install(&agent);
+    let watcher = if agent.config.watch_files {
+        watch::FileWatch::install(&agent)
+    } else {
+        info!("WatchFiles Off: changed policy files wait for `pagent refresh`, SIGHUP or RefreshInterval");
+        None
+    };
     let mut bound = Vec::new();
     for l in &agent.config.listeners {
         let backlog = l.limits.backlog;
@@ -281,6 +287,12 @@ fn control_handle(agent: &Arc<Agent>) -> crate::control::Handle {
 impl crate::control::Reload for Agent {
     fn reload(&self) -> crate::control::Reloading<'_> {
         Box::pin(Agent::reload(self, ReloadCause::Command))
+    }
+    fn dry_run(&self) -> crate::control::DryRunning<'_> {
+        Box::pin(Agent::dry_run(self))
+    }
+    fn current(&self) -> Arc<Generation> {
+        Agent::current(self)
     }
 }
 

@@ -5,7 +5,7 @@
 //! changed file and every policy file, across one `SETTLE`. A file still changing after
 //! `SETTLE_LIMIT` is not loaded (the policy in force stays; it is waited for again until it
 //! settles), so a file is not read while it is being written. The watched set follows the
-//! installed generation.
+//! installed generation. Under `WatchFiles Off` the watcher is not installed at all.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};

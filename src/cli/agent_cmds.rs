@@ -1,5 +1,6 @@
 //! Commands that talk to a running agent through its control socket (docs/control-protocol.md):
-//! `pagent refresh` (alias `update`), `pagent netstat` and `pagent ctl`.
+//! `pagent refresh` (alias `update`; `--dry-run` installs nothing), `pagent netstat` (`--group`:
+//! by TTLSGroupAction) and `pagent ctl`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ pub struct AgentAddress {
     /// The main configuration of the running agent (its ControlSocket is used).
     #[arg(short = 'c', long = "config", value_name = "CONFIG", conflicts_with = "socket")]
     config: Option<PathBuf>,
-    /// The control socket of the running agent.
+    /// The control socket of the running agent (without -c or --socket: /run/attls/pagent.sock).
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
 }
@@ -38,6 +39,14 @@ impl AgentAddress {
 pub struct RefreshArgs {
     #[command(flatten)]
     at: AgentAddress,
+    /// Install nothing: check the policy files as they are now (keyrings included) and print what a
+    /// refresh would change: rules added (+), removed (-) and changed (~, each setting old -> new),
+    /// and how many live connections would map to another rule. Exit 1 with every error if invalid.
+    #[arg(long)]
+    dry_run: bool,
+    /// The dry run's report as JSON (with --dry-run).
+    #[arg(long, requires = "dry_run")]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +56,10 @@ pub struct NetstatArgs {
     /// One connection (ConnID, leading zeros optional: 2A).
     #[arg(long, value_name = "ID")]
     conn: Option<String>,
+    /// By TTLSGroupAction (z/OS Netstat TTLS GROUP DETAIL): each group and environment action of the
+    /// running policy, the rules using it and its live connections by TLS state.
+    #[arg(long, conflicts_with = "conn")]
+    group: bool,
     /// The full TTLS report of the connection (with --conn).
     #[arg(long, requires = "conn")]
     detail: bool,
@@ -70,6 +83,9 @@ fn failed(reply: &Value) -> String {
 }
 
 pub fn refresh(a: RefreshArgs) -> ExitCode {
+    if a.dry_run {
+        return dry_run(&a);
+    }
     match call(&a.at, Request::new("refresh")) {
         Ok(reply) if reply["ok"] == true => {
             eprintln!("policy refreshed: generation {}", reply["generation"]);
@@ -89,8 +105,35 @@ pub fn refresh(a: RefreshArgs) -> ExitCode {
     }
 }
 
+/// `refresh --dry-run`: the report on stdout (text or JSON), diagnostics on stderr; exit 1 when
+/// the files are invalid.
+fn dry_run(a: &RefreshArgs) -> ExitCode {
+    let reply = match call(&a.at, Request::new("refresh_dry_run")) {
+        Ok(reply) if reply["ok"] == true => reply,
+        Ok(reply) => {
+            eprintln!("{}", failed(&reply));
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let valid = reply["report"]["valid"] == true;
+    if a.json {
+        say!("{}", serde_json::to_string_pretty(&reply["report"]).unwrap_or_default());
+    } else {
+        let diagnostics = reply["diagnostics"].as_str().unwrap_or_default();
+        if !diagnostics.is_empty() {
+            eprintln!("{}", diagnostics.trim_end());
+        }
+        say_raw!("{}", reply["text"].as_str().unwrap_or_default());
+    }
+    if valid { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
 pub fn netstat(a: NetstatArgs) -> ExitCode {
-    let mut req = Request::new("netstat");
+    let mut req = Request::new(if a.group { "netstat_group" } else { "netstat" });
     req.conn = a.conn.clone();
     req.detail = a.detail;
     match call(&a.at, req) {

@@ -40,10 +40,11 @@ pub enum Command {
     Search(search::SearchArgs),
     /// Run the agent in the foreground.
     Start(start::StartArgs),
-    /// Reload the running agent's policy (z/OS F PAGENT,REFRESH); exit 1 and every error if invalid.
+    /// Reload the running agent's policy (z/OS F PAGENT,REFRESH), or with --dry-run show what would
+    /// change; exit 1 and every error if invalid.
     #[command(alias = "update")]
     Refresh(agent_cmds::RefreshArgs),
-    /// Live connections through the running agent (z/OS Netstat TTLS).
+    /// Live connections through the running agent (z/OS Netstat TTLS); --group: by TTLSGroupAction.
     Netstat(agent_cmds::NetstatArgs),
     /// Query or steer one connection's TLS, as an application does with z/OS SIOCTTLSCTL.
     ///

@@ -1,10 +1,12 @@
 //! The control socket: a Unix socket speaking line-delimited JSON
-//! (docs/policy-reference.md#control-socket). Agent-wide ops (`refresh`, `netstat`) need root or
-//! the configured `ControlGroup`; every request is checked with SO_PEERCRED. Oversized, malformed
-//! or slow requests get an error reply or a timeout and never disturb other clients.
+//! (docs/policy-reference.md#control-socket). Agent-wide ops (`refresh`, `refresh_dry_run`,
+//! `netstat`, `netstat_group`) need root or the configured `ControlGroup`; every request is checked
+//! with SO_PEERCRED. Oversized, malformed or slow requests get an error reply or a timeout and never
+//! disturb other clients.
 
 pub mod auth;
 pub mod client;
+mod policy_ops;
 pub mod proto;
 mod query;
 
@@ -21,7 +23,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, info, warn};
 
 use crate::engine::controls::Controls;
-use crate::engine::generation::LoadError;
+use crate::engine::dry_run::DryRun;
+use crate::engine::generation::{Generation, LoadError};
 use crate::registry::{ConnId, Registry};
 use proto::{Errno, MAX_LINE, Request, VERSION, err, ok};
 
@@ -44,9 +47,17 @@ pub enum BindError {
 /// A reload in progress: the new generation's number, or why the policy was not installed.
 pub type Reloading<'a> = Pin<Box<dyn Future<Output = Result<u64, LoadError>> + Send + 'a>>;
 
-/// How the control socket asks for a refresh.
+/// A dry run in progress: what a refresh would change, or why the policy is invalid.
+pub type DryRunning<'a> = Pin<Box<dyn Future<Output = Result<DryRun, LoadError>> + Send + 'a>>;
+
+/// How the control socket reaches the agent's policy: a refresh, a dry run of one, the generation
+/// in force.
 pub trait Reload: Send + Sync {
     fn reload(&self) -> Reloading<'_>;
+    /// Loads the policy as a refresh would and compares it with the running one; installs nothing.
+    fn dry_run(&self) -> DryRunning<'_>;
+    /// The generation new connections map with.
+    fn current(&self) -> Arc<Generation>;
 }
 
 /// What the control socket may use of a running agent.
@@ -178,7 +189,7 @@ async fn handle(agent: &Handle, cred: Option<tokio::net::unix::UCred>, line: &[u
         );
     }
     match req.op.as_str() {
-        "refresh" | "update" | "netstat" => {
+        "refresh" | "update" | "netstat" | "refresh_dry_run" | "netstat_group" => {
             if !auth::may_administer(cred, agent.group.as_deref()) {
                 return err(Errno::Eperm, format!("{} needs root or membership of the ControlGroup", req.op));
             }
@@ -192,6 +203,8 @@ async fn handle(agent: &Handle, cred: Option<tokio::net::unix::UCred>, line: &[u
     }
     match req.op.as_str() {
         "netstat" => netstat(agent, &req),
+        "netstat_group" => policy_ops::netstat_group(agent),
+        "refresh_dry_run" => policy_ops::refresh_dry_run(agent).await,
         _ => match agent.reload.reload().await {
             Ok(generation) => ok(Map::from_iter([("generation".to_string(), json!(generation))])),
             Err(diagnostics) => {

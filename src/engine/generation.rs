@@ -55,10 +55,23 @@ impl Generation {
     /// Parses, resolves and builds TLS for the configuration's policy files. Blocking work: call it
     /// from `spawn_blocking`. The error is every diagnostic, rendered.
     pub fn load(config: &Config, id: u64, previous: Option<&Generation>) -> Result<Generation, LoadError> {
-        Generation::read(config, id, previous)
+        Generation::read(config, id, previous, Use::Install)
     }
 
-    fn read(config: &Config, id: u64, previous: Option<&Generation>) -> Result<Generation, LoadError> {
+    /// What a refresh would load now, for a dry run: the same load as [`Generation::load`] (files,
+    /// NOFLUSH carry, keyrings, ticket keys, CertUserMap), but nothing of `running` changes: the
+    /// ticket keys in use are not replaced and no session state is shared. Never install it. Its
+    /// id is `running`'s.
+    pub fn candidate(config: &Config, running: &Generation) -> Result<Generation, LoadError> {
+        Generation::read(config, running.id, Some(running), Use::DryRun)
+    }
+
+    fn read(
+        config: &Config,
+        id: u64,
+        previous: Option<&Generation>,
+        purpose: Use,
+    ) -> Result<Generation, LoadError> {
         let carried = carried(config, previous);
         let opts = LoadOptions {
             strict: config.strict,
@@ -84,8 +97,11 @@ impl Generation {
         };
         let (cert_users, map_warnings) = cert_users(config)?;
         let mut keyrings = Keyrings::new(&config.keyring_map, config.dev_keyring.as_deref());
-        let (ticket_keys, key_warning) = ticket_keys(config, previous)?;
-        let previous_sessions = previous.map(|p| p.sessions.clone()).unwrap_or_default();
+        let (ticket_keys, key_warning) = ticket_keys(config, previous, purpose)?;
+        let previous_sessions = match purpose {
+            Use::Install => previous.map(|p| p.sessions.clone()).unwrap_or_default(),
+            Use::DryRun => HashMap::new(),
+        };
         let mut pool = SessionPool::new(previous_sessions, ticket_keys.clone());
         let mut tls = HashMap::new();
         let mut errors = String::new();
@@ -130,17 +146,30 @@ impl Generation {
     }
 }
 
+/// Whether a load is to be installed or only compared (a dry run changes nothing in use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Install,
+    DryRun,
+}
+
 /// The `TicketKeyFile` keys: read at the first load (an error stops it); read again at every
-/// later one, where an error keeps the keys in use and becomes a warning.
+/// later one, where an error keeps the keys in use and becomes a warning. A dry run only reads the
+/// file: the keys in use stay as they are.
 fn ticket_keys(
     config: &Config,
     previous: Option<&Generation>,
+    purpose: Use,
 ) -> Result<(Option<Arc<TicketKeys>>, String), LoadError> {
     let Some(path) = &config.ticket_key_file else { return Ok((None, String::new())) };
     match previous.and_then(|p| p.ticket_keys.clone()).filter(|k| &k.path == path) {
         Some(keys) => {
-            let warning = match keys.reload() {
-                Ok(_) => String::new(),
+            let read = match purpose {
+                Use::Install => keys.reload().map(|_| ()),
+                Use::DryRun => super::sessions::key_file::read(path).map(|_| ()),
+            };
+            let warning = match read {
+                Ok(()) => String::new(),
                 Err(e) => format!("warning: {e}; the ticket keys read before stay in use\n"),
             };
             Ok((Some(keys), warning))

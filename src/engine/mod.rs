@@ -3,7 +3,8 @@
 //! configurations of [`tls`]), relay ([`relay`]), close. [`phase`] makes the order a matter of types;
 //! [`stream`] is the TLS-capable side in either role; [`applctl`] serves application-controlled
 //! connections, reached through [`controls`]; [`context`] is all the engine knows of the agent;
-//! [`client_trust`] finds client-authentication trust that includes the server's own issuers.
+//! [`client_trust`] finds client-authentication trust that includes the server's own issuers;
+//! [`dry_run`] tells what installing a candidate generation would change.
 //!
 //! The protocol helpers (FTP, TN3270) drive TLS on their connections through the items re-exported
 //! here; they need nothing else of the engine's insides.
@@ -13,6 +14,7 @@ pub mod certs;
 pub mod client_trust;
 pub mod context;
 pub mod controls;
+pub mod dry_run;
 pub mod generation;
 pub mod handshake;
 pub mod identify;

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
-use crate::policy::{MapType, PolicyStatus};
+use crate::policy::{ConnDirection, MapType, PolicyStatus};
 use crate::registry::{ConnId, ConnStatus};
 
 mod cert_user;
+mod group;
 mod json;
 mod not_after;
 mod peer;
@@ -110,6 +111,9 @@ fn ftp_control() -> ConnSnapshot {
         id: ConnId(0x2A),
         listener: "FTPD1".into(),
         jobname: "FTPD1".into(),
+        userid: "ftp".into(),
+        owner_known: true,
+        direction: ConnDirection::Inbound,
         local: sock("192.0.2.10:4021"),
         remote: sock("198.51.100.7:50122"),
         policy_status: PolicyStatus::ApplCntrl,

@@ -5,13 +5,15 @@
 //! settings) → [`table`] (sorted rules) with [`matcher`] for lookups; a file without a statement is an
 //! error. [`carry`] reduces what NOFLUSH keeps for the next load. [`diag`] renders errors and
 //! warnings in the D11 shape; [`render`] writes a table back as policy text; [`effective`] lists a
-//! rule's effective settings with their levels and defaults, for every report.
+//! rule's effective settings with their levels and defaults, for every report; [`diff`] compares two
+//! tables rule by rule (a refresh's dry run).
 
 pub mod ast;
 pub mod carry;
 pub mod catalog;
 pub mod ciphers;
 pub mod diag;
+pub mod diff;
 pub mod effective;
 pub mod lex;
 pub mod matcher;

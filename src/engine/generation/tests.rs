@@ -81,3 +81,36 @@ fn noflush_carry_stays_bounded_over_many_refreshes_and_keeps_deleted_objects() {
     assert_eq!(g.texts.len(), 2, "{:?}", g.texts);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_candidate_is_what_a_refresh_would_load_and_leaves_the_running_ticket_keys_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, mut config) = setup_as("candidate", "NOFLUSH");
+    let keys = dir.join("tickets.keys");
+    let write_keys = |hex: &str| {
+        std::fs::write(&keys, format!("{hex}\n")).unwrap();
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    write_keys(&"11".repeat(32));
+    config.ticket_key_file = Some(keys.clone());
+    let running = Generation::load(&config, 1, None).unwrap();
+    let version = running.ticket_keys.as_ref().unwrap().current().version;
+    // B deleted (NOFLUSH carries it), A changed, new ticket keys written.
+    std::fs::write(dir.join("p.pol"), policy(&[("A", 3)])).unwrap();
+    write_keys(&"22".repeat(32));
+    let candidate = Generation::candidate(&config, &running).unwrap();
+    let mut got = rules(&candidate);
+    got.sort();
+    assert_eq!(got, [("A".to_string(), 3), ("B".to_string(), 2)]);
+    assert_eq!(candidate.id, 1, "no generation number is used up");
+    assert_eq!(running.ticket_keys.as_ref().unwrap().current().version, version, "keys in use unchanged");
+    // An invalid ticket key file is a warning, as at a refresh; the keys in use still stay.
+    std::fs::write(&keys, "not hex\n").unwrap();
+    let candidate = Generation::candidate(&config, &running).unwrap();
+    assert!(candidate.warnings.contains("the ticket keys read before stay in use"), "{}", candidate.warnings);
+    // A refresh does swap the keys in.
+    write_keys(&"22".repeat(32));
+    let next = Generation::load(&config, 2, Some(&running)).unwrap();
+    assert!(next.ticket_keys.as_ref().unwrap().current().version > version);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

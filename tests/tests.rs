@@ -23,6 +23,8 @@ mod ftp_peers;
 mod keyring_formats;
 mod layering;
 mod limits;
+mod logging;
+mod message_ids;
 mod netns_peers;
 mod policy_files;
 mod properties;

@@ -8,15 +8,19 @@
 //! and still logs somewhere (under systemd stderr reaches the journal).
 
 mod frame;
+mod sink;
 mod syslog;
 
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub use frame::{Facility, Framing, MAX_DATAGRAM, TAG};
+pub use sink::{QUEUE, SEND_WAIT};
 pub use syslog::SyslogLayer;
 
 use crate::config::LogTarget;
@@ -51,7 +55,14 @@ pub fn init(target: LogTarget, json: bool, level: &str) -> bool {
     };
     let path = socket_path();
     match SyslogLayer::open(&path, framing) {
-        Ok(layer) => tracing_subscriber::registry().with(filter).with(layer).try_init().is_ok(),
+        Ok(layer) => {
+            let sink = layer.sink();
+            let installed = tracing_subscriber::registry().with(filter).with(layer).try_init().is_ok();
+            if installed {
+                let _ = SYSLOG.set(sink);
+            }
+            installed
+        }
         Err(e) => {
             stderr(filter, json);
             tracing::warn!(
@@ -61,6 +72,16 @@ pub fn init(target: LogTarget, json: bool, level: &str) -> bool {
             );
             false
         }
+    }
+}
+
+/// The syslog sink in use, if any (for [`flush`]).
+static SYSLOG: OnceLock<Arc<sink::Sink>> = OnceLock::new();
+
+/// Waits up to `wait` for the log lines queued for syslog to be sent: before the process exits.
+pub fn flush(wait: Duration) {
+    if let Some(sink) = SYSLOG.get() {
+        sink.flush(wait);
     }
 }
 

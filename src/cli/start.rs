@@ -67,7 +67,7 @@ pub fn run(a: StartArgs) -> ExitCode {
         running.wait(std::future::pending()).await;
         Ok::<(), String>(())
     });
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{}", e.trim_end());
@@ -77,7 +77,10 @@ pub fn run(a: StartArgs) -> ExitCode {
             }
             ExitCode::from(1)
         }
-    }
+    };
+    // The last lines (shutting down, not started) are still queued for syslog.
+    crate::logging::flush(std::time::Duration::from_secs(2));
+    code
 }
 
 /// With a development keyring and a demo backend: where the keyring is and client lines that work.

@@ -1,16 +1,13 @@
-//! The syslog layer: every event becomes one datagram on the local syslog socket, sent without
-//! waiting. The facility is the `facility` field of the event or of its innermost span that has
-//! one (a connection's span records its rule's `SyslogFacility` once mapped), else daemon; the
-//! severity comes from the level; the `msgid` field goes in front of the text (and into the RFC
-//! 5424 MSGID). The text is the span context, the message and the other fields, as on stderr.
-//!
-//! A datagram the socket does not take at once (its queue is full, the daemon is gone) is dropped
-//! and counted; the count goes out as a message of its own with the next datagram that is taken.
+//! The syslog layer: every event becomes one datagram for the local syslog socket, handed to a
+//! [`Sink`] that never makes the agent wait. The facility is the `facility` field of the event or
+//! of its innermost span that has one (a connection's span records its rule's `SyslogFacility`
+//! once mapped), else daemon; the severity comes from the level; the `msgid` field goes in front
+//! of the text (and into the RFC 5424 MSGID). The text is the span context, the message and the
+//! other fields, as on stderr.
 
 use std::fmt::Write as _;
-use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
+use std::sync::Arc;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -19,59 +16,42 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::frame::{self, Facility, Framing, Header};
+use super::sink::Sink;
 use crate::messages;
 
 /// Sends the agent's log to a syslog socket.
 pub struct SyslogLayer {
-    sock: UnixDatagram,
-    path: PathBuf,
+    sink: Arc<Sink>,
     framing: Framing,
     pid: u32,
     hostname: String,
-    /// Datagrams dropped since the last one taken.
-    dropped: AtomicU64,
 }
 
 impl SyslogLayer {
     /// A layer sending to the socket at `path`, which must be bound now.
     pub fn open(path: &Path, framing: Framing) -> std::io::Result<SyslogLayer> {
-        // Connecting a throwaway socket checks that a reader is bound there, without a message.
-        UnixDatagram::unbound()?.connect(path)?;
-        // Unconnected: each datagram is addressed by path, so a restarted daemon's new socket is
-        // found again without reconnecting.
-        let sock = UnixDatagram::unbound()?;
-        sock.set_nonblocking(true)?;
-        Ok(SyslogLayer {
-            sock,
-            path: path.to_path_buf(),
-            framing,
-            pid: std::process::id(),
-            hostname: frame::hostname(),
-            dropped: AtomicU64::new(0),
-        })
+        let (pid, hostname) = (std::process::id(), frame::hostname());
+        let shown = path.display().to_string();
+        let host = hostname.clone();
+        let notice = Box::new(move |dropped: u64| {
+            let text = format!(
+                "syslog: {dropped} log message(s) dropped: the syslog socket {shown} did not take them"
+            );
+            let msgid = Some(messages::SYSLOG_DROPPED);
+            let h = Header { framing, facility: Facility::Daemon, severity: 4, pid, hostname: &host, msgid };
+            frame::datagram(&h, &text)
+        });
+        let sink = Arc::new(Sink::open(path, notice)?);
+        Ok(SyslogLayer { sink, framing, pid, hostname })
+    }
+
+    /// The sink, for [`super::flush`].
+    pub(super) fn sink(&self) -> Arc<Sink> {
+        self.sink.clone()
     }
 
     fn header<'a>(&'a self, facility: Facility, severity: u8, msgid: Option<&'a str>) -> Header<'a> {
         Header { framing: self.framing, facility, severity, pid: self.pid, hostname: &self.hostname, msgid }
-    }
-
-    /// Sends without waiting; a datagram not taken is counted as dropped.
-    fn send(&self, datagram: &[u8]) {
-        if self.sock.send_to(datagram, &self.path).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let dropped = self.dropped.swap(0, Ordering::Relaxed);
-        if dropped > 0 {
-            let text = format!(
-                "syslog: {dropped} log message(s) dropped: the syslog socket {} did not take them",
-                self.path.display()
-            );
-            let h = self.header(Facility::Daemon, 4, Some(messages::SYSLOG_DROPPED));
-            if self.sock.send_to(&frame::datagram(&h, &text), &self.path).is_err() {
-                self.dropped.fetch_add(dropped + 1, Ordering::Relaxed);
-            }
-        }
     }
 }
 
@@ -183,6 +163,6 @@ where
         let facility = fields.facility.or(facility).unwrap_or_default();
         let severity = frame::severity(event.metadata().level());
         let h = self.header(facility, severity, fields.msgid.as_deref());
-        self.send(&frame::datagram(&h, &text));
+        self.sink.send(frame::datagram(&h, &text));
     }
 }

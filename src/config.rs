@@ -196,7 +196,7 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// `AuditLog PATH`: one JSON record per ended connection (none by default).
     pub audit_log: Option<PathBuf>,
-    /// `Log Stderr|Syslog`: where the agent's log goes.
+    /// `Log Stderr|Syslog [Rfc3164|Rfc5424]`: where the agent's log goes.
     pub log: LogTarget,
     /// `WatchFiles On|Off`: whether a changed policy or keyring file refreshes by itself (On) or
     /// waits for `pagent refresh`, SIGHUP or the RefreshInterval (Off, as on z/OS).
@@ -208,8 +208,10 @@ pub struct Config {
 pub enum LogTarget {
     /// Standard error (journald captures it under systemd): the default.
     Stderr,
-    /// The local syslog daemon (`/dev/log`).
+    /// The local syslog daemon (`/dev/log`), RFC 3164 framing as syslog(3) writes it.
     Syslog,
+    /// The local syslog daemon, RFC 5424 framing (`Log Syslog Rfc5424`), the message ID as MSGID.
+    SyslogRfc5424,
 }
 
 impl LogTarget {
@@ -217,6 +219,7 @@ impl LogTarget {
         match self {
             LogTarget::Stderr => "Stderr",
             LogTarget::Syslog => "Syslog",
+            LogTarget::SyslogRfc5424 => "Syslog Rfc5424",
         }
     }
 }
@@ -240,7 +243,7 @@ impl std::error::Error for ConfigError {}
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let (config, warnings) = load_with_warnings(path)?;
     for w in &warnings {
-        tracing::warn!("{}", w.trim_end());
+        tracing::warn!(msgid = crate::messages::CONFIG_WARNING, "{}", w.trim_end());
     }
     Ok(config)
 }

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::messages as msg;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tracing::warn;
@@ -25,7 +26,10 @@ pub async fn serve(sock: TcpListener) {
                 tokio::spawn(answer(s));
             }
             Err(e) => {
-                warn!("demo backend: accept failed: {e}; retrying in {backoff:?}");
+                warn!(
+                    msgid = msg::DEMO_ACCEPT_FAILED,
+                    "demo backend: accept failed: {e}; retrying in {backoff:?}"
+                );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }

@@ -14,6 +14,7 @@
 //! - [`certmap`]: `CertUserMap`, the client certificate's Linux user (CertUserID).
 //! - [`registry`]: live connections, for reports; [`netstat`] formats them.
 //! - [`control`]: the control socket (refresh, netstat; the SIOCTTLSCTL equivalent).
+//! - [`logging`]: where the log goes (stderr, syslog); [`messages`]: the log messages' stable IDs.
 //! - [`errno`]: the errno names control requests fail with, shared by engine and control socket.
 //! - [`procnet`]: local TCP sockets from /proc: owners, send queues, holding processes.
 //! - [`search`]: the `pagent search` report and the settings shown by `pagent check --match`.
@@ -34,6 +35,8 @@ pub mod expiry;
 pub mod ftp;
 pub mod intercept;
 pub mod keyring;
+pub mod logging;
+pub mod messages;
 pub mod netstat;
 pub mod policy;
 pub mod procnet;

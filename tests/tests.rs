@@ -24,6 +24,8 @@ mod ftp_peers;
 mod keyring_formats;
 mod layering;
 mod limits;
+mod logging;
+mod message_ids;
 mod netns_peers;
 mod netstat_group;
 mod policy_files;

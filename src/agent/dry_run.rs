@@ -19,6 +19,7 @@ impl Agent {
             tokio::task::spawn_blocking(load).await.map_err(|e| LoadError::Internal(e.to_string()))??;
         let run = compare(&running, &candidate, &self.registry.snapshot());
         info!(
+            msgid = crate::messages::DRY_RUN,
             generation = running.id,
             added = run.diff.added.len(),
             removed = run.diff.removed.len(),

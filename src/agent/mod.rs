@@ -22,6 +22,7 @@ pub use crate::engine::generation::{Generation, LoadError};
 use crate::config::{Config, Protocol};
 use crate::engine::Context;
 use crate::expiry::report as expiry;
+use crate::messages as msg;
 use crate::registry::Registry;
 
 /// What started a reload (for the log).
@@ -73,10 +74,8 @@ impl Agent {
         let load = move || Generation::load(&c, 1, None).inspect(|g| expiry::log(&g.table, &c));
         let first =
             tokio::task::spawn_blocking(load).await.map_err(|e| LoadError::Internal(e.to_string()))??;
-        if !first.warnings.is_empty() {
-            warn!("policy warnings:\n{}", first.warnings.trim_end());
-        }
-        info!(generation = 1, rules = first.table.len(), "policy loaded");
+        log_warnings(&first);
+        info!(msgid = msg::POLICY_LOADED, generation = 1, rules = first.table.len(), "policy loaded");
         let (current, generations) = cell::channel(Arc::new(first));
         let (purge, purged) = cell::channel(false);
         let registry = Arc::new(Registry::default());
@@ -128,16 +127,21 @@ impl Agent {
             tokio::task::spawn_blocking(load).await.map_err(|e| LoadError::Internal(e.to_string()))?;
         match loaded {
             Ok(g) => {
-                if !g.warnings.is_empty() {
-                    warn!("policy warnings:\n{}", g.warnings.trim_end());
-                }
-                info!(generation = id, ?cause, rules = g.table.len(), "policy loaded");
+                log_warnings(&g);
+                info!(
+                    msgid = msg::POLICY_LOADED,
+                    generation = id,
+                    ?cause,
+                    rules = g.table.len(),
+                    "policy loaded"
+                );
                 self.next_generation.store(id + 1, Ordering::Relaxed);
                 self.current.send_replace(Arc::new(g));
                 Ok(id)
             }
             Err(e) => {
                 error!(
+                    msgid = msg::POLICY_NOT_INSTALLED,
                     ?cause,
                     "policy not installed, the previous one stays in force:\n{}",
                     e.to_string().trim_end()
@@ -145,6 +149,17 @@ impl Agent {
                 Err(e)
             }
         }
+    }
+}
+
+/// A loaded generation's warnings: the TicketKeyFile's on a line of its own, the others together.
+fn log_warnings(g: &Generation) {
+    if !g.ticket_key_warning.is_empty() {
+        warn!(msgid = msg::TICKET_KEYS_KEPT, "{}", g.ticket_key_warning.trim_end());
+    }
+    let others = g.warnings.replacen(&g.ticket_key_warning, "", 1);
+    if !others.trim().is_empty() {
+        warn!(msgid = msg::POLICY_WARNINGS, "policy warnings:\n{}", others.trim_end());
     }
 }
 
@@ -167,7 +182,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let watcher = if agent.config.watch_files {
         watch::FileWatch::install(&agent)
     } else {
-        info!("WatchFiles Off: changed policy files wait for `pagent refresh`, SIGHUP or RefreshInterval");
+        info!(
+            msgid = msg::WATCH_OFF,
+            "WatchFiles Off: changed policy files wait for `pagent refresh`, SIGHUP or RefreshInterval"
+        );
         None
     };
     let mut bound = Vec::new();
@@ -184,7 +202,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         let (sock, addr) = sock;
         let backend = if l.has_backend() { l.backend() } else { "original destination".into() };
         let mode = l.transparent.map_or("-", |t| t.word());
-        info!(listener = %l.name, listen = %addr, backend, transparent = mode, "listening");
+        info!(msgid = msg::LISTENING, listener = %l.name, listen = %addr, backend, transparent = mode, "listening");
         bound.push((l.clone(), sock, addr));
     }
     let demo = match agent.config.demo_backend {
@@ -195,7 +213,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let control = crate::control::Server::bind(control_handle(&agent)).await?;
     if let Some(sock) = demo {
-        info!(addr = ?sock.local_addr().ok(), "demo backend (plaintext) listening");
+        info!(msgid = msg::DEMO_LISTENING, addr = ?sock.local_addr().ok(), "demo backend (plaintext) listening");
         tokio::spawn(crate::demo::serve(sock));
     }
     tokio::spawn(control.serve());
@@ -217,6 +235,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tokio::spawn(refresh_every(agent.clone(), every));
     }
     agent.notify.ready(agent.current().id, 0);
+    info!(msgid = msg::STARTED, generation = agent.current().id, listeners = listeners.len(), "started");
     if let Some(every) = agent.notify.watchdog_every() {
         tokio::spawn(watchdog(agent.clone(), every));
     }
@@ -249,7 +268,7 @@ impl Running {
         tokio::select! {
             () = drain(&self.agent) => {}
             () = self.terminations.wait() => {
-                info!("second termination signal: closing live connections now");
+                info!(msgid = msg::SECOND_SIGNAL, "second termination signal: closing live connections now");
                 self.agent.purge.send_replace(true);
             }
         }
@@ -268,8 +287,8 @@ pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>
 /// unsafe code of its own.
 fn raise_descriptor_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) => info!(descriptors = n, "descriptor limit (RLIMIT_NOFILE)"),
-        Err(e) => warn!("cannot raise the descriptor limit: {e}"),
+        Ok(n) => info!(msgid = msg::DESCRIPTOR_LIMIT, descriptors = n, "descriptor limit (RLIMIT_NOFILE)"),
+        Err(e) => warn!(msgid = msg::DESCRIPTOR_LIMIT_NOT_RAISED, "cannot raise the descriptor limit: {e}"),
     }
 }
 
@@ -308,9 +327,9 @@ async fn refresh_every(agent: Arc<Agent>, every: Duration) {
 async fn drain(agent: &Agent) {
     let live = agent.registry.len();
     if agent.config.purge || live == 0 {
-        info!(live, purge = agent.config.purge, "shutting down");
+        info!(msgid = msg::SHUTTING_DOWN, live, purge = agent.config.purge, "shutting down");
     } else {
-        info!(live, "shutting down: draining live connections (NOPURGE)");
+        info!(msgid = msg::DRAINING, live, "shutting down: draining live connections (NOPURGE)");
         let deadline = tokio::time::Instant::now() + agent.config.shutdown_drain;
         while !agent.registry.is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -16,6 +16,7 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use tracing::{debug, warn};
 
 use super::{Agent, Generation, ReloadCause};
+use crate::messages as msg;
 
 /// How long a change must stay still before it is loaded (and how often it is looked at).
 const SETTLE: Duration = Duration::from_millis(200);
@@ -84,7 +85,10 @@ impl FileWatch {
         }) {
             Ok(w) => w,
             Err(e) => {
-                warn!("file watching unavailable ({e}); refresh with SIGHUP or `pagent refresh`");
+                warn!(
+                    msgid = msg::WATCH_UNAVAILABLE,
+                    "file watching unavailable ({e}); refresh with SIGHUP or `pagent refresh`"
+                );
                 return None;
             }
         };
@@ -150,6 +154,7 @@ impl FileWatch {
                     debug!(?changing, "policy files still changing: not reloaded yet");
                 } else {
                     warn!(
+                        msgid = msg::FILES_UNSETTLED,
                         ?changing,
                         "policy files still changing after {SETTLE_LIMIT:?}: not reloaded yet (the \
                          policy in force stays); reloaded once they settle"
@@ -182,7 +187,7 @@ fn rewatch(watcher: &mut RecommendedWatcher, targets: &mut Targets, g: &Generati
     }
     for d in next.dirs.difference(&targets.dirs) {
         if let Err(e) = watcher.watch(d, RecursiveMode::NonRecursive) {
-            warn!(dir = %d.display(), "cannot watch ({e}); refresh with SIGHUP or `pagent refresh`");
+            warn!(msgid = msg::WATCH_DIR_FAILED, dir = %d.display(), "cannot watch ({e}); refresh with SIGHUP or `pagent refresh`");
         }
     }
     *targets = next;

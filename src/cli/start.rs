@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use crate::config::{self, Config, Protocol};
+use crate::messages;
 use crate::policy::table::ConnDirection;
 
 pub const DEFAULT_CONFIG: &str = "/etc/attls/pagent.conf";
@@ -22,7 +23,8 @@ pub struct StartArgs {
     /// The main configuration.
     #[arg(short = 'c', long = "config", value_name = "CONFIG", default_value = DEFAULT_CONFIG)]
     config: PathBuf,
-    /// Log lines as text or as JSON objects (to stderr).
+    /// Log lines as text or as JSON objects (to stderr; `Log Syslog` in the configuration sends
+    /// them to syslog instead).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
     /// error, warn, info, debug or trace (RUST_LOG overrides).
@@ -31,8 +33,8 @@ pub struct StartArgs {
 }
 
 pub fn run(a: StartArgs) -> ExitCode {
-    init_logging(a.log_format, &a.log_level);
-    let config = match config::load(&a.config) {
+    // The configuration first, since it says where the log goes; its errors go to stderr.
+    let (config, warnings) = match config::load_with_warnings(&a.config) {
         Ok(c) => c,
         Err(e) => {
             eprint!("{e}");
@@ -40,6 +42,11 @@ pub fn run(a: StartArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let log_to_syslog =
+        crate::logging::init(config.log, matches!(a.log_format, LogFormat::Json), &a.log_level);
+    for w in &warnings {
+        tracing::warn!(msgid = messages::CONFIG_WARNING, "{}", w.trim_end());
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -60,28 +67,20 @@ pub fn run(a: StartArgs) -> ExitCode {
         running.wait(std::future::pending()).await;
         Ok::<(), String>(())
     });
-    match result {
+    let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{}", e.trim_end());
             eprintln!("agent not started");
+            if log_to_syslog {
+                tracing::error!(msgid = messages::NOT_STARTED, "agent not started: {}", e.trim_end());
+            }
             ExitCode::from(1)
         }
-    }
-}
-
-fn init_logging(format: LogFormat, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
     };
+    // The last lines (shutting down, not started) are still queued for syslog.
+    crate::logging::flush(std::time::Duration::from_secs(2));
+    code
 }
 
 /// With a development keyring and a demo backend: where the keyring is and client lines that work.

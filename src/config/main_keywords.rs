@@ -306,12 +306,22 @@ fn on_off(kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) -> Option<
     }
 }
 
-/// `Log Stderr|Syslog`.
+/// `Log Stderr|Syslog [Rfc3164|Rfc5424]`.
 fn log_target(config: &mut Config, kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) {
-    let Some(t) = one_arg(kw, args, diags) else { return };
-    match t.text.to_ascii_lowercase().as_str() {
-        "stderr" => config.log = LogTarget::Stderr,
-        "syslog" => config.log = LogTarget::Syslog,
+    let (Some(t), framing) = (args.first(), args.get(1)) else {
+        one_arg(kw, args, diags);
+        return;
+    };
+    let word = |t: &Token<'_>| t.text.to_ascii_lowercase();
+    match (word(t).as_str(), framing.map(word).as_deref(), args.len()) {
+        ("stderr", None, _) => config.log = LogTarget::Stderr,
+        ("syslog", None | Some("rfc3164"), ..=2) => config.log = LogTarget::Syslog,
+        ("syslog", Some("rfc5424"), 2) => config.log = LogTarget::SyslogRfc5424,
+        ("stderr" | "syslog", _, _) => diags.push(Diagnostic::error(
+            args.get(1).map_or(t.span, |f| f.span),
+            format!("`Log {}` takes no such framing", t.text),
+            "write `Log Stderr`, `Log Syslog` (RFC 3164) or `Log Syslog Rfc5424`",
+        )),
         _ => diags.push(Diagnostic::error(
             t.span,
             format!("`{}` is not Stderr or Syslog", t.text),

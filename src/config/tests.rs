@@ -265,4 +265,11 @@ fn operations_keywords_parse_and_default() {
     assert!(out.contains(":2:15: error: `localhost` is not IP:PORT"), "{out}");
     assert!(out.contains("`Journal` is not Stderr or Syslog"), "{out}");
     assert!(out.contains("WatchFiles must be On or Off"), "{out}");
+    let p = write("log-5424", "TTLSConfig a.pol\nLog Syslog Rfc5424\n");
+    assert_eq!(load(&p).unwrap_or_else(|e| panic!("{e}")).log, LogTarget::SyslogRfc5424);
+    let p = write("log-3164", "TTLSConfig a.pol\nLog syslog rfc3164\n");
+    assert_eq!(load(&p).unwrap_or_else(|e| panic!("{e}")).log, LogTarget::Syslog);
+    let p = write("log-bad", "TTLSConfig a.pol\nLog Syslog Rfc9999\n");
+    let out = load(&p).unwrap_err().to_string();
+    assert!(out.contains(":2:12: error: `Log Syslog` takes no such framing"), "{out}");
 }

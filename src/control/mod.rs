@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 use crate::engine::controls::Controls;
 use crate::engine::dry_run::DryRun;
 use crate::engine::generation::{Generation, LoadError};
+use crate::messages as msg;
 use crate::registry::{ConnId, Registry};
 use proto::{Errno, MAX_LINE, Request, VERSION, err, ok};
 
@@ -99,12 +100,12 @@ impl Server {
                 Some(gid) => std::os::unix::fs::chown(&path, None, Some(gid))
                     .map_err(|source| BindError::Chown { path: shown.clone(), source })?,
                 None => warn!(
-                    group,
-                    "ControlGroup names no group in /etc/group; only root may use the control socket"
+                    msgid = msg::CONTROL_GROUP_UNKNOWN,
+                    group, "ControlGroup names no group in /etc/group; only root may use the control socket"
                 ),
             }
         }
-        info!(path = %path.display(), "control socket listening");
+        info!(msgid = msg::CONTROL_LISTENING, path = %path.display(), "control socket listening");
         Ok(Server { agent: Arc::new(agent), sock })
     }
 
@@ -124,7 +125,7 @@ impl Server {
                     });
                 }
                 Err(e) => {
-                    warn!("control socket accept failed: {e}");
+                    warn!(msgid = msg::CONTROL_ACCEPT_FAILED, "control socket accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }

@@ -20,6 +20,7 @@ use tracing::warn;
 use super::revocation::staple::Staple;
 use super::tls::TlsSetupError;
 use crate::keyring::Keyring;
+use crate::messages as msg;
 use crate::policy::table::{Settings, SniMode};
 
 /// At most this many `ServerCertificateLabel` values (as z/OS).
@@ -120,7 +121,10 @@ impl ServerCertChooser {
         }
         let Some(name) = name else {
             if self.sni == SniMode::Required {
-                warn!("refused: the client sent no server name (ServerHandshakeSNI Required)");
+                warn!(
+                    msgid = msg::REFUSED_NO_SNI,
+                    "refused: the client sent no server name (ServerHandshakeSNI Required)"
+                );
                 return None;
             }
             return Some(self.default.iter().collect());
@@ -132,6 +136,7 @@ impl ServerCertChooser {
         }
         if self.sni_match == SniMode::Required {
             warn!(
+                msgid = msg::REFUSED_SNI_NOT_LISTED,
                 server_name = name,
                 "refused: the server name is not in ServerHandshakeSNIList (ServerHandshakeSNIMatch Required)"
             );

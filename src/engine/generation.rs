@@ -42,6 +42,9 @@ pub struct Generation {
     ticket_keys: Option<Arc<TicketKeys>>,
     /// Warnings of the load, rendered, for the log.
     pub warnings: String,
+    /// The part of `warnings` that says the TicketKeyFile could not be read again (empty if none),
+    /// logged under its own message ID.
+    pub ticket_key_warning: String,
     /// The policy texts this generation was built from, in namespace order (with NOFLUSH, what is
     /// left of earlier generations' texts first: only definitions the files do not hold again).
     texts: Vec<(PathBuf, String)>,
@@ -141,6 +144,7 @@ impl Generation {
             sessions: pool.into_used(),
             ticket_keys,
             warnings: rendered + &key_warning + &sysplex.unwrap_or_default() + &map_warnings,
+            ticket_key_warning: key_warning,
             texts,
         })
     }

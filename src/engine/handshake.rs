@@ -21,6 +21,7 @@ use super::stream::{Prefixed, Side};
 use super::tls::TlsEnv;
 use crate::certmap::{CertUserMap, Lookup};
 use crate::errno::Errno;
+use crate::messages as msg;
 use crate::policy::Rule;
 use crate::policy::table::Role;
 use crate::registry::{ConnStatus, Entry};
@@ -76,7 +77,7 @@ pub async fn secure(clear: Prefixed, s: Secure<'_>) -> Result<Result<Secured, No
     let limit = s.rule.settings.handshake_timeout;
     if trace.debug() {
         let role = s.rule.settings.handshake_role.map_or("-", Role::word);
-        info!(role, timeout = limit, how = s.how, "handshake started");
+        info!(msgid = msg::HANDSHAKE_STARTED, role, timeout = limit, how = s.how, "handshake started");
     }
     s.entry.update(|e| e.conn_status = ConnStatus::Handshake);
     // Until the handshake succeeds, closing the socket resets it: a failed or timed-out handshake
@@ -106,7 +107,7 @@ pub async fn secure(clear: Prefixed, s: Secure<'_>) -> Result<Result<Secured, No
                 e.rc = Some(rc);
             });
             if source.kind() != std::io::ErrorKind::UnexpectedEof && trace.errors() {
-                warn!(rc, rule = %s.rule.name, how = s.how, "handshake failed: {source}");
+                warn!(msgid = msg::HANDSHAKE_FAILED, rc, rule = %s.rule.name, how = s.how, "handshake failed: {source}");
             } else {
                 debug!(rc, rule = %s.rule.name, how = s.how, "handshake failed: {source}");
             }
@@ -136,7 +137,7 @@ fn finished(side: Side, s: &Secure<'_>, trace: Trace) -> Result<Secured, Handsha
             e.rc = Some(rc);
         });
         if trace.errors() {
-            warn!(rc, rule = %s.rule.name, how = s.how, "handshake refused: no user ID for the certificate: {why}");
+            warn!(msgid = msg::HANDSHAKE_NO_USER, rc, rule = %s.rule.name, how = s.how, "handshake refused: no user ID for the certificate: {why}");
         } else {
             debug!(rc, rule = %s.rule.name, how = s.how, "handshake refused: no user ID for the certificate: {why}");
         }
@@ -226,7 +227,7 @@ fn record(side: &Side, s: &Secure<'_>, trace: Trace, cert_user: Option<&str>) {
     // `cert_user=alice`, only with a CertUserID.
     let cert_user = cert_user.map(tracing::field::display);
     if trace.info() || !s.quiet {
-        info!(version, cipher, handshake, how = s.how, peer, cert_user, "secure");
+        info!(msgid = msg::SECURE, version, cipher, handshake, how = s.how, peer, cert_user, "secure");
     } else {
         debug!(version, cipher, handshake, how = s.how, peer, cert_user, "secure");
     }

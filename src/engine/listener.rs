@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::field::Empty;
 use tracing::{Instrument, info_span, warn};
 
 use super::context::Context;
 use super::sockets::reset_on_close;
 use crate::config::ListenerConfig;
+use crate::messages as msg;
 use crate::policy::matcher::canonical;
 
 /// Live connections per client address.
@@ -78,7 +80,7 @@ pub async fn accept_loop(ctx: Arc<Context>, listener: Arc<ListenerConfig>, sock:
                 s
             }
             Err(e) => {
-                warn!(listener = %listener.name, "accept failed: {e}; retrying in {backoff:?}");
+                warn!(msgid = msg::ACCEPT_FAILED, listener = %listener.name, "accept failed: {e}; retrying in {backoff:?}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
@@ -86,20 +88,22 @@ pub async fn accept_loop(ctx: Arc<Context>, listener: Arc<ListenerConfig>, sock:
         };
         let places = (permits.clone().try_acquire_owned(), ctx.connections.clone().try_acquire_owned());
         let (Ok(mine), Ok(agent_wide)) = places else {
-            warn!(listener = %listener.name, client = %peer, "refused: MaxConnections reached");
+            warn!(msgid = msg::REFUSED_MAX_CONNECTIONS, listener = %listener.name, client = %peer, "refused: MaxConnections reached");
             reset_on_close(&stream);
             continue;
         };
         let limit = listener.limits.max_per_source;
         let Some(counted) = sources.admit(canonical(peer.ip()), limit) else {
-            warn!(listener = %listener.name, client = %peer, limit, "refused: too many connections from this address (MaxConnectionsPerSource)");
+            warn!(msgid = msg::REFUSED_PER_SOURCE, listener = %listener.name, client = %peer, limit, "refused: too many connections from this address (MaxConnectionsPerSource)");
             reset_on_close(&stream);
             continue;
         };
         let admitted = Admitted { _listener: mine, _agent: agent_wide, _source: counted };
         let _ = stream.set_nodelay(true);
         let id = ctx.registry.next_id();
-        let span = info_span!("conn", conn = %id, listener = %listener.name, client = %peer);
+        // `facility`: the rule's SyslogFacility, recorded once the connection is mapped.
+        let span =
+            info_span!("conn", conn = %id, listener = %listener.name, client = %peer, facility = Empty);
         let (ctx, listener, places) = (ctx.clone(), listener.clone(), permits.clone());
         tokio::spawn(
             async move {

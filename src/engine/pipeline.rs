@@ -24,6 +24,7 @@ use super::sockets::connect;
 use super::sockets::reset_on_close;
 use super::stream::Prefixed;
 use crate::config::{ListenerConfig, NoPolicy};
+use crate::messages as msg;
 use crate::policy::PolicyStatus;
 use crate::policy::table::{ConnDirection, Rule};
 use crate::registry::{ConnId, Entry};
@@ -44,7 +45,7 @@ pub async fn serve(
         let acc = Accepted::new(&listener, &stream).await?;
         if !acc.owner_known && ctx.current().table.conditions_on_owner(listener.direction) {
             // D35: never matched as somebody else, never relayed in clear by default.
-            warn!(dialed = %acc.dialed, "refused: the connection's owner is unknown and rules condition on Jobname or Userid");
+            warn!(msgid = msg::REFUSED_OWNER_UNKNOWN, dialed = %acc.dialed, "refused: the connection's owner is unknown and rules condition on Jobname or Userid");
             reset_on_close(&stream);
             return Ok(());
         }
@@ -78,7 +79,7 @@ pub async fn serve(
         _ = async {
             let _ = purge.wait_for(|p| *p).await;
             tokio::time::sleep(PURGE_GRACE).await;
-        } => info!("closed at shutdown (PURGE)"),
+        } => info!(msgid = msg::CLOSED_PURGE, "closed at shutdown (PURGE)"),
     }
 }
 
@@ -108,20 +109,25 @@ fn refused(m: &Mapping, listener: &ListenerConfig, sockets: &[&TcpStream]) -> bo
     if m.status != PolicyStatus::NoPolicy || listener.no_policy != NoPolicy::Refuse {
         return false;
     }
-    warn!(listener = %listener.name, "refused: no rule applies to the connection (NoPolicy Refuse)");
+    warn!(msgid = msg::REFUSED_NO_POLICY, listener = %listener.name, "refused: no rule applies to the connection (NoPolicy Refuse)");
     for s in sockets {
         reset_on_close(s);
     }
     true
 }
 
-/// The mapping's open line (and, with Trace info, which actions it resolved to).
+/// The mapping's open line (and, with Trace info, which actions it resolved to). From here on the
+/// connection's log goes to its rule's SyslogFacility.
 fn log_open(m: &Mapping, req: &Request<'_>) {
     let rule = m.rule.as_ref().map_or("-", |r| r.name.as_str());
+    if let Some(r) = &m.rule {
+        crate::logging::note_facility(r.settings.syslog_facility);
+    }
     let (local, remote) = (req.local, req.remote);
-    info!(rule, status = m.status.word(), local = %local, remote = %remote, generation = m.generation.id, "open");
+    info!(msgid = msg::OPEN, rule, status = m.status.word(), local = %local, remote = %remote, generation = m.generation.id, "open");
     if let Some(r) = m.rule.as_ref().filter(|_| m.trace().info()) {
         info!(
+            msgid = msg::MAPPED,
             group = %r.group_action,
             environment = r.environment_action.as_deref().unwrap_or("-"),
             connection = r.connection_action.as_deref().unwrap_or("-"),
@@ -133,9 +139,9 @@ fn log_open(m: &Mapping, req: &Request<'_>) {
 
 /// Opens the connection to the backend (the other side) and records its ends in the registry.
 pub async fn open_backend(acc: &Accepted, m: &Mapping) -> std::io::Result<TcpStream> {
-    let backend = connect_backend(acc, m.trace())
-        .await
-        .inspect_err(|e| warn!(backend = %acc.backend.addr, "backend connection failed: {e}"))?;
+    let backend = connect_backend(acc, m.trace()).await.inspect_err(
+        |e| warn!(msgid = msg::BACKEND_FAILED, backend = %acc.backend.addr, "backend connection failed: {e}"),
+    )?;
     m.note_app_side(backend.local_addr().ok(), backend.peer_addr().ok());
     Ok(backend)
 }
@@ -144,7 +150,7 @@ async fn connect_backend(acc: &Accepted, trace: Trace) -> std::io::Result<TcpStr
     let s = connect(&acc.backend).await?;
     let _ = s.set_nodelay(true);
     if trace.debug() {
-        info!(backend = %acc.backend.addr, local = ?s.local_addr().ok(), "backend connected");
+        info!(msgid = msg::BACKEND_CONNECTED, backend = %acc.backend.addr, local = ?s.local_addr().ok(), "backend connected");
     }
     Ok(s)
 }
@@ -288,7 +294,7 @@ async fn outbound(
 ) -> std::io::Result<()> {
     let backend = connect_backend(&acc, Trace(0))
         .await
-        .inspect_err(|e| warn!(backend = %acc.backend.addr, "backend connection failed: {e}"))
+        .inspect_err(|e| warn!(msgid = msg::BACKEND_FAILED, backend = %acc.backend.addr, "backend connection failed: {e}"))
         .inspect_err(|_| reset_on_close(&client))?;
     // D24a: an outbound connection maps once attls's local address is known.
     let req = request(&acc, ConnDirection::Outbound, backend.local_addr()?, backend.peer_addr()?);
@@ -337,7 +343,7 @@ async fn application_controlled(
     };
     let r = super::applctl::run(sides.peer, sides.app, requests, ctl).await;
     let snap = m.reg.entry.snapshot();
-    info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");
+    info!(msgid = msg::CLOSE, bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");
     r
 }
 
@@ -353,17 +359,18 @@ pub fn finish(r: std::io::Result<RelayStats>, entry: &Entry, trace: Trace) -> st
         Ok(stats) => {
             if trace.flow() {
                 info!(
+                    msgid = msg::FLOW,
                     client_to_server = stats.from_client,
                     server_to_client = stats.to_client,
                     "flow: both directions ended"
                 );
             }
-            info!(bytes_in = stats.from_client, bytes_out = stats.to_client, "close");
+            info!(msgid = msg::CLOSE, bytes_in = stats.from_client, bytes_out = stats.to_client, "close");
             Ok(())
         }
         Err(e) => {
             let snap = entry.snapshot();
-            info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close: {e}");
+            info!(msgid = msg::CLOSE, bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close: {e}");
             Err(e)
         }
     }

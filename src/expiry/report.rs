@@ -13,6 +13,7 @@ use super::{
 };
 use crate::config::Config;
 use crate::engine::tls::Keyrings;
+use crate::messages as msg;
 use crate::netstat::rfc3339;
 use crate::policy::diag::{Diagnostic, Diagnostics};
 use crate::policy::source::SourceMap;
@@ -114,16 +115,19 @@ pub fn log(table: &RuleTable, config: &Config) {
     let used = used_certificates(table, &mut keyrings);
     for u in &used {
         for (position, cert) in u.chain.iter().enumerate() {
-            info!("{}", not_after_line(u, position, cert));
+            info!(msgid = msg::CERT_NOT_AFTER, "{}", not_after_line(u, position, cert));
         }
     }
     for f in findings(&used, config.expiry_warning_days, SystemTime::now()) {
         let message = finding_message(&used, &f);
         match f.urgency {
             Urgency::ExpiredServer => {
-                error!("{message}: clients refuse it; the agent still serves it until it is renewed")
+                error!(
+                    msgid = msg::CERT_EXPIRED,
+                    "{message}: clients refuse it; the agent still serves it until it is renewed"
+                )
             }
-            _ => warn!("{message}"),
+            _ => warn!(msgid = msg::CERT_EXPIRING, "{message}"),
         }
     }
     remember(&used);

@@ -24,6 +24,7 @@ use crate::engine::Handover;
 use crate::engine::TlsEnv;
 use crate::engine::open_backend;
 use crate::engine::{NotStarted, Prefixed, Secure, Secured, Side, secure, unsecure};
+use crate::messages as msg;
 use crate::policy::{PolicyStatus, Rule};
 use crate::registry::Entry;
 
@@ -112,7 +113,7 @@ pub async fn run(ctx: ControlCtx, client: Side, backend: TcpStream) -> std::io::
                         Ok(Some(r)) => r,
                         Ok(None) => break,
                         Err(e) => {
-                            warn!("unreadable reply from the FTP server: {e}");
+                            warn!(msgid = msg::FTP_UNREADABLE_REPLY, "unreadable reply from the FTP server: {e}");
                             let bye = line(421, "Service not available: the server's reply was unreadable");
                             c.send_client(bye.as_bytes()).await?;
                             return Ok(());
@@ -270,7 +271,7 @@ impl Conn {
                 }
             }
             Err(e) => {
-                warn!("passive listener: {e}");
+                warn!(msgid = msg::FTP_PASSIVE_LISTENER, "passive listener: {e}");
                 self.send_client(line(425, &format!("Can't open passive connection: {e}")).as_bytes())
                     .await?;
             }
@@ -321,7 +322,7 @@ impl Conn {
                 Ok(true)
             }
             Ok(Err(NotStarted(clear, _, why))) => {
-                warn!("AUTH TLS: {why}");
+                warn!(msgid = msg::FTP_AUTH_TLS_REFUSED, "AUTH TLS: {why}");
                 self.session.tls_failed();
                 self.client = Some(Side::Clear(clear));
                 Ok(false)
@@ -340,7 +341,7 @@ impl Conn {
         self.client = Some(unsecure(client, &mut sink, &self.ctx.entry).await?);
         self.ctx.entry.update(|s| s.secured_how = Some("Clear after CCC".into()));
         self.session.tls_stopped();
-        info!("control connection clear after CCC");
+        info!(msgid = msg::FTP_CCC, "control connection clear after CCC");
         self.pending.extend_from_slice(&sink);
         Ok(())
     }
@@ -384,6 +385,7 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
             && r.settings.handshake_role != Some(crate::policy::table::Role::ServerWithClientAuth)
     }) {
         warn!(
+            msgid = msg::FTP_SECURE_LOGIN_MISMATCH,
             rule = %rule.name,
             "SecureLogin {} but the rule's HandshakeRole is not ServerWithClientAuth: no client certificate is asked for, every login gets 531",
             listener.ftp.secure_login.word()
@@ -437,7 +439,7 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
     };
     let r = run(ctx, side, backend).await;
     let snap = entry.snapshot();
-    info!(bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");
+    info!(msgid = msg::CLOSE, bytes_in = snap.bytes_in, bytes_out = snap.bytes_out, "close");
     drop(m);
     r
 }

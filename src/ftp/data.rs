@@ -30,6 +30,7 @@ use crate::config::ListenerConfig;
 use crate::engine::Context;
 use crate::engine::Generation;
 use crate::engine::{connect_from, reset_on_close, transparent_listener};
+use crate::messages as msg;
 use crate::policy::Rule;
 use crate::policy::table::ConnDirection;
 use crate::registry::{ConnId, Entry};
@@ -185,7 +186,7 @@ pub async fn open_passive(ctx: &Arc<DataCtx>, backend_port: u16) -> std::io::Res
     let port = sock.local_addr()?.port();
     let (go, wait) = oneshot::channel();
     let ctx = ctx.clone();
-    let span = info_span!("ftp-data", control = %ctx.control_id, port);
+    let span = info_span!("ftp-data", control = %ctx.control_id, port, facility = tracing::field::Empty);
     tokio::spawn(async move { passive(ctx, sock, backend_port, wait).await }.instrument(span));
     Ok(Passive { port, go })
 }
@@ -209,7 +210,7 @@ async fn passive(
                 return Ok::<_, std::io::Error>((s, backend));
             }
             // Closed at once; the client's own connection may still come.
-            warn!(from = %peer, client = %ctx.client, "data connection from another address refused (port theft)");
+            warn!(msgid = msg::FTP_PORT_THEFT, from = %peer, client = %ctx.client, "data connection from another address refused (port theft)");
         }
     };
     let accepted = tokio::time::timeout(DATA_WAIT, accepted);
@@ -228,8 +229,14 @@ async fn passive(
     };
     let (client, backend) = match pair {
         Ok(Ok(pair)) => pair,
-        Ok(Err(e)) => return warn!("passive data connection failed: {e}"),
-        Err(_) => return info!("no data connection within {}s; passive port closed", DATA_WAIT.as_secs()),
+        Ok(Err(e)) => return warn!(msgid = msg::FTP_PASSIVE_FAILED, "passive data connection failed: {e}"),
+        Err(_) => {
+            return info!(
+                msgid = msg::FTP_PASSIVE_TIMEOUT,
+                "no data connection within {}s; passive port closed",
+                DATA_WAIT.as_secs()
+            );
+        }
     };
     let (transfer, verdict) = match protect {
         Some(p) => p,
@@ -258,7 +265,8 @@ pub fn start_active(
     verdict: Verdict,
 ) {
     let ctx = ctx.clone();
-    let span = info_span!("ftp-data", control = %ctx.control_id, active = %client);
+    let span =
+        info_span!("ftp-data", control = %ctx.control_id, active = %client, facility = tracing::field::Empty);
     tokio::spawn(
         async move {
             // The client first: if it cannot be reached the server never gets a data connection.
@@ -308,7 +316,7 @@ async fn connect_backend(ctx: &DataCtx, port: u16) -> std::io::Result<TcpStream>
 /// server reports a failed transfer instead of storing an empty file, and the control connection
 /// answers 522 with `why`.
 pub(super) fn refuse(ctx: &DataCtx, verdict: Verdict, backend: Option<TcpStream>, why: &str) {
-    warn!(control = %ctx.control_id, "data connection refused: {why}");
+    warn!(msgid = msg::FTP_DATA_REFUSED, control = %ctx.control_id, "data connection refused: {why}");
     if let Some(b) = backend {
         reset_on_close(&b);
     }

@@ -259,14 +259,14 @@ impl Session {
         match &self.cert_user {
             Ok(mapped) if mapped == user => Ok(()),
             Ok(_) => {
-                tracing::warn!(user = ?user, "login refused: the client certificate maps to another user (SecureLogin VerifyUser)");
+                tracing::warn!(msgid = crate::messages::FTP_LOGIN_OTHER_USER, user = ?user, "login refused: the client certificate maps to another user (SecureLogin VerifyUser)");
                 Err(no(
                     530,
                     "Log in refused: the client certificate does not map to this user (SecureLogin VerifyUser)",
                 ))
             }
             Err(why) => {
-                tracing::warn!(rc = 5002, user = ?user, "login refused: no user ID for the certificate: {why}");
+                tracing::warn!(msgid = crate::messages::FTP_LOGIN_NO_USER, rc = 5002, user = ?user, "login refused: no user ID for the certificate: {why}");
                 Err(no(
                     530,
                     "Log in refused: the client certificate maps to no user ID (SecureLogin VerifyUser)",

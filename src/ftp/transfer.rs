@@ -21,6 +21,7 @@ use crate::engine::{
     ClearBy, Mapping, NotStarted, Prefixed, Primary, Ready, Request, Secure, Secured, Side, secure,
 };
 use crate::engine::{Flow, Held, relay_strict};
+use crate::messages as msg;
 use crate::policy::table::ConnDirection;
 use crate::policy::{MapType, PolicyStatus, Rule};
 use crate::registry::Entry;
@@ -63,7 +64,11 @@ pub(super) async fn serve(
     m.note_app_side(backend.local_addr().ok(), backend.peer_addr().ok());
     let entry = m.reg.entry.clone();
     let rule_name = m.rule.as_ref().map_or("-", |r| r.name.as_str());
-    info!(conn = %id, rule = rule_name, status = m.status.word(), map = m.map_type.map_or("none", MapType::word), protect = transfer.protect, upload = transfer.upload, "data open");
+    if let Some(r) = &m.rule {
+        // The data connection's log goes to its own rule's SyslogFacility.
+        crate::logging::note_facility(r.settings.syslog_facility);
+    }
+    info!(msgid = msg::FTP_DATA_OPEN, conn = %id, rule = rule_name, status = m.status.word(), map = m.map_type.map_or("none", MapType::word), protect = transfer.protect, upload = transfer.upload, "data open");
     let client = Prefixed::new(client);
     // As z/OS: a rule that is not application-controlled protects the connection whatever PROT says.
     let ready = if transfer.protect || m.status == PolicyStatus::Enabled {
@@ -73,7 +78,10 @@ pub(super) async fn serve(
             Err(None) => {
                 // The client went away without a ClientHello (e.g. the transfer failed first).
                 reset_on_close(&backend);
-                return info!("data connection closed before its handshake");
+                return info!(
+                    msgid = msg::FTP_DATA_NO_HANDSHAKE,
+                    "data connection closed before its handshake"
+                );
             }
         }
     } else {
@@ -182,16 +190,23 @@ async fn relay(
     let (bytes_in, bytes_out) = (snap.bytes_in, snap.bytes_out);
     let complete = matches!(*verdict.borrow(), DataState::Done(Ok(())));
     match result {
-        Some(Ok(_)) => info!(bytes_in, bytes_out, "data close"),
+        Some(Ok(_)) => info!(msgid = msg::FTP_DATA_CLOSE, bytes_in, bytes_out, "data close"),
         None => info!(
+            msgid = msg::FTP_DATA_CLOSE,
             bytes_in,
             bytes_out,
             "data close: the peer kept the connection open {}s after the transfer",
             LINGER.as_secs()
         ),
-        Some(Err(f)) if complete => info!(bytes_in, bytes_out, "data close after the complete transfer: {f}"),
+        Some(Err(f)) if complete => info!(
+            msgid = msg::FTP_DATA_CLOSE,
+            bytes_in, bytes_out, "data close after the complete transfer: {f}"
+        ),
         Some(Err(f)) => {
-            warn!(bytes_in, bytes_out, "data connection aborted, both sides reset: {f}");
+            warn!(
+                msgid = msg::FTP_DATA_ABORTED,
+                bytes_in, bytes_out, "data connection aborted, both sides reset: {f}"
+            );
             reset_on_close(side.tcp());
             reset_on_close(&backend);
             verdict

@@ -19,6 +19,7 @@ use crate::config::ListenerConfig;
 use crate::engine::Accepted;
 use crate::engine::{ClearBy, Handover, Mapping, NotStarted, Prefixed, Ready, Secure, Trace, relay, secure};
 use crate::engine::{finish, open_backend};
+use crate::messages as msg;
 use crate::policy::table::Role;
 use crate::policy::{PolicyStatus, Rule};
 
@@ -44,7 +45,7 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
         // A TLS rule that cannot serve a client here (HandshakeRole Client): refused, never clear.
         let why =
             format!("rule {} asks for TLS but cannot serve a TN3270 client (HandshakeRole Client)", r.name);
-        warn!("closed: {why}");
+        warn!(msgid = msg::TN3270_CANNOT_SERVE, "closed: {why}");
         m.reg.entry.update(|s| s.secured_how = Some(format!("Refused: {why}")));
         crate::engine::reset_on_close(&client);
         return Ok(());
@@ -63,7 +64,7 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
     let how = n.how().cloned();
     match then {
         Then::Close(why) => {
-            info!(conn_type = settings.conn_type.word(), "closed: {why}");
+            info!(msgid = msg::TN3270_CLOSED, conn_type = settings.conn_type.word(), "closed: {why}");
             entry.update(|s| s.secured_how = Some(format!("Refused: {why}")));
             let _ = client.shutdown().await;
             Ok(())
@@ -73,7 +74,7 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
                 Some(How::Clear(why)) => why.clone(),
                 _ => "clear".into(),
             };
-            info!(conn_type = settings.conn_type.word(), "clear: {why}");
+            info!(msgid = msg::TN3270_CLEAR, conn_type = settings.conn_type.word(), "clear: {why}");
             entry.update(|s| s.secured_how = Some(format!("Clear: {why}")));
             let mut backend = open_backend(&acc, &m).await?;
             backend.write_all(&forward).await?;
@@ -152,14 +153,14 @@ async fn secure_and_relay(
         } else {
             " (the rule's HandshakeRole is not ServerWithClientAuth, so no certificate is asked for)"
         };
-        warn!(client_auth = settings.client_auth.word(), rule = %rule.name, "closed: no validated client certificate{hint}");
+        warn!(msgid = msg::TN3270_NO_CLIENT_CERT, client_auth = settings.client_auth.word(), rule = %rule.name, "closed: no validated client certificate{hint}");
         entry.update(|s| s.secured_how = Some(format!("{how}; closed: no client certificate")));
         return Ok(());
     }
     // D37: with a CertUserMap, SafCert also needs the certificate to map to a user (z/OS 5002).
     if settings.client_auth == ClientAuth::SafCert && cert_users.is_some() && secured.cert_user().is_none() {
         let why = secured.why_no_cert_user();
-        warn!(rc = 5002, client_auth = "SafCert", rule = %rule.name, "closed: no user ID for the certificate: {why}");
+        warn!(msgid = msg::TN3270_NO_USER, rc = 5002, client_auth = "SafCert", rule = %rule.name, "closed: no user ID for the certificate: {why}");
         entry.update(|s| s.secured_how = Some(format!("{how}; closed: no user ID for the certificate")));
         return Ok(());
     }

@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use super::fetch::{self, FetchedCrl};
 use super::news::RevocationNews;
+use crate::messages as msg;
 use crate::policy::table::HttpCdpSettings;
 
 /// Largest response read, whatever `HttpCdpMaxResponseSize` says (0 included).
@@ -241,7 +242,10 @@ impl CrlCache {
             cache.settle(&url_owned, &for_thread, outcome);
         });
         if let Err(e) = spawned {
-            warn!(url, "CRL distribution point not fetched: cannot start a thread: {e}");
+            warn!(
+                msgid = msg::CRL_THREAD_FAILED,
+                url, "CRL distribution point not fetched: cannot start a thread: {e}"
+            );
             failed(state, url);
             return None;
         }
@@ -255,6 +259,7 @@ impl CrlCache {
             Ok(crl) => {
                 if self.news.record(url, crl.revoked.clone()) {
                     info!(
+                        msgid = msg::CRL_NEWLY_REVOKES,
                         url,
                         "a fetched CRL revokes a certificate it did not before: sessions issued until now will not resume"
                     );
@@ -262,11 +267,12 @@ impl CrlCache {
                 let crl = Arc::new(crl);
                 let size = crl.der.as_ref().len();
                 let kept = self.limits.keep > 0 && size <= self.limits.keep_max_bytes;
-                info!(url, size, kept, "CRL fetched from a distribution point");
+                info!(msgid = msg::CRL_FETCHED, url, size, kept, "CRL fetched from a distribution point");
                 Some(crl)
             }
             Err(reason) => {
                 warn!(
+                    msgid = msg::CRL_NOT_FETCHED,
                     url,
                     "CRL distribution point not used: {reason}; revocation status unknown for the certificates it covers (next try in {}s)",
                     RETRY_AFTER_FAILURE.as_secs()
@@ -314,6 +320,7 @@ impl CrlCache {
             return;
         }
         warn!(
+            msgid = msg::CRL_NOT_USED,
             url = %crl.url,
             "CRL from a distribution point not used: {reason}; revocation status unknown for the certificates it covers (next try in {}s)",
             RETRY_AFTER_FAILURE.as_secs()

@@ -20,6 +20,7 @@ use super::cache::{Flight, lock, off_the_runtime};
 use super::news::RevocationNews;
 use super::ocsp_fetch::{self, Asking, Known, Outcome, Query};
 use super::ocsp_response::CertStatus;
+use crate::messages as msg;
 use crate::policy::table::OcspSettings;
 
 /// Largest response read, whatever `OcspMaxResponseSize` says (0 included).
@@ -180,12 +181,13 @@ impl OcspCache {
                 let serials = if revoked { vec![query.id.serial.clone()] } else { Vec::new() };
                 let point = format!("ocsp:{}:{}", hex(&query.id.key_hash), hex(&query.id.serial));
                 if self.news.record(&point, serials) {
-                    info!(url = %known.url, serial = %hex(&query.id.serial), "an OCSP responder revokes a certificate not known revoked before: sessions issued until now will not resume");
+                    info!(msgid = msg::OCSP_NEWLY_REVOKES, url = %known.url, serial = %hex(&query.id.serial), "an OCSP responder revokes a certificate not known revoked before: sessions issued until now will not resume");
                 }
                 Ok(Arc::new(known))
             }
             Err(reason) => {
                 warn!(
+                    msgid = msg::OCSP_UNKNOWN,
                     serial = %hex(&query.id.serial),
                     "OCSP status unknown: {reason} (next query in {}s)",
                     RETRY_AFTER_FAILURE.as_secs()

@@ -19,6 +19,7 @@ use super::ocsp::{self, CertId};
 use super::ocsp_cache::OcspCache;
 use super::ocsp_fetch::{self, Query};
 use super::ocsp_response::CertStatus;
+use crate::messages as msg;
 use crate::policy::table::OcspSettings;
 
 /// The OCSP part of a check.
@@ -70,7 +71,10 @@ impl OcspCheck {
             Err(reason) => match strict {
                 Some(crls) => crls(),
                 None => {
-                    info!("refused: OCSP status unknown ({reason}) under RevocationSecurityLevel High");
+                    info!(
+                        msgid = msg::OCSP_REFUSED_UNKNOWN,
+                        "refused: OCSP status unknown ({reason}) under RevocationSecurityLevel High"
+                    );
                     Err(Error::InvalidCertificate(CertificateError::UnknownRevocationStatus))
                 }
             },
@@ -81,7 +85,10 @@ impl OcspCheck {
         if !stapled.is_empty() {
             match ocsp_fetch::judged(query, "(stapled)", stapled.to_vec(), None, false) {
                 Ok(known) => return Ok(known.status),
-                Err(reason) => info!("the server's stapled OCSP response is not used: {reason}"),
+                Err(reason) => info!(
+                    msgid = msg::STAPLE_NOT_USED,
+                    "the server's stapled OCSP response is not used: {reason}"
+                ),
             }
         }
         self.cache.status(query).map(|known| known.status)

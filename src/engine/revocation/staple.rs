@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use super::ocsp_cache::OcspCache;
 use super::ocsp_check::OcspCheck;
 use super::ocsp_fetch::Query;
+use crate::messages as msg;
 use crate::policy::table::OcspSettings;
 
 /// The soonest a good answer is fetched again.
@@ -95,7 +96,7 @@ impl Staple {
 }
 
 fn warned(staple: Arc<Staple>, reason: &str) -> Arc<Staple> {
-    warn!(label = %staple.label, "OCSP stapling off for this certificate: {reason}");
+    warn!(msgid = msg::STAPLING_OFF, label = %staple.label, "OCSP stapling off for this certificate: {reason}");
     staple
 }
 
@@ -110,13 +111,13 @@ fn keep_fresh(weak: &Weak<Staple>, cache: &Arc<OcspCache>, query: &Query) {
         let wait = match outcome {
             Ok(known) => {
                 staple.set(known.response.clone(), known.fresh_until);
-                info!(label = %staple.label, url = %known.url, status = ?known.status, "OCSP response stapled");
+                info!(msgid = msg::STAPLED, label = %staple.label, url = %known.url, status = ?known.status, "OCSP response stapled");
                 retry = FIRST_RETRY;
                 (known.fresh_until.saturating_duration_since(Instant::now()) / 2)
                     .clamp(MIN_REFRESH, MAX_REFRESH)
             }
             Err(reason) => {
-                warn!(label = %staple.label, "OCSP response for stapling not had: {reason}; next try in {}s", retry.as_secs());
+                warn!(msgid = msg::STAPLE_NOT_HAD, label = %staple.label, "OCSP response for stapling not had: {reason}; next try in {}s", retry.as_secs());
                 let wait = retry;
                 retry = (retry * 2).min(MAX_RETRY);
                 wait

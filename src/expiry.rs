@@ -14,15 +14,12 @@
 //! Reports are in [`report`]: `pagent check -c` diagnostics, the agent's start and refresh log,
 //! `pagent search`.
 //!
-//! The netstat detail shows the `NotAfter` of the certificate a server-role rule presents by
-//! default (its first candidate). The connection snapshot it is rendered from carries the rule,
-//! not the certificate, so the agent records the dates per rule settings ([`remember`]) when it
-//! installs a generation. The record is keyed by the settings' identity (two agents in one process
-//! never share an entry) and holds them weakly (an entry goes when its generation and connections
-//! are gone).
+//! The netstat detail shows the `NotAfter` of the server's certificate ([`of_connection`]): the
+//! one the peer presented in the Client role, the one attls chose for the client in a server role
+//! (recorded in the connection's snapshot by the handshake).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::engine::tls::Keyrings;
@@ -188,42 +185,16 @@ pub fn findings(used: &[UsedCertificates], warning_days: u32, now: SystemTime) -
     out
 }
 
-/// The agent's record of what each rule's settings present, for the netstat detail.
-type Presented = Vec<(Weak<Settings>, CertificateDates)>;
-static PRESENTED: Mutex<Presented> = Mutex::new(Vec::new());
-
-/// Records the leaf each server-role rule of `used` presents by default (its first certificate),
-/// replacing what an earlier generation recorded and dropping entries whose settings are gone.
-pub fn remember(used: &[UsedCertificates]) {
-    let mut presented = PRESENTED.lock().unwrap_or_else(|e| e.into_inner());
-    presented.retain(|(s, _)| s.strong_count() > 0);
-    let mut recorded: Vec<&Weak<Settings>> = Vec::new();
-    for u in used.iter().filter(|u| u.is_server()) {
-        if recorded.iter().any(|s| s.ptr_eq(&u.settings)) {
-            continue;
-        }
-        if let Some(leaf) = u.chain.first() {
-            presented.retain(|(s, _)| !s.ptr_eq(&u.settings));
-            presented.push((u.settings.clone(), leaf.clone()));
-            recorded.push(&u.settings);
-        }
-    }
-}
-
-/// The leaf a server-role rule with these settings presents, if the agent recorded it.
-pub fn presented(settings: &Arc<Settings>) -> Option<CertificateDates> {
-    let presented = PRESENTED.lock().unwrap_or_else(|e| e.into_inner());
-    presented.iter().find(|(s, _)| std::ptr::eq(s.as_ptr(), Arc::as_ptr(settings))).map(|(_, d)| d.clone())
-}
-
 /// The notAfter the netstat detail shows for a secure connection: in the Client role the
-/// server's certificate (as the peer presented it), else the certificate the rule presents by
-/// default (as recorded when its generation was installed).
-pub fn of_connection(c: &crate::registry::ConnSnapshot) -> Option<CertificateDates> {
+/// server's certificate (as the peer presented it), in a server role the one attls chose for the
+/// client in the handshake (as the connection's snapshot recorded it).
+pub fn of_connection(c: &crate::registry::ConnSnapshot) -> Option<SystemTime> {
     let rule = c.rule.as_ref()?;
     c.tls_version?;
     match rule.settings.handshake_role? {
-        Role::Client => c.peer_cert.as_ref().and_then(|p| CertificateDates::of_der(&p.der)),
-        Role::Server | Role::ServerWithClientAuth => presented(&rule.settings),
+        Role::Client => {
+            c.peer_cert.as_ref().and_then(|p| CertificateDates::of_der(&p.der)).map(|d| d.not_after)
+        }
+        Role::Server | Role::ServerWithClientAuth => c.server_cert_not_after,
     }
 }

@@ -7,6 +7,7 @@
 //! - [`policy`]: the policy language — parser, diagnostics, rule table, matching.
 //! - [`config`]: the main configuration (`pagent.conf`): policy files, listeners, control socket.
 //! - [`agent`]: a running agent — policy generations, refresh, signals, file watching, shutdown.
+//! - [`audit`]: per-connection audit records (`AuditLog`), the zERT / SMF 119 counterpart.
 //! - [`engine`]: per connection — accept, map, TLS, relay.
 //! - [`ftp`], [`tn3270`]: the protocol helpers that play the controlling application.
 //! - [`intercept`]: transparent mode's nftables rules and marks.
@@ -24,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod audit;
 pub mod certmap;
 pub mod cli;
 pub mod config;

@@ -52,6 +52,20 @@ message_ids! {
     DRAINING = "ATL0021I";
     /// A second termination signal while draining: live connections close now.
     SECOND_SIGNAL = "ATL0022I";
+    /// The audit log is open (at start).
+    AUDIT_OPEN = "ATL0040I";
+    /// SIGUSR1: the audit log is opened again (log rotation).
+    AUDIT_REOPEN = "ATL0041I";
+    /// The audit log is written again after failed writes.
+    AUDIT_RECOVERED = "ATL0042I";
+    /// Audit records were dropped (the writer fell behind or the file could not be written).
+    AUDIT_DROPPED = "ATL0043W";
+    /// The audit writer stopped: no more records are written.
+    AUDIT_WRITER_LOST = "ATL0044E";
+    /// Writing or reopening the audit log failed (retried).
+    AUDIT_WRITE_FAILED = "ATL0045E";
+    /// SIGUSR1 without an AuditLog: nothing to reopen.
+    AUDIT_NONE = "ATL0046I";
     /// A policy generation is installed (at start and at every refresh).
     POLICY_LOADED = "ATL0100I";
     /// The policy installed has warnings.

@@ -106,7 +106,7 @@ fn plain_ip(ip: IpAddr) -> IpAddr {
 }
 
 /// `ip:port` (brackets for IPv6), IPv4-mapped as IPv4.
-fn socket_addr_text(a: &SocketAddr) -> String {
+pub fn socket_addr_text(a: &SocketAddr) -> String {
     SocketAddr::new(plain_ip(a.ip()), a.port()).to_string()
 }
 
@@ -137,16 +137,20 @@ fn cipher_text(code: u16) -> String {
 /// A key-share group as z/OS numbers it (4 decimal digits, as `ServerKeyShareGroups` and the
 /// docs/policy-reference.md#netstat-report example `4588 X25519MLKEM768` write it) with its name.
 fn key_share_text(group: u16) -> String {
-    let name = match group {
+    format!("{group:04} {}", group_name(group).unwrap_or("unknown"))
+}
+
+/// The IANA name of a key-exchange group attls may negotiate.
+pub fn group_name(group: u16) -> Option<&'static str> {
+    Some(match group {
         0x0017 => "secp256r1",
         0x0018 => "secp384r1",
         0x0019 => "secp521r1",
         0x001D => "X25519",
         0x001E => "X448",
         0x11EC => "X25519MLKEM768",
-        _ => "unknown",
-    };
-    format!("{group:04} {name}")
+        _ => return None,
+    })
 }
 
 /// One `Key:` line with the value at column `indent + width` (at least one space after the colon).
@@ -233,8 +237,8 @@ pub fn detail_text(c: &ConnSnapshot) -> String {
     if let Some(r) = c.tls_resumed {
         head(&mut out, "Resumed", if r { "Yes" } else { "No" });
     }
-    if let Some(cert) = crate::expiry::of_connection(c) {
-        head(&mut out, "NotAfter", &rfc3339(cert.not_after));
+    if let Some(not_after) = crate::expiry::of_connection(c) {
+        head(&mut out, "NotAfter", &rfc3339(not_after));
     }
     out
 }
@@ -392,7 +396,7 @@ fn conn_json(c: &ConnSnapshot) -> Map<String, Value> {
     m.insert("cert_user_id".into(), json!(c.cert_user));
     m.insert("secured_how".into(), json!(c.secured_how));
     m.insert("tls_resumed".into(), json!(c.tls_resumed));
-    m.insert("not_after".into(), json!(crate::expiry::of_connection(c).map(|d| rfc3339(d.not_after))));
+    m.insert("not_after".into(), json!(crate::expiry::of_connection(c).map(rfc3339)));
     m.insert("bytes_in".into(), json!(c.bytes_in));
     m.insert("bytes_out".into(), json!(c.bytes_out));
     m.insert("started".into(), json!(rfc3339(c.started)));

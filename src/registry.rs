@@ -99,6 +99,10 @@ pub struct ConnSnapshot {
     pub secured_how: Option<String>,
     /// Once secure: whether the handshake resumed an earlier TLS session.
     pub tls_resumed: Option<bool>,
+    /// In a server role: the notAfter of the certificate attls chose for the client in the
+    /// connection's last handshake (also when that handshake failed after the choice, and on a
+    /// resumed one, which sends none: the certificate a full handshake would have sent).
+    pub server_cert_not_after: Option<SystemTime>,
     /// The z/OS return code of a failed handshake (docs/policy-reference.md#handshake-timer-and-return-codes).
     pub rc: Option<u32>,
     pub bytes_in: u64,
@@ -296,6 +300,7 @@ mod tests {
             app_local: None,
             secured_how: None,
             tls_resumed: None,
+            server_cert_not_after: None,
             rc: None,
             bytes_in: 0,
             bytes_out: 0,

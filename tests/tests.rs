@@ -2,6 +2,8 @@
 
 mod applctl;
 mod applctl_library;
+mod audit;
+mod audit_files;
 mod certmap;
 mod cli;
 mod cli_docs;

@@ -48,6 +48,8 @@ pub enum StartError {
     Control(#[from] crate::control::BindError),
     #[error("cannot install the {signal} handler: {source}")]
     Signal { signal: &'static str, source: std::io::Error },
+    #[error("AuditLog {path}: {source}")]
+    Audit { path: std::path::PathBuf, source: std::io::Error },
 }
 
 /// Shared state of a running agent.
@@ -70,7 +72,7 @@ impl Agent {
     /// Loads the first generation; an invalid policy is an error and nothing starts.
     pub async fn new(config: Config) -> Result<Arc<Agent>, StartError> {
         let c = config.clone();
-        // The certificates' notAfter is logged (and recorded for netstat) with the load.
+        // The certificates' notAfter is logged with the load.
         let load = move || Generation::load(&c, 1, None).inspect(|g| expiry::log(&g.table, &c));
         let first =
             tokio::task::spawn_blocking(load).await.map_err(|e| LoadError::Internal(e.to_string()))??;
@@ -170,6 +172,7 @@ pub struct Running {
     pub listeners: Vec<(String, std::net::SocketAddr)>,
     accepting: Vec<tokio::task::JoinHandle<()>>,
     terminations: signals::Terminations,
+    audit: Option<Arc<crate::audit::AuditLog>>,
 }
 
 /// Loads the policy and binds every listener, the demo backend and the control socket; nothing is
@@ -178,7 +181,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     raise_descriptor_limit();
     let agent = Agent::new(config).await?;
     // Everything that must not miss an early event is set up before `start` returns.
-    let (hangups, terminations) = signals::Signals::install()?.split();
+    let (hangups, terminations, reopens) = signals::Signals::install()?.split();
+    let audit = start_audit(&agent)?;
     let watcher = if agent.config.watch_files {
         watch::FileWatch::install(&agent)
     } else {
@@ -228,6 +232,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         )));
     }
     tokio::spawn(hangups.refresh_on_signal(agent.clone()));
+    tokio::spawn(reopens.reopen_on_signal(audit.clone()));
     if let Some(w) = watcher {
         tokio::spawn(w.refresh_on_change(agent.clone()));
     }
@@ -239,7 +244,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     if let Some(every) = agent.notify.watchdog_every() {
         tokio::spawn(watchdog(agent.clone(), every));
     }
-    Ok(Running { agent, listeners, accepting, terminations })
+    Ok(Running { agent, listeners, accepting, terminations, audit })
+}
+
+/// The audit writer when `AuditLog` is set (docs/audit.md); a file that cannot be opened stops the
+/// start.
+fn start_audit(agent: &Agent) -> Result<Option<Arc<crate::audit::AuditLog>>, StartError> {
+    let Some(path) = &agent.config.audit_log else { return Ok(None) };
+    crate::audit::AuditLog::start(path, &agent.registry)
+        .map(|a| Some(Arc::new(a)))
+        .map_err(|source| StartError::Audit { path: path.clone(), source })
 }
 
 /// `WATCHDOG=1` every `every` while the runtime runs (with the status line).
@@ -271,6 +285,9 @@ impl Running {
                 info!(msgid = msg::SECOND_SIGNAL, "second termination signal: closing live connections now");
                 self.agent.purge.send_replace(true);
             }
+        }
+        if let Some(audit) = &self.audit {
+            audit.finish(Duration::from_secs(5)).await;
         }
         let _ = std::fs::remove_file(&self.agent.config.control_socket);
     }

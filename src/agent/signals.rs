@@ -1,4 +1,5 @@
-//! Signals: SIGHUP refreshes the policy (z/OS `F PAGENT,REFRESH`); SIGTERM and SIGINT end the agent.
+//! Signals: SIGHUP refreshes the policy (z/OS `F PAGENT,REFRESH`); SIGTERM and SIGINT end the agent;
+//! SIGUSR1 reopens the audit log (log rotation, docs/audit.md), and is only logged without one.
 //! The handlers are installed by [`Signals::install`] before the agent reports that it is ready, so a
 //! signal sent right after start is never lost or fatal.
 
@@ -7,11 +8,13 @@ use std::sync::Arc;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::{Agent, ReloadCause};
+use crate::audit::AuditLog;
 
 pub struct Signals {
     hup: Signal,
     term: Signal,
     int: Signal,
+    usr1: Signal,
 }
 
 impl Signals {
@@ -23,12 +26,27 @@ impl Signals {
             hup: make(SignalKind::hangup(), "SIGHUP")?,
             term: make(SignalKind::terminate(), "SIGTERM")?,
             int: make(SignalKind::interrupt(), "SIGINT")?,
+            usr1: make(SignalKind::user_defined1(), "SIGUSR1")?,
         })
     }
 
-    /// Splits into the refresh loop (SIGHUP) and the termination wait (SIGTERM, SIGINT).
-    pub fn split(self) -> (Hangups, Terminations) {
-        (Hangups(self.hup), Terminations { term: self.term, int: self.int })
+    /// Splits into the refresh loop (SIGHUP), the termination wait (SIGTERM, SIGINT) and the
+    /// audit log's reopen loop (SIGUSR1).
+    pub fn split(self) -> (Hangups, Terminations, Reopens) {
+        (Hangups(self.hup), Terminations { term: self.term, int: self.int }, Reopens(self.usr1))
+    }
+}
+
+pub struct Reopens(Signal);
+
+impl Reopens {
+    pub async fn reopen_on_signal(mut self, audit: Option<std::sync::Arc<AuditLog>>) {
+        while self.0.recv().await.is_some() {
+            match &audit {
+                Some(a) => a.reopen(),
+                None => tracing::info!(msgid = crate::messages::AUDIT_NONE, "SIGUSR1: no AuditLog to reopen"),
+            }
+        }
     }
 }
 

@@ -8,8 +8,15 @@
 //! `ServerHandshakeSNIMatch Required` so is one whose name is not listed. With
 //! `OcspServerStapling On` each candidate is presented with its stapled OCSP response
 //! ([`super::revocation::staple`]).
+//!
+//! Which candidate a handshake got is told to the connection that ran it through a task-local slot
+//! ([`presenting`]): rustls asks the chooser from inside the handshake future's poll, on that
+//! connection's task, so the slot needs no lookup by connection.
 
+use std::cell::Cell;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::SupportedCipherSuite;
 use rustls::crypto::CryptoProvider;
@@ -33,6 +40,8 @@ struct Candidate {
     key: Arc<CertifiedKey>,
     /// `OcspServerStapling On`: the key with its current OCSP response.
     staple: Option<Arc<Staple>>,
+    /// The leaf's notAfter (`None` if it does not parse).
+    not_after: Option<SystemTime>,
 }
 
 impl Candidate {
@@ -79,7 +88,8 @@ impl ServerCertChooser {
                 .ocsp
                 .server_stapling
                 .then(|| Staple::start(&id.label, key.clone(), &keyring.trust, &s.ocsp));
-            let candidate = Arc::new(Candidate { label: id.label.clone(), key, staple });
+            let not_after = id.chain.first().and_then(|leaf| not_after(leaf.as_ref()));
+            let candidate = Arc::new(Candidate { label: id.label.clone(), key, staple, not_after });
             loaded.push(candidate.clone());
             Ok(candidate)
         };
@@ -151,8 +161,34 @@ impl ResolvesServerCert for ServerCertChooser {
         let pool = self.pool(hello.server_name())?;
         // The first the client can use; else the first, and the handshake fails as it would with one.
         let chosen = pool.iter().find(|c| self.usable(&c.key, &hello)).or(pool.first())?;
+        // Outside [`presenting`] (no slot) nobody asked.
+        let _ = CHOSEN_NOT_AFTER.try_with(|slot| slot.set(chosen.not_after));
         Some(chosen.presented())
     }
+}
+
+tokio::task_local! {
+    /// The notAfter of the candidate the chooser last gave the handshake running on this task.
+    static CHOSEN_NOT_AFTER: Cell<Option<SystemTime>>;
+}
+
+/// Runs a server-side handshake `f` and says which certificate the chooser gave it: the notAfter
+/// of its leaf, `None` when it chose none (the handshake failed before, or the configuration has
+/// another resolver). rustls asks the chooser for every ClientHello, a resuming one included.
+pub async fn presenting<F: Future>(f: F) -> (F::Output, Option<SystemTime>) {
+    let scoped = CHOSEN_NOT_AFTER.scope(Cell::new(None), f);
+    tokio::pin!(scoped);
+    let out = (&mut scoped).await;
+    let chosen = scoped.as_mut().take_value().and_then(Cell::into_inner);
+    (out, chosen)
+}
+
+/// The notAfter of a DER certificate, if it parses.
+fn not_after(der: &[u8]) -> Option<SystemTime> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let secs = cert.validity().not_after.timestamp();
+    let magnitude = Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 { UNIX_EPOCH.checked_add(magnitude) } else { UNIX_EPOCH.checked_sub(magnitude) }
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! netstat, the rule's Trace detail (D20) and, on failure, the z/OS return code in the log and a TCP
 //! reset (docs/policy-reference.md#handshake-timer-and-return-codes). A finished handshake's client
 //! certificate is looked up in the `CertUserMap` (its CertUserID; ClientAuthType SAFCheck refuses
-//! one without a user, return code 5002, D37). Also the way back to clear (`STOP`, `CCC`) and what
-//! a finished handshake negotiated.
+//! one without a user, return code 5002, D37). In a server role the notAfter of the certificate the
+//! chooser gave the client is recorded too ([`super::certs::presenting`]). Also the way back to
+//! clear (`STOP`, `CCC`) and what a finished handshake negotiated.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,7 +182,13 @@ async fn handshake(clear: Prefixed, s: &Secure<'_>) -> Attempt {
             }
         }
         (Some(Role::Server | Role::ServerWithClientAuth), Some(srv), _, _) => {
-            match TlsAcceptor::from(srv).accept(clear).into_fallible().await {
+            let accept = TlsAcceptor::from(srv).accept(clear).into_fallible();
+            let (accepted, presented) = super::certs::presenting(accept).await;
+            // Recorded whether or not the handshake then succeeds: the client may refuse it.
+            if presented.is_some() {
+                s.entry.update(|e| e.server_cert_not_after = presented);
+            }
+            match accepted {
                 Ok(t) => Ok(Ok(Side::Server(Box::new(t)))),
                 Err((e, io)) => Err((e, Some(io))),
             }

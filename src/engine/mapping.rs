@@ -106,6 +106,7 @@ pub fn map(registry: &Arc<Registry>, generation: Arc<Generation>, id: ConnId, re
         app_local: None,
         secured_how: None,
         tls_resumed: None,
+        server_cert_not_after: None,
         rc: None,
         bytes_in: 0,
         bytes_out: 0,

@@ -8,9 +8,7 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 use tracing::{error, info, warn};
 
-use super::{
-    CertificateDates, Finding, Urgency, UsedCertificates, findings, remember, used_by, used_certificates,
-};
+use super::{CertificateDates, Finding, Urgency, UsedCertificates, findings, used_by, used_certificates};
 use crate::config::Config;
 use crate::engine::tls::Keyrings;
 use crate::messages as msg;
@@ -108,8 +106,8 @@ pub fn check(table: &RuleTable, config: &Config, sources: &SourceMap) -> bool {
 }
 
 /// The agent at start and refresh: logs every used certificate's NotAfter (INFO), the findings
-/// (WARN; ERROR for an expired server certificate, which is served anyway) and records what
-/// server-role rules present for the netstat detail. Blocking (reads the keyrings again).
+/// (WARN; ERROR for an expired server certificate, which is served anyway). Blocking (reads the
+/// keyrings again).
 pub fn log(table: &RuleTable, config: &Config) {
     let mut keyrings = Keyrings::new(&config.keyring_map, config.dev_keyring.as_deref());
     let used = used_certificates(table, &mut keyrings);
@@ -130,7 +128,6 @@ pub fn log(table: &RuleTable, config: &Config) {
             _ => warn!(msgid = msg::CERT_EXPIRING, "{message}"),
         }
     }
-    remember(&used);
 }
 
 /// The certificates one rule uses as `pagent search` finds them: without a main configuration,

@@ -1,5 +1,4 @@
-//! Dates from certificates, what `ExpiryWarningDays` makes of them, and the record the netstat
-//! detail reads.
+//! Dates from certificates and what `ExpiryWarningDays` makes of them.
 
 use super::*;
 
@@ -86,20 +85,4 @@ fn an_expired_server_leaf_is_an_error_and_the_rest_warnings_within_the_days() {
         report::finding_message(&list, &soon)
             .contains("client certificate `srv` (CN=c0) expires within a day")
     );
-}
-
-#[test]
-fn the_record_for_netstat_holds_server_leaves_while_their_settings_live() {
-    let now = UNIX_EPOCH + 20_000 * DAY;
-    let (server, client) = (settings(), settings());
-    remember(&[used(Role::Server, &[now, now + DAY], &server), used(Role::Client, &[now], &client)]);
-    assert_eq!(presented(&server).map(|d| d.not_after), Some(now));
-    assert_eq!(presented(&client), None, "a client's own certificate is not what netstat shows");
-    remember(&[used(Role::Server, &[now + DAY], &server)]);
-    assert_eq!(presented(&server).map(|d| d.not_after), Some(now + DAY), "a refresh replaces the entry");
-    let weak = Arc::downgrade(&server);
-    drop(server);
-    remember(&[]);
-    let held = PRESENTED.lock().unwrap_or_else(|e| e.into_inner());
-    assert!(held.iter().all(|(s, _)| !s.ptr_eq(&weak)), "gone settings leave the record");
 }

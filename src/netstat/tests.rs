@@ -133,6 +133,7 @@ fn ftp_control() -> ConnSnapshot {
         app_local: None,
         secured_how: Some("AUTH TLS".into()),
         tls_resumed: None,
+        server_cert_not_after: None,
         rc: None,
         bytes_in: 1200,
         bytes_out: 3400,
@@ -169,6 +170,7 @@ fn telnet_clear() -> ConnSnapshot {
         key_share: None,
         secured_how: None,
         tls_resumed: None,
+        server_cert_not_after: None,
         ..ftp_control()
     }
 }
@@ -190,6 +192,7 @@ fn no_policy() -> ConnSnapshot {
         key_share: None,
         secured_how: None,
         tls_resumed: None,
+        server_cert_not_after: None,
         ..ftp_control()
     }
 }

@@ -35,6 +35,7 @@ fn conn(id: u32, local: &str, rule: Option<&Arc<Rule>>) -> ConnSnapshot {
         userid: "www".into(),
         owner_known: true,
         direction: ConnDirection::Inbound,
+        server_cert_not_after: None,
         local: addr(local),
         remote: addr("127.0.0.1:50000"),
         policy_status: rule.map_or(PolicyStatus::NoPolicy, |r| r.settings.status()),

@@ -1,5 +1,5 @@
 //! Dates in the report: RFC 3339 times, and the `NotAfter` of a secure connection (the server's
-//! certificate: the peer's in the Client role, the rule's own in a server role).
+//! certificate: the peer's in the Client role, the one the handshake chose in a server role).
 
 use super::*;
 use crate::registry::PeerCert;
@@ -46,20 +46,16 @@ fn client_role_shows_the_servers_certificate() {
 }
 
 #[test]
-fn server_roles_show_the_certificate_the_agent_recorded_for_the_rule() {
-    let dir = std::env::temp_dir().join(format!("attls-netstat-notafter-{}", std::process::id()));
-    crate::keyring::write_test_pki(&dir, &[("server", "localhost", false)]).expect("test PKI");
-    let rule = rule_with("Server", &dir);
+fn server_roles_show_the_certificate_the_handshake_chose() {
     let mut c = ftp_control();
-    c.rule = Some(rule.clone());
-    assert!(!detail_text(&c).contains("NotAfter"), "nothing recorded yet:\n{}", detail_text(&c));
-    let mut keyrings = crate::engine::tls::Keyrings::new(&[], None);
-    let used = crate::expiry::used_by(&rule, &mut keyrings);
-    assert_eq!(used.len(), 1, "the keyring opens");
-    crate::expiry::remember(&used);
-    let want = rfc3339(used[0].chain[0].not_after);
+    c.rule = Some(rule_with("Server", std::path::Path::new("/nonexistent")));
+    assert!(!detail_text(&c).contains("NotAfter"), "none chosen yet:\n{}", detail_text(&c));
+    c.server_cert_not_after = Some(UNIX_EPOCH + Duration::from_secs(1_951_000_000));
+    c.peer_cert = Some(PeerCert { der: Arc::new(server_cert_der()), validated: true });
     let text = detail_text(&c);
-    assert!(text.ends_with(&format!("  NotAfter:      {want}\n")), "{text}");
-    assert_eq!(detail_json(&c)["not_after"], want.as_str());
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        text.ends_with("  NotAfter:      2031-10-29T00:26:40Z\n"),
+        "not the client's certificate:\n{text}"
+    );
+    assert_eq!(detail_json(&c)["not_after"], "2031-10-29T00:26:40Z");
 }

@@ -15,12 +15,14 @@
 //! `pagent search`.
 //!
 //! The netstat detail shows the `NotAfter` of the certificate a server-role rule presents by
-//! default (its first candidate). The connection snapshot it is rendered from carries the rule,
-//! not the certificate, so the agent records the dates per rule settings ([`remember`]) when it
+//! default (its first candidate), and the metrics (docs/metrics.md) the notAfter of every keyed
+//! certificate the current generation's rules use. The connection snapshot and the generation carry
+//! rules, not certificates, so the agent records the dates per rule settings ([`remember`]) when it
 //! installs a generation. The record is keyed by the settings' identity (two agents in one process
 //! never share an entry) and holds them weakly (an entry goes when its generation and connections
 //! are gone).
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -188,32 +190,87 @@ pub fn findings(used: &[UsedCertificates], warning_days: u32, now: SystemTime) -
     out
 }
 
-/// The agent's record of what each rule's settings present, for the netstat detail.
-type Presented = Vec<(Weak<Settings>, CertificateDates)>;
-static PRESENTED: Mutex<Presented> = Mutex::new(Vec::new());
+/// What the agent recorded of one rule settings' certificates when it installed their generation.
+#[derive(Debug)]
+struct Recorded {
+    settings: Weak<Settings>,
+    /// Label and leaf notAfter of each keyed certificate they use (for the metrics).
+    leaves: Vec<(String, SystemTime)>,
+    /// In a server role, the leaf presented by default (for the netstat detail).
+    presented: Option<CertificateDates>,
+}
 
-/// Records the leaf each server-role rule of `used` presents by default (its first certificate),
-/// replacing what an earlier generation recorded and dropping entries whose settings are gone.
+static RECORDED: Mutex<Vec<Recorded>> = Mutex::new(Vec::new());
+
+/// The settings' identity, as the record keys it.
+fn identity(settings: &Weak<Settings>) -> usize {
+    settings.as_ptr() as usize
+}
+
+/// Records, per rule settings of `used`, the leaf of each keyed certificate and the one a server
+/// role presents by default (its first), replacing what an earlier generation recorded for them
+/// and dropping entries whose settings are gone.
 pub fn remember(used: &[UsedCertificates]) {
-    let mut presented = PRESENTED.lock().unwrap_or_else(|e| e.into_inner());
-    presented.retain(|(s, _)| s.strong_count() > 0);
-    let mut recorded: Vec<&Weak<Settings>> = Vec::new();
-    for u in used.iter().filter(|u| u.is_server()) {
-        if recorded.iter().any(|s| s.ptr_eq(&u.settings)) {
-            continue;
-        }
-        if let Some(leaf) = u.chain.first() {
-            presented.retain(|(s, _)| !s.ptr_eq(&u.settings));
-            presented.push((u.settings.clone(), leaf.clone()));
-            recorded.push(&u.settings);
+    let mut fresh: Vec<Recorded> = Vec::new();
+    let mut index: HashMap<usize, usize> = HashMap::new();
+    for u in used {
+        let Some(leaf) = u.chain.first() else { continue };
+        let i = *index.entry(identity(&u.settings)).or_insert_with(|| {
+            fresh.push(Recorded { settings: u.settings.clone(), leaves: Vec::new(), presented: None });
+            fresh.len() - 1
+        });
+        let r = &mut fresh[i];
+        r.leaves.push((u.label.clone(), leaf.not_after));
+        if u.is_server() && r.presented.is_none() {
+            r.presented = Some(leaf.clone());
         }
     }
+    let mut recorded = RECORDED.lock().unwrap_or_else(|e| e.into_inner());
+    recorded.retain(|r| r.settings.strong_count() > 0 && !index.contains_key(&identity(&r.settings)));
+    recorded.extend(fresh);
 }
 
 /// The leaf a server-role rule with these settings presents, if the agent recorded it.
 pub fn presented(settings: &Arc<Settings>) -> Option<CertificateDates> {
-    let presented = PRESENTED.lock().unwrap_or_else(|e| e.into_inner());
-    presented.iter().find(|(s, _)| std::ptr::eq(s.as_ptr(), Arc::as_ptr(settings))).map(|(_, d)| d.clone())
+    let recorded = RECORDED.lock().unwrap_or_else(|e| e.into_inner());
+    recorded.iter().find(|r| std::ptr::eq(r.settings.as_ptr(), Arc::as_ptr(settings)))?.presented.clone()
+}
+
+/// One keyed certificate a rule of the current generation uses, as recorded when the generation
+/// was installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedLeaf {
+    /// `Keyring` as the rule wrote it.
+    pub keyring: String,
+    pub label: String,
+    pub not_after: SystemTime,
+}
+
+/// Every keyed certificate the TLS-enabled rules of `table` use, once per keyring and label
+/// (sorted), from the record [`remember`] keeps: nothing is read from the keyrings again.
+pub fn recorded_leaves(table: &RuleTable) -> Vec<RecordedLeaf> {
+    let recorded = RECORDED.lock().unwrap_or_else(|e| e.into_inner());
+    let by_settings: HashMap<usize, &Recorded> = recorded
+        .iter()
+        .filter(|r| r.settings.strong_count() > 0)
+        .map(|r| (identity(&r.settings), r))
+        .collect();
+    let mut leaves: BTreeMap<(String, String), SystemTime> = BTreeMap::new();
+    for rule in table.rules().iter().filter(|r| r.settings.ttls_enabled) {
+        let (Some(keyring), Some(r)) =
+            (&rule.settings.keyring, by_settings.get(&(Arc::as_ptr(&rule.settings) as usize)))
+        else {
+            continue;
+        };
+        for (label, not_after) in &r.leaves {
+            let at = leaves.entry((keyring.clone(), label.clone())).or_insert(*not_after);
+            *at = (*at).min(*not_after);
+        }
+    }
+    leaves
+        .into_iter()
+        .map(|((keyring, label), not_after)| RecordedLeaf { keyring, label, not_after })
+        .collect()
 }
 
 /// The notAfter the netstat detail shows for a secure connection: in the Client role the

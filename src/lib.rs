@@ -13,6 +13,7 @@
 //! - [`keyring`]: PEM keyrings and the generated development keyring.
 //! - [`certmap`]: `CertUserMap`, the client certificate's Linux user (CertUserID).
 //! - [`registry`]: live connections, for reports; [`netstat`] formats them.
+//! - [`metrics`]: Prometheus metrics at `MetricsListen` (`GET /metrics`).
 //! - [`control`]: the control socket (refresh, netstat; the SIOCTTLSCTL equivalent).
 //! - [`errno`]: the errno names control requests fail with, shared by engine and control socket.
 //! - [`procnet`]: local TCP sockets from /proc: owners, send queues, holding processes.
@@ -34,6 +35,7 @@ pub mod expiry;
 pub mod ftp;
 pub mod intercept;
 pub mod keyring;
+pub mod metrics;
 pub mod netstat;
 pub mod policy;
 pub mod procnet;

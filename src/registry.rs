@@ -170,6 +170,16 @@ pub struct EndedFeed {
     pub dropped: Arc<AtomicU64>,
 }
 
+/// What [`Registry::live_totals`] counts.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LiveTotals {
+    /// Live connections by listener name.
+    pub per_listener: BTreeMap<String, u64>,
+    /// Bytes from clients, and to clients, of the live connections.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
 /// Removes the entry when the connection task ends, however it ends.
 #[derive(Debug)]
 pub struct Registration {
@@ -239,6 +249,21 @@ impl Registry {
         let queue = EndedQueue { sender, dropped: dropped.clone() };
         self.ended.lock().unwrap_or_else(|e| e.into_inner()).push(queue);
         EndedFeed { records, dropped }
+    }
+
+    /// The live connections per listener and the bytes they moved so far, without copying
+    /// snapshots (the metrics read it at every scrape).
+    pub fn live_totals(&self) -> LiveTotals {
+        let entries: Vec<Arc<Entry>> =
+            self.live.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let mut totals = LiveTotals::default();
+        for e in &entries {
+            let listener = e.snapshot.lock().unwrap_or_else(|e| e.into_inner()).listener.clone();
+            *totals.per_listener.entry(listener).or_default() += 1;
+            totals.bytes_in += e.bytes_in.load(Ordering::Relaxed);
+            totals.bytes_out += e.bytes_out.load(Ordering::Relaxed);
+        }
+        totals
     }
 
     pub fn len(&self) -> usize {

@@ -23,6 +23,7 @@ mod ftp_peers;
 mod keyring_formats;
 mod layering;
 mod limits;
+mod metrics;
 mod netns_peers;
 mod policy_files;
 mod properties;

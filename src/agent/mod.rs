@@ -42,6 +42,8 @@ pub enum StartError {
     Listen { name: String, addr: std::net::SocketAddr, source: std::io::Error },
     #[error("DemoBackend {addr}: {source}")]
     Demo { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("MetricsListen {addr}: {source}")]
+    Metrics { addr: std::net::SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Control(#[from] crate::control::BindError),
     #[error("cannot install the {signal} handler: {source}")]
@@ -62,6 +64,8 @@ pub struct Agent {
     pub purge: cell::Sender<bool>,
     /// systemd's notify socket, when there is one.
     notify: notify::Notifier,
+    /// Reload outcomes after startup (the metrics read them).
+    pub refreshes: Arc<crate::metrics::RefreshCounts>,
 }
 
 impl Agent {
@@ -91,6 +95,7 @@ impl Agent {
             reloading: Mutex::new(()),
             purge,
             notify: notify::Notifier::from_env(),
+            refreshes: Arc::default(),
         }))
     }
 
@@ -110,6 +115,7 @@ impl Agent {
         let _one_at_a_time = self.reloading.lock().await;
         self.notify.reloading();
         let loaded = self.load_next(cause).await;
+        self.refreshes.count(loaded.is_ok());
         self.notify.ready(self.current().id, self.registry.len());
         loaded
     }
@@ -152,12 +158,14 @@ pub struct Running {
     pub agent: Arc<Agent>,
     /// Each listener's name and the address it is bound to (a `:0` port resolved).
     pub listeners: Vec<(String, std::net::SocketAddr)>,
+    /// Where the metrics are served (`MetricsListen`, a `:0` port resolved).
+    pub metrics: Option<std::net::SocketAddr>,
     accepting: Vec<tokio::task::JoinHandle<()>>,
     terminations: signals::Terminations,
 }
 
-/// Loads the policy and binds every listener, the demo backend and the control socket; nothing is
-/// served unless all of them succeed.
+/// Loads the policy and binds every listener, the demo backend, the metrics endpoint and the control
+/// socket; nothing is served unless all of them succeed.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     raise_descriptor_limit();
     let agent = Agent::new(config).await?;
@@ -187,12 +195,25 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
         None => None,
     };
+    let metrics = match agent.config.metrics_listen {
+        Some(addr) => Some(
+            crate::metrics::Exporter::bind(addr, metrics_sources(&agent))
+                .await
+                .map_err(|source| StartError::Metrics { addr, source })?,
+        ),
+        None => None,
+    };
     let control = crate::control::Server::bind(control_handle(&agent)).await?;
     if let Some(sock) = demo {
         info!(addr = ?sock.local_addr().ok(), "demo backend (plaintext) listening");
         tokio::spawn(crate::demo::serve(sock));
     }
     tokio::spawn(control.serve());
+    let metrics = metrics.map(|m| {
+        let addr = m.local_addr();
+        m.serve();
+        addr
+    });
     let mut listeners = Vec::new();
     let mut accepting = Vec::new();
     for (l, sock, addr) in bound {
@@ -214,7 +235,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     if let Some(every) = agent.notify.watchdog_every() {
         tokio::spawn(watchdog(agent.clone(), every));
     }
-    Ok(Running { agent, listeners, accepting, terminations })
+    Ok(Running { agent, listeners, metrics, accepting, terminations })
 }
 
 /// `WATCHDOG=1` every `every` while the runtime runs (with the status line).
@@ -275,6 +296,16 @@ fn control_handle(agent: &Arc<Agent>) -> crate::control::Handle {
         reload: agent.clone(),
         socket: agent.config.control_socket.clone(),
         group: agent.config.control_group.clone(),
+    }
+}
+
+/// What the metrics read of the agent.
+fn metrics_sources(agent: &Arc<Agent>) -> crate::metrics::Sources {
+    crate::metrics::Sources {
+        connections: agent.registry.clone(),
+        generations: agent.subscribe(),
+        refreshes: agent.refreshes.clone(),
+        listeners: agent.config.listeners.iter().map(|l| l.name.clone()).collect(),
     }
 }
 

@@ -100,6 +100,6 @@ fn the_record_for_netstat_holds_server_leaves_while_their_settings_live() {
     let weak = Arc::downgrade(&server);
     drop(server);
     remember(&[]);
-    let held = PRESENTED.lock().unwrap_or_else(|e| e.into_inner());
-    assert!(held.iter().all(|(s, _)| !s.ptr_eq(&weak)), "gone settings leave the record");
+    let held = RECORDED.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(held.iter().all(|r| !r.settings.ptr_eq(&weak)), "gone settings leave the record");
 }

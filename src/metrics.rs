@@ -2,7 +2,7 @@
 //! agent's other sockets (a bind failure is a start error) serves `GET /metrics` over a small
 //! bounded HTTP/1.1 server ([`http`]). One task counts ended connections from the registry's
 //! bounded ended-connection queue (a connection never waits for it; a full queue drops records and
-//! counts them); everything else is read at scrape time ([`families`]).
+//! counts them); everything else is read at scrape time (`families`).
 //!
 //! The engine knows nothing of this module: the agent hands the exporter the registry, its
 //! generation cell and its reload counts.

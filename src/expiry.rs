@@ -18,10 +18,12 @@
 //! one the peer presented in the Client role, the one attls chose for the client in a server role
 //! (recorded in the connection's snapshot by the handshake).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::engine::generation::CertificateExpiry;
 use crate::engine::tls::Keyrings;
 use crate::policy::source::Span;
 use crate::policy::table::{Role, Rule, RuleTable, Settings};
@@ -183,6 +185,22 @@ pub fn findings(used: &[UsedCertificates], warning_days: u32, now: SystemTime) -
         }
     }
     out
+}
+
+/// Every keyed certificate in `used`, once per keyring (as the rule wrote it) and label, with its
+/// leaf's earliest notAfter: what a generation records for the metrics (docs/metrics.md).
+pub fn leaf_expiry(used: &[UsedCertificates]) -> Vec<CertificateExpiry> {
+    let mut leaves: BTreeMap<(String, String), SystemTime> = BTreeMap::new();
+    for u in used {
+        let (Some(leaf), Some(settings)) = (u.chain.first(), u.settings.upgrade()) else { continue };
+        let Some(keyring) = &settings.keyring else { continue };
+        let at = leaves.entry((keyring.clone(), u.label.clone())).or_insert(leaf.not_after);
+        *at = (*at).min(leaf.not_after);
+    }
+    leaves
+        .into_iter()
+        .map(|((keyring, label), not_after)| CertificateExpiry { keyring, label, not_after })
+        .collect()
 }
 
 /// The notAfter the netstat detail shows for a secure connection: in the Client role the

@@ -14,6 +14,7 @@
 //! - [`keyring`]: PEM keyrings and the generated development keyring.
 //! - [`certmap`]: `CertUserMap`, the client certificate's Linux user (CertUserID).
 //! - [`registry`]: live connections, for reports; [`netstat`] formats them.
+//! - [`metrics`]: Prometheus metrics at `MetricsListen` (`GET /metrics`).
 //! - [`control`]: the control socket (refresh, netstat; the SIOCTTLSCTL equivalent).
 //! - [`logging`]: where the log goes (stderr, syslog); [`messages`]: the log messages' stable IDs.
 //! - [`errno`]: the errno names control requests fail with, shared by engine and control socket.
@@ -39,6 +40,7 @@ pub mod intercept;
 pub mod keyring;
 pub mod logging;
 pub mod messages;
+pub mod metrics;
 pub mod netstat;
 pub mod policy;
 pub mod procnet;

@@ -52,6 +52,8 @@ message_ids! {
     DRAINING = "ATL0021I";
     /// A second termination signal while draining: live connections close now.
     SECOND_SIGNAL = "ATL0022I";
+    /// The metrics endpoint is listening (`MetricsListen`).
+    METRICS_LISTENING = "ATL0030I";
     /// The audit log is open (at start).
     AUDIT_OPEN = "ATL0040I";
     /// SIGUSR1: the audit log is opened again (log rotation).

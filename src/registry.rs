@@ -180,6 +180,16 @@ pub struct EndedFeed {
     pub dropped: Arc<AtomicU64>,
 }
 
+/// What [`Registry::live_totals`] counts.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LiveTotals {
+    /// Live connections by listener name.
+    pub per_listener: BTreeMap<String, u64>,
+    /// Bytes from clients, and to clients, of the live connections.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
 /// Removes the entry when the connection task ends, however it ends.
 #[derive(Debug)]
 pub struct Registration {
@@ -251,6 +261,21 @@ impl Registry {
         EndedFeed { records, dropped }
     }
 
+    /// The live connections per listener and the bytes they moved so far, without copying
+    /// snapshots (the metrics read it at every scrape).
+    pub fn live_totals(&self) -> LiveTotals {
+        let entries: Vec<Arc<Entry>> =
+            self.live.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let mut totals = LiveTotals::default();
+        for e in &entries {
+            let listener = e.snapshot.lock().unwrap_or_else(|e| e.into_inner()).listener.clone();
+            *totals.per_listener.entry(listener).or_default() += 1;
+            totals.bytes_in += e.bytes_in.load(Ordering::Relaxed);
+            totals.bytes_out += e.bytes_out.load(Ordering::Relaxed);
+        }
+        totals
+    }
+
     pub fn len(&self) -> usize {
         self.live.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
@@ -260,24 +285,14 @@ impl Registry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conn_ids_print_as_eight_hex_digits_and_parse_short_forms() {
-        assert_eq!(ConnId(42).to_string(), "0000002A");
-        assert_eq!("2a".parse::<ConnId>(), Ok(ConnId(42)));
-        assert_eq!("0000002A".parse::<ConnId>(), Ok(ConnId(42)));
-        assert!("123456789".parse::<ConnId>().is_err());
-        assert!("xyz".parse::<ConnId>().is_err());
-    }
-
-    fn snapshot(id: ConnId) -> ConnSnapshot {
+impl ConnSnapshot {
+    /// A clear connection on `listener` that no rule matched, for unit tests to change.
+    pub fn sample(id: ConnId, listener: &str) -> ConnSnapshot {
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
         ConnSnapshot {
             id,
-            listener: "L".into(),
-            jobname: "L".into(),
+            listener: listener.into(),
+            jobname: listener.into(),
             userid: "u".into(),
             owner_known: true,
             direction: ConnDirection::Inbound,
@@ -306,6 +321,24 @@ mod tests {
             bytes_out: 0,
             started: SystemTime::now(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conn_ids_print_as_eight_hex_digits_and_parse_short_forms() {
+        assert_eq!(ConnId(42).to_string(), "0000002A");
+        assert_eq!("2a".parse::<ConnId>(), Ok(ConnId(42)));
+        assert_eq!("0000002A".parse::<ConnId>(), Ok(ConnId(42)));
+        assert!("123456789".parse::<ConnId>().is_err());
+        assert!("xyz".parse::<ConnId>().is_err());
+    }
+
+    fn snapshot(id: ConnId) -> ConnSnapshot {
+        ConnSnapshot::sample(id, "L")
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod layering;
 mod limits;
 mod logging;
 mod message_ids;
+mod metrics;
 mod netns_peers;
 mod netstat_group;
 mod policy_files;

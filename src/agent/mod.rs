@@ -44,6 +44,8 @@ pub enum StartError {
     Listen { name: String, addr: std::net::SocketAddr, source: std::io::Error },
     #[error("DemoBackend {addr}: {source}")]
     Demo { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("MetricsListen {addr}: {source}")]
+    Metrics { addr: std::net::SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Control(#[from] crate::control::BindError),
     #[error("cannot install the {signal} handler: {source}")]
@@ -66,6 +68,8 @@ pub struct Agent {
     pub purge: cell::Sender<bool>,
     /// systemd's notify socket, when there is one.
     notify: notify::Notifier,
+    /// Reload outcomes after startup (the metrics read them).
+    pub refreshes: Arc<crate::metrics::RefreshCounts>,
 }
 
 impl Agent {
@@ -73,7 +77,7 @@ impl Agent {
     pub async fn new(config: Config) -> Result<Arc<Agent>, StartError> {
         let c = config.clone();
         // The certificates' notAfter is logged with the load.
-        let load = move || Generation::load(&c, 1, None).inspect(|g| expiry::log(&g.table, &c));
+        let load = move || Generation::load(&c, 1, None).map(|g| with_expiry(g, &c));
         let first =
             tokio::task::spawn_blocking(load).await.map_err(|e| LoadError::Internal(e.to_string()))??;
         log_warnings(&first);
@@ -93,6 +97,7 @@ impl Agent {
             reloading: Mutex::new(()),
             purge,
             notify: notify::Notifier::from_env(),
+            refreshes: Arc::default(),
         }))
     }
 
@@ -112,6 +117,7 @@ impl Agent {
         let _one_at_a_time = self.reloading.lock().await;
         self.notify.reloading();
         let loaded = self.load_next(cause).await;
+        self.refreshes.count(loaded.is_ok());
         self.notify.ready(self.current().id, self.registry.len());
         loaded
     }
@@ -122,9 +128,7 @@ impl Agent {
         let id = self.next_generation.load(Ordering::Relaxed);
         let config = self.config.clone();
         let previous = self.current();
-        let load = move || {
-            Generation::load(&config, id, Some(&previous)).inspect(|g| expiry::log(&g.table, &config))
-        };
+        let load = move || Generation::load(&config, id, Some(&previous)).map(|g| with_expiry(g, &config));
         let loaded =
             tokio::task::spawn_blocking(load).await.map_err(|e| LoadError::Internal(e.to_string()))?;
         match loaded {
@@ -170,13 +174,15 @@ pub struct Running {
     pub agent: Arc<Agent>,
     /// Each listener's name and the address it is bound to (a `:0` port resolved).
     pub listeners: Vec<(String, std::net::SocketAddr)>,
+    /// Where the metrics are served (`MetricsListen`, a `:0` port resolved).
+    pub metrics: Option<std::net::SocketAddr>,
     accepting: Vec<tokio::task::JoinHandle<()>>,
     terminations: signals::Terminations,
     audit: Option<Arc<crate::audit::AuditLog>>,
 }
 
-/// Loads the policy and binds every listener, the demo backend and the control socket; nothing is
-/// served unless all of them succeed.
+/// Loads the policy and binds every listener, the demo backend, the metrics endpoint and the control
+/// socket; nothing is served unless all of them succeed.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     raise_descriptor_limit();
     let agent = Agent::new(config).await?;
@@ -215,12 +221,25 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
         None => None,
     };
+    let metrics = match agent.config.metrics_listen {
+        Some(addr) => Some(
+            crate::metrics::Exporter::bind(addr, metrics_sources(&agent))
+                .await
+                .map_err(|source| StartError::Metrics { addr, source })?,
+        ),
+        None => None,
+    };
     let control = crate::control::Server::bind(control_handle(&agent)).await?;
     if let Some(sock) = demo {
         info!(msgid = msg::DEMO_LISTENING, addr = ?sock.local_addr().ok(), "demo backend (plaintext) listening");
         tokio::spawn(crate::demo::serve(sock));
     }
     tokio::spawn(control.serve());
+    let metrics = metrics.map(|m| {
+        let addr = m.local_addr();
+        m.serve();
+        addr
+    });
     let mut listeners = Vec::new();
     let mut accepting = Vec::new();
     for (l, sock, addr) in bound {
@@ -244,7 +263,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     if let Some(every) = agent.notify.watchdog_every() {
         tokio::spawn(watchdog(agent.clone(), every));
     }
-    Ok(Running { agent, listeners, accepting, terminations, audit })
+    Ok(Running { agent, listeners, metrics, accepting, terminations, audit })
 }
 
 /// The audit writer when `AuditLog` is set (docs/audit.md); a file that cannot be opened stops the
@@ -293,6 +312,13 @@ impl Running {
     }
 }
 
+/// A loaded generation with its certificates' notAfter logged (and warned about) and recorded for the
+/// metrics. Blocking (reads the keyrings again).
+fn with_expiry(mut g: Generation, config: &Config) -> Generation {
+    g.certificate_expiry = expiry::log(&g.table, config);
+    g
+}
+
 /// Runs the agent until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), StartError> {
     start(config).await?.wait(shutdown).await;
@@ -317,6 +343,16 @@ fn control_handle(agent: &Arc<Agent>) -> crate::control::Handle {
         reload: agent.clone(),
         socket: agent.config.control_socket.clone(),
         group: agent.config.control_group.clone(),
+    }
+}
+
+/// What the metrics read of the agent.
+fn metrics_sources(agent: &Arc<Agent>) -> crate::metrics::Sources {
+    crate::metrics::Sources {
+        connections: agent.registry.clone(),
+        generations: agent.subscribe(),
+        refreshes: agent.refreshes.clone(),
+        listeners: agent.config.listeners.iter().map(|l| l.name.clone()).collect(),
     }
 }
 

@@ -58,6 +58,9 @@ pub fn run(a: StartArgs) -> ExitCode {
     let result = runtime.block_on(async move {
         let running = crate::agent::start(config).await.map_err(|e| e.to_string())?;
         // Scripts and tests read these lines to find the bound ports.
+        if let Some(addr) = running.metrics {
+            say!("listening metrics {addr}");
+        }
         for (name, addr) in &running.listeners {
             say!("listening {name} {addr}");
         }

@@ -23,6 +23,17 @@ pub enum LoadError {
     Internal(String),
 }
 
+/// A keyed certificate the generation's rules use and when its leaf expires (for the metrics; the
+/// agent fills it in after the load, docs/metrics.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateExpiry {
+    /// `Keyring` as the rule wrote it.
+    pub keyring: String,
+    pub label: String,
+    pub not_after: std::time::SystemTime,
+}
+
+/// One installed (or candidate) policy: its rules, their TLS configurations and session state.
 #[derive(Debug)]
 pub struct Generation {
     pub id: u64,
@@ -36,6 +47,9 @@ pub struct Generation {
     pub keyrings: Vec<PathBuf>,
     /// The `CertUserMap`, read with this generation: its connections' CertUserIDs (D37).
     pub cert_users: Option<Arc<CertUserMap>>,
+    /// The keyed certificates its rules use, by keyring and label (empty until the agent records
+    /// them after the load).
+    pub certificate_expiry: Vec<CertificateExpiry>,
     /// Session state by environment identity, for the next generation to keep (D36).
     sessions: HashMap<EnvId, Arc<EnvSessions>>,
     /// The `TicketKeyFile` keys, shared with every generation after this one.
@@ -141,6 +155,7 @@ impl Generation {
             files: config.policy_files.clone(),
             keyrings: watched,
             cert_users,
+            certificate_expiry: Vec::new(),
             sessions: pool.into_used(),
             ticket_keys,
             warnings: rendered + &key_warning + &sysplex.unwrap_or_default() + &map_warnings,

@@ -8,8 +8,11 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 use tracing::{error, info, warn};
 
-use super::{CertificateDates, Finding, Urgency, UsedCertificates, findings, used_by, used_certificates};
+use super::{
+    CertificateDates, Finding, Urgency, UsedCertificates, findings, leaf_expiry, used_by, used_certificates,
+};
 use crate::config::Config;
+use crate::engine::generation::CertificateExpiry;
 use crate::engine::tls::Keyrings;
 use crate::messages as msg;
 use crate::netstat::rfc3339;
@@ -108,7 +111,7 @@ pub fn check(table: &RuleTable, config: &Config, sources: &SourceMap) -> bool {
 /// The agent at start and refresh: logs every used certificate's NotAfter (INFO), the findings
 /// (WARN; ERROR for an expired server certificate, which is served anyway). Blocking (reads the
 /// keyrings again).
-pub fn log(table: &RuleTable, config: &Config) {
+pub fn log(table: &RuleTable, config: &Config) -> Vec<CertificateExpiry> {
     let mut keyrings = Keyrings::new(&config.keyring_map, config.dev_keyring.as_deref());
     let used = used_certificates(table, &mut keyrings);
     for u in &used {
@@ -128,6 +131,7 @@ pub fn log(table: &RuleTable, config: &Config) {
             _ => warn!(msgid = msg::CERT_EXPIRING, "{message}"),
         }
     }
+    leaf_expiry(&used)
 }
 
 /// The certificates one rule uses as `pagent search` finds them: without a main configuration,

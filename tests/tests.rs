@@ -24,6 +24,7 @@ mod keyring_formats;
 mod layering;
 mod limits;
 mod netns_peers;
+mod package;
 mod policy_files;
 mod properties;
 mod reference_docs;

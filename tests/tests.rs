@@ -31,6 +31,7 @@ mod message_ids;
 mod metrics;
 mod netns_peers;
 mod netstat_group;
+mod package;
 mod policy_files;
 mod properties;
 mod reference_docs;

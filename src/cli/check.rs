@@ -1,5 +1,6 @@
 //! `pagent check FILE... [--strict] [--match DIRECTION LOCAL REMOTE [--job J] [--user U]
-//! [--primary DIRECTION LOCAL REMOTE]] [--json]`.
+//! [--primary DIRECTION LOCAL REMOTE]] [--json]`; `pagent check -c CONFIG` alone checks the policy
+//! files the configuration names, as the agent (and the systemd unit's ExecStartPre) would.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,8 +16,9 @@ use crate::search::{rule_json, settings_text};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Policy files, loaded in order into one namespace.
-    #[arg(required = true, value_name = "FILE")]
+    /// Policy files, loaded in order into one namespace (none with -c: the configuration's own,
+    /// CommonTTLSConfig then each TTLSConfig).
+    #[arg(required_unless_present = "config", value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Portability warnings (z/OS-only, not applied, rustls limits, duplicates, quirks) become errors.
     #[arg(long)]
@@ -86,8 +88,12 @@ pub fn run(a: CheckArgs) -> ExitCode {
         }
     };
     let strict = a.strict || config.as_ref().is_some_and(|c| c.strict);
+    let files = match &config {
+        Some(c) if a.files.is_empty() => &c.policy_files,
+        _ => &a.files,
+    };
     let loaded = load_and_report(
-        &a.files,
+        files,
         LoadOptions {
             strict,
             warn_keyrings: config.is_none(),

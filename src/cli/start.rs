@@ -94,20 +94,36 @@ fn ready_hints(config: &Config) -> String {
     }) else {
         return String::new();
     };
-    let ca = dev.join("ca.pem");
+    let ca = shell_word(&dev.join("ca.pem"));
     let port = l.listen.port();
+    // Absolute paths, so the netstat line works as typed from any directory, whatever the PATH.
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("pagent"));
+    let conf = std::path::absolute(&config.path).unwrap_or_else(|_| config.path.clone());
     format!(
         "attls is running: listener {} on {} relays to the plaintext demo backend on {demo}.\n\
          Development keyring: {} (CA certificate {}).\n\
          Try:\n  curl --cacert {} https://localhost:{port}/\n  \
          openssl s_client -connect 127.0.0.1:{port} -servername localhost -CAfile {} -brief\n\
-         Then: pagent netstat -c {}",
+         Then: {} netstat -c {}",
         l.name,
         l.listen,
         dev.display(),
-        ca.display(),
-        ca.display(),
-        ca.display(),
-        config.path.display()
+        ca,
+        ca,
+        ca,
+        shell_word(&exe),
+        shell_word(&conf)
     )
+}
+
+/// `path` as one shell word: bare when it holds only characters no shell treats specially, else
+/// single-quoted.
+fn shell_word(path: &std::path::Path) -> String {
+    let text = path.display().to_string();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }

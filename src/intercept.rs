@@ -9,9 +9,9 @@
 //! replaces the previous rules. A rule's Jobname and Userid do not narrow the ports: for an
 //! intercepted connection they are the owning process's (docs/decisions.md D7), known only per
 //! connection, and a port left out would pass in clear where a rule wants TLS. Chains: `prerouting`
-//! (nat, `redirect`, inbound), `output` (nat, `redirect`, outbound; returns first on [`OWN_MARK`])
-//! and `tproxy_prerouting` (filter at mangle priority, `tproxy`). `docs/transparent.md` explains
-//! them.
+//! (nat, `redirect`, inbound), `output` (nat, `redirect`, outbound, and with `--local` inbound for
+//! clients on this host to a local address; returns first on [`OWN_MARK`]) and `tproxy_prerouting`
+//! (filter at mangle priority, `tproxy`). `docs/transparent.md` explains them.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -141,53 +141,86 @@ pub fn fingerprint<'a>(texts: impl IntoIterator<Item = &'a str>) -> u64 {
     h
 }
 
+/// What `setup-intercept` adds beyond the default rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScriptOptions {
+    /// `--local`: Inbound Redirect listeners also take connections opened on this host to a local
+    /// address (the `output` hook; `prerouting` only sees connections arriving from the network).
+    pub local: bool,
+}
+
+/// [`nft_script_with`] and the default options: what `pagent setup-intercept` prints.
+pub fn nft_script(config: &Config, table: &RuleTable, fingerprint: u64) -> Result<Script, InterceptError> {
+    nft_script_with(config, table, fingerprint, ScriptOptions::default())
+}
+
+/// The hooks a listener's rules go to, for the overlap warnings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hook {
+    Prerouting,
+    Output,
+    /// `--local` rules: output, destination a local address.
+    OutputLocal,
+}
+
 /// The nft script (and the Tproxy policy routing) for every transparent listener of `config`, with
 /// the ports of `table`, the policy loaded from `config.policy_files` (`fingerprint` of its texts).
-pub fn nft_script(config: &Config, table: &RuleTable, fingerprint: u64) -> Result<Script, InterceptError> {
+pub fn nft_script_with(
+    config: &Config,
+    table: &RuleTable,
+    fingerprint: u64,
+    options: ScriptOptions,
+) -> Result<Script, InterceptError> {
     let transparent: Vec<&ListenerConfig> =
         config.listeners.iter().filter(|l| l.transparent.is_some()).collect();
     if transparent.is_empty() {
         return Err(InterceptError::NoTransparentListener(config.path.clone()));
     }
-    let (mut nat_in, mut nat_out, mut tproxy) = (String::new(), String::new(), String::new());
-    // Ports already taken on each hook (prerouting or output), for the overlap warnings.
-    let mut taken: Vec<(bool, &str, Vec<PortSpan>)> = Vec::new();
+    let (mut nat_in, mut nat_out, mut nat_local, mut tproxy) =
+        (String::new(), String::new(), String::new(), String::new());
+    // Ports already taken on each hook, for the overlap warnings.
+    let mut taken: Vec<(Hook, &str, Vec<PortSpan>)> = Vec::new();
     for l in &transparent {
         let (kind, direction) = (l.transparent.expect("filtered on Some"), l.direction);
-        let chain = match (kind, direction) {
-            (Transparent::Redirect, ConnDirection::Inbound) => &mut nat_in,
-            (Transparent::Redirect, ConnDirection::Outbound) => &mut nat_out,
-            (Transparent::Tproxy, _) => &mut tproxy,
+        let (chain, hook) = match (kind, direction) {
+            (Transparent::Redirect, ConnDirection::Inbound) => (&mut nat_in, Hook::Prerouting),
+            (Transparent::Redirect, ConnDirection::Outbound) => (&mut nat_out, Hook::Output),
+            (Transparent::Tproxy, _) => (&mut tproxy, Hook::Prerouting),
         };
-        let output_hook = (kind, direction) == (Transparent::Redirect, ConnDirection::Outbound);
         let ports = listener_ports(l, table);
-        let shared: Vec<String> = taken
-            .iter()
-            .filter(|(hook, _, _)| *hook == output_hook)
-            .filter_map(|(_, name, spans)| {
-                let common: Vec<String> =
-                    overlap(&ports.spans, spans).iter().map(PortSpan::to_string).collect();
-                (!common.is_empty()).then(|| {
-                    format!(
-                        "ports {} are also intercepted for Listener {name}: each goes to one listener",
-                        common.join(", ")
-                    )
+        let shared = |hook: Hook| -> Vec<String> {
+            taken
+                .iter()
+                .filter(|(h, _, _)| *h == hook)
+                .filter_map(|(_, name, spans)| {
+                    let common: Vec<String> =
+                        overlap(&ports.spans, spans).iter().map(PortSpan::to_string).collect();
+                    (!common.is_empty()).then(|| {
+                        format!(
+                            "ports {} are also intercepted for Listener {name}: each goes to one listener",
+                            common.join(", ")
+                        )
+                    })
                 })
-            })
-            .collect();
-        listener_rules(chain, l, &ports, &shared);
-        taken.push((output_hook, &l.name, ports.spans));
+                .collect()
+        };
+        listener_rules(chain, l, &ports, &shared(hook));
+        if options.local && direction == ConnDirection::Inbound {
+            local_rules(&mut nat_local, l, &ports, &shared(Hook::OutputLocal));
+            taken.push((Hook::OutputLocal, &l.name, ports.spans.clone()));
+        }
+        taken.push((hook, &l.name, ports.spans));
     }
-    let mut nft = header(config, table, fingerprint);
+    let mut nft = header(config, table, fingerprint, options);
     let _ = writeln!(nft, "table {TABLE}\nflush table {TABLE}\ntable {TABLE} {{");
     let mut chains = Vec::new();
     if !nat_in.is_empty() {
         chains.push(chain("prerouting", "type nat hook prerouting priority dstnat", &nat_in));
     }
-    if !nat_out.is_empty() {
+    if !nat_out.is_empty() || !nat_local.is_empty() {
         let body = format!(
             "    # the agent's own connections (SO_MARK {OWN_MARK:#x}) are never intercepted\n    \
-             meta mark {OWN_MARK:#x} return\n{nat_out}"
+             meta mark {OWN_MARK:#x} return\n{nat_local}{nat_out}"
         );
         chains.push(chain("output", "type nat hook output priority -100", &body));
     }
@@ -208,7 +241,7 @@ pub fn nft_script(config: &Config, table: &RuleTable, fingerprint: u64) -> Resul
     Ok(Script { nft, routing })
 }
 
-fn header(config: &Config, table: &RuleTable, fingerprint: u64) -> String {
+fn header(config: &Config, table: &RuleTable, fingerprint: u64, options: ScriptOptions) -> String {
     let files: Vec<String> = config.policy_files.iter().map(|p| p.display().to_string()).collect();
     format!(
         "# attls transparent interception: printed by `pagent setup-intercept`\n\
@@ -218,11 +251,12 @@ fn header(config: &Config, table: &RuleTable, fingerprint: u64) -> String {
          # owning process's, known per connection). Print and load this again when the ports change.\n\
          # Loop prevention: the agent sets SO_MARK {OWN_MARK:#x} on every connection it opens for a\n\
          # transparent listener; those connections are never intercepted.\n\
-         # Load: pagent setup-intercept -c {} | nft -f -    Remove: nft delete table {TABLE}\n",
+         # Load: pagent setup-intercept -c {}{} | nft -f -    Remove: nft delete table {TABLE}\n",
         config.path.display(),
         files.join(", "),
         table.len(),
         config.path.display(),
+        if options.local { " --local" } else { "" },
     )
 }
 
@@ -285,6 +319,51 @@ fn listener_rules(out: &mut String, l: &ListenerConfig, ports: &ListenerPorts, s
             }
         }
     }
+}
+
+/// `--local`: the `output` rule of an Inbound listener, for connections this host's own processes
+/// open to a local address and a port of the listener (a comment where none can be made).
+fn local_rules(out: &mut String, l: &ListenerConfig, ports: &ListenerPorts, shared: &[String]) {
+    let kind = l.transparent.expect("a transparent listener");
+    let _ = writeln!(
+        out,
+        "    # Listener {} (Inbound, clients on this host, Transparent {}, Listen {})",
+        l.name,
+        kind.word(),
+        l.listen
+    );
+    if kind == Transparent::Tproxy {
+        let _ = writeln!(
+            out,
+            "    # warning: tproxy cannot take connections opened on this host; add a Transparent \
+             Redirect listener (Listen 0.0.0.0:PORT) for local clients"
+        );
+        return;
+    }
+    let ip = l.listen.ip();
+    if !(ip.is_unspecified() || ip.is_loopback()) {
+        let _ = writeln!(
+            out,
+            "    # warning: redirect delivers local connections to the loopback address: Listen {ip} \
+             never sees them; use Listen 0.0.0.0:{port} or [::]:{port}",
+            port = l.listen.port()
+        );
+    }
+    for w in shared {
+        let _ = writeln!(out, "    # warning: {w}");
+    }
+    if ports.spans.is_empty() {
+        let _ = writeln!(out, "    # no local port to intercept for Listener {}", l.name);
+        return;
+    }
+    let set: Vec<String> = ports.spans.iter().map(PortSpan::to_string).collect();
+    let _ = writeln!(
+        out,
+        "    {}fib daddr type local tcp dport {{ {} }} redirect to :{}",
+        family_match(l.listen),
+        set.join(", "),
+        l.listen.port()
+    );
 }
 
 /// Which families a listener accepts: `0.0.0.0` and IPv4 addresses IPv4 only, `[::]` both (dual

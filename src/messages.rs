@@ -52,6 +52,12 @@ message_ids! {
     DRAINING = "ATL0021I";
     /// A second termination signal while draining: live connections close now.
     SECOND_SIGNAL = "ATL0022I";
+    /// netlink sock_diag is unavailable: owners are read from /proc/net/tcp (slower).
+    SOCK_DIAG_UNAVAILABLE = "ATL0050W";
+    /// One sock_diag lookup failed: /proc/net/tcp is read for it.
+    SOCK_DIAG_FAILED = "ATL0051W";
+    /// No process holds an intercepted socket within the scan bound: its owner is unknown.
+    OWNER_SCAN_BOUND = "ATL0052W";
     /// The metrics endpoint is listening (`MetricsListen`).
     METRICS_LISTENING = "ATL0030I";
     /// The audit log is open (at start).

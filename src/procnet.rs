@@ -1,46 +1,49 @@
-//! Facts about local TCP sockets, read from /proc/net/tcp and /proc/net/tcp6 and /proc/PID/fd: who
-//! owns a socket (the `uid` column: the application's end of a connection may be controlled by that
-//! user), how many bytes wait in its send queue (`tx_queue`, what the SIOCOUTQ ioctl reports, without
-//! the ioctl), and which process holds it (its command name and user: the Jobname and Userid of an
-//! intercepted connection, docs/decisions.md D7).
+//! Facts about local TCP sockets and the processes that hold them: who owns a socket (its uid: the
+//! application's end of a connection may be controlled by that user), how many bytes wait in its
+//! send queue (what the SIOCOUTQ ioctl reports), and which process holds it (its command name and
+//! user: the Jobname and Userid of an intercepted connection, docs/decisions.md D7).
+//!
+//! Socket facts come from the kernel's own index through netlink `sock_diag` (`sockdiag`): one
+//! request and one answer per socket, whatever the number of connections. Where netlink is
+//! unavailable they come from /proc/net/tcp and /proc/net/tcp6 (`table`), logged once. The process
+//! holding a socket is found by its inode and remembered (`owners`): a hit costs a few small reads
+//! of that process's /proc files. docs/transparent.md describes the cost.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+mod owners;
+pub mod sockdiag;
+mod table;
+
+use std::net::SocketAddr;
+use std::sync::{Once, OnceLock};
+
+pub use owners::{CACHE_ENTRIES, SCAN_DESCRIPTORS, scans as owner_scans};
+pub use sockdiag::SocketFacts;
 
 /// The uid owning the socket `local` ↔ `remote`, if it is on this host.
 pub fn socket_uid(local: SocketAddr, remote: SocketAddr) -> Option<u32> {
-    row(local, remote, |cols| cols.get(7)?.parse().ok())
+    connection(local, remote).map(|f| f.uid)
 }
 
 /// Bytes written on the socket `local` ↔ `remote` and not yet acknowledged by the other end.
 pub fn send_queue(local: SocketAddr, remote: SocketAddr) -> Option<u64> {
-    row(local, remote, |cols| {
-        let (tx, _rx) = cols.get(4)?.split_once(':')?;
-        u64::from_str_radix(tx, 16).ok()
-    })
+    connection(local, remote).map(|f| u64::from(f.send_queue))
 }
 
-fn row<T>(local: SocketAddr, remote: SocketAddr, pick: impl Fn(&[&str]) -> Option<T>) -> Option<T> {
-    rows(|l, r, _| same(l, local) && same(r, remote), pick)
+/// What the kernel says about the socket `local` ↔ `remote` of this host.
+pub fn connection(local: SocketAddr, remote: SocketAddr) -> Option<SocketFacts> {
+    match netlink(|| sockdiag::connection(local, remote)) {
+        Some(found) => found,
+        None => table::connection(local, remote),
+    }
 }
 
-/// The first row that `matches` (local, remote, state), picked by `pick` from its columns.
-fn rows<T>(
-    matches: impl Fn(SocketAddr, SocketAddr, u8) -> bool,
-    pick: impl Fn(&[&str]) -> Option<T>,
-) -> Option<T> {
-    ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|f| {
-        let text = std::fs::read_to_string(f).ok()?;
-        text.lines().skip(1).find_map(|line| {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let (l, r) = (parse(cols.get(1)?)?, parse(cols.get(2)?)?);
-            let state = u8::from_str_radix(cols.get(3)?, 16).ok()?;
-            if matches(l, r, state) { pick(&cols) } else { None }
-        })
-    })
+/// The socket listening at `addr` on this host (bound to it or to the wildcard address).
+pub fn listener(addr: SocketAddr) -> Option<SocketFacts> {
+    match netlink(|| sockdiag::listener(addr)) {
+        Some(found) => found,
+        None => table::listener(addr),
+    }
 }
-
-/// TCP_LISTEN in the `st` column.
-const LISTEN: u8 = 0x0A;
 
 /// A process holding a socket: its command name and its user's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,46 +55,62 @@ pub struct Owner {
 }
 
 /// The process holding the connected socket `local` ↔ `remote` (e.g. a local client whose
-/// connection was intercepted).
+/// connection was intercepted), other than this one.
 pub fn connection_owner(local: SocketAddr, remote: SocketAddr) -> Option<Owner> {
-    let inode = row(local, remote, |cols| cols.get(9)?.parse::<u64>().ok())?;
-    inode_owner(inode)
+    owners::owner_of(connection(local, remote)?.inode, std::process::id())
 }
 
-/// The process listening at `addr` on this host (bound to it or to the wildcard address).
+/// The process listening at `addr` on this host (bound to it or to the wildcard address), other
+/// than this one.
 pub fn listener_owner(addr: SocketAddr) -> Option<Owner> {
-    let inode = rows(
-        |l, _, state| {
-            state == LISTEN
-                && l.port() == addr.port()
-                && (l.ip().is_unspecified() || l.ip().to_canonical() == addr.ip().to_canonical())
-        },
-        |cols| cols.get(9)?.parse::<u64>().ok().filter(|i| *i != 0),
-    )?;
-    inode_owner(inode)
+    owners::owner_of(listener(addr)?.inode, std::process::id())
 }
 
-/// The process with a descriptor on socket `inode`: its `comm` and its real uid's name.
-fn inode_owner(inode: u64) -> Option<Owner> {
-    let wanted = format!("socket:[{inode}]");
-    let procs = std::fs::read_dir("/proc").ok()?;
-    for p in procs.flatten() {
-        let pid = p.file_name();
-        if !pid.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
-            continue;
+/// `Some(answer)` from netlink; `None` where netlink cannot answer (checked once per process,
+/// and on any later failure): the caller reads /proc/net instead. Each cause is logged once.
+fn netlink<T>(ask: impl FnOnce() -> std::io::Result<Option<T>>) -> Option<Option<T>> {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    static FAILED: Once = Once::new();
+    let works = *WORKS.get_or_init(|| match probe() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(
+                msgid = crate::messages::SOCK_DIAG_UNAVAILABLE,
+                "netlink sock_diag unavailable ({e}): socket owners and send queues are read from \
+                 /proc/net/tcp instead, a line per socket on the host (docs/transparent.md)"
+            );
+            false
         }
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else { continue };
-        let holds = fds
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == wanted.as_str()));
-        if holds {
-            let command = std::fs::read_to_string(p.path().join("comm")).ok()?.trim_end().to_string();
-            let uid = process_uid(&p.path())?;
-            let unit = std::fs::read_to_string(p.path().join("cgroup")).ok().and_then(|c| systemd_unit(&c));
-            return Some(Owner { command, user: user_name(uid).unwrap_or_else(|| uid.to_string()), unit });
+    });
+    if !works {
+        return None;
+    }
+    match ask() {
+        Ok(found) => Some(found),
+        Err(e) => {
+            FAILED.call_once(|| {
+                tracing::warn!(
+                    msgid = crate::messages::SOCK_DIAG_FAILED,
+                    "netlink sock_diag lookup failed ({e}): reading /proc/net/tcp for it"
+                )
+            });
+            None
         }
     }
-    None
+}
+
+/// Whether sock_diag finds a listener this process opens, with the inode /proc/self/fd names.
+fn probe() -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").or_else(|_| std::net::TcpListener::bind("[::1]:0"))?;
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", l.as_raw_fd()))?;
+    let inode =
+        link.to_str().and_then(|s| s.strip_prefix("socket:[")?.strip_suffix(']')?.parse::<u64>().ok());
+    match sockdiag::listener(l.local_addr()?)? {
+        Some(f) if Some(f.inode) == inode => Ok(()),
+        Some(f) => Err(std::io::Error::other(format!("answered inode {}, not {inode:?}", f.inode))),
+        None => Err(std::io::Error::other("no answer for a listener of this process")),
+    }
 }
 
 /// The systemd unit in a /proc/PID/cgroup text: the innermost path component that names a service
@@ -115,33 +134,6 @@ pub fn user_name(uid: u32) -> Option<String> {
         let f: Vec<&str> = l.split(':').collect();
         (f.len() >= 3 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[0].to_string())
     })
-}
-
-fn same(a: SocketAddr, b: SocketAddr) -> bool {
-    a.port() == b.port() && a.ip().to_canonical() == b.ip().to_canonical()
-}
-
-/// `0100007F:1F90` (IPv4) or 32 hex digits `:PORT` (IPv6), each 32-bit word in host (little-endian)
-/// byte order as the kernel prints it.
-fn parse(s: &str) -> Option<SocketAddr> {
-    let (addr, port) = s.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let words: Vec<u32> = (0..addr.len() / 8)
-        .map(|i| u32::from_str_radix(&addr[i * 8..i * 8 + 8], 16).map(u32::swap_bytes))
-        .collect::<Result<_, _>>()
-        .ok()?;
-    let ip = match words.as_slice() {
-        [w] => IpAddr::V4(Ipv4Addr::from(*w)),
-        [a, b, c, d] => {
-            let mut bytes = [0u8; 16];
-            for (i, w) in [a, b, c, d].iter().enumerate() {
-                bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_be_bytes());
-            }
-            IpAddr::V6(Ipv6Addr::from(bytes))
-        }
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, port))
 }
 
 #[cfg(test)]

@@ -81,6 +81,10 @@ fn the_shipped_unit_passes_systemd_analyze_verify() {
     // The unit names /usr/sbin/pagent (the package's path); verify checks that it exists.
     let unit = unit.replace("/usr/sbin/pagent", env!("CARGO_BIN_EXE_pagent"));
     assert!(unit.contains("Type=notify") && unit.contains("ExecReload="), "{unit}");
+    // Connection owners and send queues come from netlink sock_diag (src/procnet/sockdiag.rs).
+    let families =
+        unit.lines().find_map(|l| l.strip_prefix("RestrictAddressFamilies=")).unwrap_or("AF_NETLINK");
+    assert!(families.split_whitespace().any(|f| f == "AF_NETLINK"), "AF_NETLINK not allowed: {families}");
     let path = dir.path().join("pagent.service");
     std::fs::write(&path, unit).unwrap();
     let out = Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&path).output();

@@ -236,3 +236,48 @@ fn an_unknown_owner_is_refused_not_matched_as_the_listener() {
     });
     assert!(refused, "{}", agent.log_text());
 }
+
+#[test]
+fn setup_intercept_local_takes_clients_on_the_servers_own_host() {
+    // A plaintext web server on this host; a client on the same host dials it at 127.0.0.1. Only
+    // the `--local` rules (nat output) send that connection to the agent.
+    let Some(t) = Topology::new("transparent-local") else { return };
+    let dir = TempDir::new("transparent-local");
+    let (ring, ca) = pki_for(&dir, "127.0.0.1");
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).expect("dir");
+    std::fs::write(site.join("hello.txt"), "hello from this host\n").expect("file");
+    let site_s = site.display().to_string();
+    let web = t.spawn(
+        Ns::Proxy,
+        &[PYTHON, "-m", "http.server", "--bind", "0.0.0.0", "--directory", &site_s, "8080"],
+    );
+    assert!(eventually(WAIT, || web.log().contains("Serving HTTP")), "{}", web.log());
+    // The rule names the server's Jobname: the owner of the listening socket the client dialed.
+    let env =
+        format!("  HandshakeRole Server\n  TTLSKeyringParms\n  {{\n    Keyring {}\n  }}\n", ring.display());
+    let web_rule = rule("WEB~8080", "  LocalPortRange 8080\n  Jobname python*\n  Direction Inbound", &env);
+    let agent = AgentSetup::new("transparent-local-agent")
+        .listener_at("LOCAL", "0.0.0.0:15005", None, "Inbound", &["Transparent Redirect"])
+        .policy(&web_rule)
+        .in_netns(&t.name(Ns::Proxy))
+        .start();
+    let conf = agent.dir().join("pagent.conf").display().to_string();
+    let pagent = env!("CARGO_BIN_EXE_pagent");
+    let url = "http://127.0.0.1:8080/hello.txt";
+    // Without --local, prerouting never sees the local connection: it reaches the server in clear.
+    t.must(Ns::Proxy, &["sh", "-c", &format!("{pagent} setup-intercept -c {conf} | nft -f -")]);
+    assert_eq!(t.must(Ns::Proxy, &["curl", "-sS", "--max-time", "10", url]), "hello from this host\n");
+    // With --local it is the agent's: TLS on the server's own port, the server unchanged.
+    t.must(Ns::Proxy, &["sh", "-c", &format!("{pagent} setup-intercept -c {conf} --local | nft -f -")]);
+    let ca_s = ca.display().to_string();
+    let https = url.replace("http:", "https:");
+    let page = t.must(Ns::Proxy, &["curl", "-sS", "--max-time", "10", "--cacert", &ca_s, &https]);
+    assert_eq!(page, "hello from this host\n", "{}", agent.log_text());
+    let plain = t.exec(Ns::Proxy, &["curl", "-sS", "--max-time", "5", url]).expect("curl runs");
+    assert!(!plain.status.success(), "a plaintext request passed a port the policy protects");
+    let log = agent.log_text();
+    assert!(log.contains("rule=\"WEB~8080\"") && log.contains("local=127.0.0.1:8080"), "{log}");
+    // The agent's own connection to the server (marked) was not intercepted again.
+    assert!(!log.contains("reached the listener directly"), "{log}");
+}

@@ -1,6 +1,7 @@
-//! `pagent setup-intercept [-c CONFIG] [--routing]`: prints the nftables rules (for `nft -f -`) that
-//! send intercepted connections to the configuration's transparent listeners, with the ports of the
-//! policy it names; with `--routing`, the policy routing Tproxy needs, as a shell script.
+//! `pagent setup-intercept [-c CONFIG] [--local] [--routing]`: prints the nftables rules (for
+//! `nft -f -`) that send intercepted connections to the configuration's transparent listeners, with
+//! the ports of the policy it names (`--local`: Inbound listeners also take clients on this host);
+//! with `--routing`, the policy routing Tproxy needs, as a shell script.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use clap::Args;
 
 use super::start::DEFAULT_CONFIG;
 use super::{load_and_report, summary};
-use crate::intercept::{fingerprint, nft_script};
+use crate::intercept::{ScriptOptions, fingerprint, nft_script_with};
 use crate::policy::LoadOptions;
 
 #[derive(Debug, Args)]
@@ -20,6 +21,10 @@ pub struct InterceptArgs {
     /// Print the policy routing commands Tproxy needs (a shell script) instead of the nft rules.
     #[arg(long)]
     routing: bool,
+    /// Also intercept connections that clients on this host open to a local port of an Inbound
+    /// listener (nft `output` hook; the agent's own connections are skipped by their mark).
+    #[arg(long)]
+    local: bool,
 }
 
 pub fn run(a: InterceptArgs) -> ExitCode {
@@ -44,7 +49,7 @@ pub fn run(a: InterceptArgs) -> ExitCode {
     eprintln!("{}", summary(&loaded));
     let Some(table) = &loaded.table else { return ExitCode::from(1) };
     let print = fingerprint(loaded.sources.files().map(|(_, f)| f.text.as_str()));
-    match nft_script(&config, table, print) {
+    match nft_script_with(&config, table, print, ScriptOptions { local: a.local }) {
         Ok(script) if a.routing => {
             if script.routing.is_empty() {
                 say!("# no Tproxy listener in {}: no policy routing needed", config.path.display());

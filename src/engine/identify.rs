@@ -81,7 +81,8 @@ impl Accepted {
                 "{client} reached the listener directly, not through a redirect: no original destination to relay to"
             )));
         }
-        // Reading /proc blocks: off the async workers.
+        // A socket the owner cache has not seen is looked for in /proc, which blocks: off the async
+        // workers (procnet, docs/transparent.md).
         let direction = listener.direction;
         let owner = tokio::task::spawn_blocking(move || match direction {
             ConnDirection::Inbound if is_local(dialed.ip()) => listener_owner(dialed),

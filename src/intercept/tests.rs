@@ -181,3 +181,40 @@ fn fingerprint_depends_on_every_text_and_its_boundaries() {
     assert_ne!(fingerprint(["ab", "c"]), fingerprint(["a", "bc"]));
     assert_eq!(fingerprint(["x"]), fingerprint(["x"]));
 }
+
+#[test]
+fn local_adds_output_rules_for_clients_on_this_host_after_the_mark() {
+    let c = config(
+        "local",
+        "Listener FTPD1 {\n Listen 0.0.0.0:2121\n Direction Inbound\n Transparent Redirect\n}\n\
+         Listener CLIENT1 {\n Listen 127.0.0.1:7000\n Direction Outbound\n Transparent Redirect\n}\n\
+         Listener FTPD2 {\n Listen 0.0.0.0:2122\n Direction Inbound\n Transparent Tproxy\n}\n",
+    );
+    let t = table(&policy(RULES));
+    let plain = nft_script(&c, &t, 1).unwrap().nft;
+    let s = nft_script_with(&c, &t, 1, ScriptOptions { local: true }).unwrap().nft;
+    assert!(!plain.contains("fib daddr type local"), "{plain}");
+    // The prerouting rules stay as they were.
+    let prerouting =
+        |n: &str| n.split("chain prerouting {").nth(1).unwrap().split("  }").next().unwrap().to_string();
+    assert_eq!(prerouting(&plain), prerouting(&s));
+    let body = s.split("chain output {").nth(1).expect("an output chain");
+    let ret = body.find("    meta mark 0x4154 return\n").expect("loop prevention first");
+    let local = body
+        .find("    meta nfproto ipv4 fib daddr type local tcp dport { 21, 992, 50000-50200 } redirect to :2121\n")
+        .expect("local clients of FTPD1");
+    let out = body.find("tcp dport { 389, 443 } redirect to :7000\n").expect("the outbound listener's rule");
+    assert!(ret < local && local < out, "{s}");
+    assert!(body.contains("# warning: tproxy cannot take connections opened on this host"), "{s}");
+    assert!(s.contains("# Load: pagent setup-intercept -c ") && s.contains(" --local | nft -f -"), "{s}");
+    // A listener on one non-loopback address never sees what redirect sends to loopback.
+    let c = config(
+        "local1",
+        "Listener A {\n Listen 10.9.0.1:2121\n Direction Inbound\n Transparent Redirect\n}\n",
+    );
+    let s = nft_script_with(&c, &t, 1, ScriptOptions { local: true }).unwrap().nft;
+    assert!(
+        s.contains("redirect delivers local connections to the loopback address: Listen 10.9.0.1"),
+        "{s}"
+    );
+}

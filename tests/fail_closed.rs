@@ -66,7 +66,9 @@ fn application_bytes_past_an_init_mark_wait_for_the_handshake_and_go_under_tls()
         let init = serde_json::json!({"v":1,"op":"init","app_peer":peer.to_string(),"written":6,"allow_hstimeout":true});
         let _ = tx.send(control(&socket, init));
     });
-    std::thread::sleep(Duration::from_millis(300));
+    // INIT must reach the agent before the write (nothing the agent reports tells when it has):
+    // a second, as a loaded machine can take hundreds of milliseconds to pass it on.
+    std::thread::sleep(Duration::from_millis(1000));
     server.write_all(b"HELLO\nSECRET\n").expect("application write");
     // Before the client's ClientHello only the bytes before the mark reach it, in clear.
     let clear = read_for(&mut client, Duration::from_millis(1500));

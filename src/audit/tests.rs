@@ -6,43 +6,21 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::*;
-use crate::policy::PolicyStatus;
-use crate::registry::{ConnId, ConnSnapshot, ConnStatus};
+use crate::registry::{ConnId, ConnSnapshot};
 
 /// A clear connection on listener WEB1 that no rule matched.
 pub(super) fn snapshot(started: SystemTime) -> ConnSnapshot {
     let addr = |s: &str| s.parse::<SocketAddr>().expect("address");
     ConnSnapshot {
-        id: ConnId(0x2A),
-        listener: "WEB1".into(),
         jobname: "WEBJOB".into(),
         userid: "www".into(),
-        owner_known: true,
-        direction: crate::policy::table::ConnDirection::Inbound,
         local: addr("[::ffff:127.0.0.1]:8443"),
         remote: addr("[2001:db8::7]:50122"),
-        policy_status: PolicyStatus::NoPolicy,
-        conn_status: ConnStatus::NotSecure,
-        map_type: None,
-        primary: None,
-        rule: None,
         generation: 4,
-        protocol_helper: "Raw",
-        tls_version: None,
-        cipher: None,
-        key_share: None,
-        peer_subject: None,
-        peer_cert: None,
-        cert_user: None,
-        app_peer: None,
-        app_local: None,
-        secured_how: None,
-        tls_resumed: None,
-        server_cert_not_after: None,
-        rc: None,
         bytes_in: 12,
         bytes_out: 34,
         started,
+        ..ConnSnapshot::sample(ConnId(0x2A), "WEB1")
     }
 }
 

@@ -2,11 +2,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use super::*;
-use crate::policy::{ConnDirection, LoadOptions, PolicyStatus, load_str};
-use crate::registry::ConnStatus;
+use crate::policy::{LoadOptions, PolicyStatus, load_str};
 
 fn table(text: &str) -> RuleTable {
     let loaded = load_str("t.pol", text, LoadOptions::default());
@@ -29,36 +27,14 @@ fn policy(rules: &[(&str, u16, Option<&str>, &str)]) -> RuleTable {
 fn conn(id: u32, local: &str, rule: Option<&Arc<Rule>>) -> ConnSnapshot {
     let addr = |s: &str| s.parse::<SocketAddr>().expect("address");
     ConnSnapshot {
-        id: ConnId(id),
-        listener: "L".into(),
         jobname: "WEB".into(),
         userid: "www".into(),
-        owner_known: true,
-        direction: ConnDirection::Inbound,
-        server_cert_not_after: None,
         local: addr(local),
         remote: addr("127.0.0.1:50000"),
         policy_status: rule.map_or(PolicyStatus::NoPolicy, |r| r.settings.status()),
-        conn_status: ConnStatus::NotSecure,
         map_type: rule.map(|_| MapType::Primary),
-        primary: None,
         rule: rule.cloned(),
-        generation: 1,
-        protocol_helper: "Raw",
-        tls_version: None,
-        cipher: None,
-        key_share: None,
-        peer_subject: None,
-        peer_cert: None,
-        cert_user: None,
-        app_peer: None,
-        app_local: None,
-        secured_how: None,
-        tls_resumed: None,
-        rc: None,
-        bytes_in: 0,
-        bytes_out: 0,
-        started: SystemTime::now(),
+        ..ConnSnapshot::sample(ConnId(id), "L")
     }
 }
 

@@ -13,6 +13,7 @@
 //! - [`keyring`]: PEM keyrings and the generated development keyring.
 //! - [`certmap`]: `CertUserMap`, the client certificate's Linux user (CertUserID).
 //! - [`registry`]: live connections, for reports; [`netstat`] formats them.
+//! - [`inventory`]: the client inventory: ClientHello profiles per rule, for `pagent clients`.
 //! - [`control`]: the control socket (refresh, netstat; the SIOCTTLSCTL equivalent).
 //! - [`errno`]: the errno names control requests fail with, shared by engine and control socket.
 //! - [`procnet`]: local TCP sockets from /proc: owners, send queues, holding processes.
@@ -33,6 +34,7 @@ pub mod errno;
 pub mod expiry;
 pub mod ftp;
 pub mod intercept;
+pub mod inventory;
 pub mod keyring;
 pub mod netstat;
 pub mod policy;

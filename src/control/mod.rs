@@ -1,7 +1,7 @@
 //! The control socket: a Unix socket speaking line-delimited JSON
-//! (docs/policy-reference.md#control-socket). Agent-wide ops (`refresh`, `netstat`) need root or
-//! the configured `ControlGroup`; every request is checked with SO_PEERCRED. Oversized, malformed
-//! or slow requests get an error reply or a timeout and never disturb other clients.
+//! (docs/policy-reference.md#control-socket). Agent-wide ops (`refresh`, `netstat`, `clients`) need
+//! root or the configured `ControlGroup`; every request is checked with SO_PEERCRED. Oversized,
+//! malformed or slow requests get an error reply or a timeout and never disturb other clients.
 
 pub mod auth;
 pub mod client;
@@ -54,6 +54,8 @@ pub struct Handle {
     pub registry: Arc<Registry>,
     /// The application-controlled connections' channels.
     pub controls: Arc<Controls>,
+    /// The client inventory (`clients`).
+    pub inventory: Arc<crate::inventory::Inventory>,
     pub reload: Arc<dyn Reload>,
     /// `ControlSocket` and `ControlGroup`.
     pub socket: PathBuf,
@@ -178,7 +180,7 @@ async fn handle(agent: &Handle, cred: Option<tokio::net::unix::UCred>, line: &[u
         );
     }
     match req.op.as_str() {
-        "refresh" | "update" | "netstat" => {
+        "refresh" | "update" | "netstat" | "clients" => {
             if !auth::may_administer(cred, agent.group.as_deref()) {
                 return err(Errno::Eperm, format!("{} needs root or membership of the ControlGroup", req.op));
             }
@@ -192,6 +194,10 @@ async fn handle(agent: &Handle, cred: Option<tokio::net::unix::UCred>, line: &[u
     }
     match req.op.as_str() {
         "netstat" => netstat(agent, &req),
+        "clients" => {
+            let report = agent.inventory.report(req.rule.as_deref());
+            ok(Map::from_iter([("report".to_string(), report.to_json())]))
+        }
         _ => match agent.reload.reload().await {
             Ok(generation) => ok(Map::from_iter([("generation".to_string(), json!(generation))])),
             Err(diagnostics) => {

@@ -201,6 +201,9 @@ pub struct Config {
     /// `WatchFiles On|Off`: whether a changed policy or keyring file refreshes by itself (On) or
     /// waits for `pagent refresh`, SIGHUP or the RefreshInterval (Off, as on z/OS).
     pub watch_files: bool,
+    /// `ClientInventory PROFILES RULES|Off`: how much of the client inventory `pagent clients`
+    /// reports is kept (docs/clients.md); `None`: none (Off).
+    pub client_inventory: Option<crate::inventory::Limits>,
 }
 
 /// Where the agent's log lines go (`Log` in the main configuration).

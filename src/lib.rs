@@ -15,6 +15,7 @@
 //! - [`certmap`]: `CertUserMap`, the client certificate's Linux user (CertUserID).
 //! - [`registry`]: live connections, for reports; [`netstat`] formats them.
 //! - [`metrics`]: Prometheus metrics at `MetricsListen` (`GET /metrics`).
+//! - [`inventory`]: the client inventory: ClientHello profiles per rule, for `pagent clients`.
 //! - [`control`]: the control socket (refresh, netstat; the SIOCTTLSCTL equivalent).
 //! - [`logging`]: where the log goes (stderr, syslog); [`messages`]: the log messages' stable IDs.
 //! - [`errno`]: the errno names control requests fail with, shared by engine and control socket.
@@ -37,6 +38,7 @@ pub mod errno;
 pub mod expiry;
 pub mod ftp;
 pub mod intercept;
+pub mod inventory;
 pub mod keyring;
 pub mod logging;
 pub mod messages;

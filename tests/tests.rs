@@ -8,6 +8,7 @@ mod certmap;
 mod cli;
 mod cli_docs;
 mod cli_trust_warnings;
+mod clients;
 mod control;
 mod control_peer_validated;
 mod corpus;

@@ -198,6 +198,48 @@ fn first_bytes() {
     write("first_bytes", "http", b"GET / HTTP/1.1\r\n");
 }
 
+/// A rustls client's first flight for `name` with `alpn`, TLS 1.3 and 1.2 or (`tls12_only`) 1.2.
+fn rustls_hello(name: &str, alpn: &[&[u8]], tls12_only: bool) -> Vec<u8> {
+    use std::sync::Arc;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] =
+        if tls12_only { &[&rustls::version::TLS12] } else { rustls::DEFAULT_VERSIONS };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    let name = rustls::pki_types::ServerName::try_from(name.to_string()).expect("name");
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out).expect("write_tls");
+    }
+    out
+}
+
+/// The handshake message of a one-record hello re-framed in records of `size` bytes.
+fn reframed(hello: &[u8], size: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for chunk in hello[5..].chunks(size) {
+        out.extend([0x16, 0x03, 0x01]);
+        out.extend(u16::try_from(chunk.len()).expect("short").to_be_bytes());
+        out.extend(chunk);
+    }
+    out
+}
+
+fn client_hello() {
+    let h13 = rustls_hello("example.com", &[b"h2", b"http/1.1"], false);
+    write("client_hello", "rustls-tls13-sni-alpn", &h13);
+    write("client_hello", "rustls-tls12-only", rustls_hello("localhost", &[], true));
+    write("client_hello", "rustls-split-64", reframed(&h13, 64));
+    write("client_hello", "tn3270-hello", tn_script::HELLO);
+    write("client_hello", "http", b"GET / HTTP/1.1\r\n");
+    write("client_hello", "ssl2-hello", [0x80, 0x2E, 0x01, 0x00, 0x02]);
+}
+
 fn control() {
     let requests = [
         r#"{"v":1,"op":"query","conn":"0000002A"}"#,
@@ -372,6 +414,7 @@ fn write_seed_corpora() {
     ftp_sessions();
     tn3270();
     first_bytes();
+    client_hello();
     control();
     keyring();
     dictionaries();

@@ -87,7 +87,8 @@ impl Agent {
         let registry = Arc::new(Registry::default());
         let engine = Context::new(registry.clone(), generations, purged, config.max_connections)
             .with_helper(Protocol::Ftp, Arc::new(crate::ftp::Ftp))
-            .with_helper(Protocol::Tn3270, Arc::new(crate::tn3270::Tn3270));
+            .with_helper(Protocol::Tn3270, Arc::new(crate::tn3270::Tn3270))
+            .with_inventory(Arc::new(crate::inventory::Inventory::new(config.client_inventory)));
         Ok(Arc::new(Agent {
             config,
             registry,
@@ -340,6 +341,7 @@ fn control_handle(agent: &Arc<Agent>) -> crate::control::Handle {
     crate::control::Handle {
         registry: agent.registry.clone(),
         controls: agent.engine.controls.clone(),
+        inventory: agent.engine.inventory.clone(),
         reload: agent.clone(),
         socket: agent.config.control_socket.clone(),
         group: agent.config.control_group.clone(),

@@ -24,6 +24,11 @@ pub struct AgentAddress {
 }
 
 impl AgentAddress {
+    /// The main configuration named with `-c`, if any.
+    pub(super) fn config_path(&self) -> Option<&std::path::Path> {
+        self.config.as_deref()
+    }
+
     fn socket(&self) -> Result<PathBuf, String> {
         if let Some(s) = &self.socket {
             return Ok(s.clone());
@@ -68,13 +73,13 @@ pub struct NetstatArgs {
     json: bool,
 }
 
-fn call(at: &AgentAddress, req: Request) -> Result<Value, String> {
+pub(super) fn call(at: &AgentAddress, req: Request) -> Result<Value, String> {
     let socket = at.socket()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(request(&socket, &req)).map_err(|e| e.to_string())
 }
 
-fn failed(reply: &Value) -> String {
+pub(super) fn failed(reply: &Value) -> String {
     format!(
         "{}: {}",
         reply["errno"].as_str().unwrap_or("ERROR"),

@@ -13,6 +13,8 @@ macro_rules! say_raw {
 mod agent_cmds;
 mod check;
 mod check_listeners;
+mod clients;
+mod clients_against;
 mod docs_out;
 mod intercept;
 mod search;
@@ -46,6 +48,9 @@ pub enum Command {
     Refresh(agent_cmds::RefreshArgs),
     /// Live connections through the running agent (z/OS Netstat TTLS); --group: by TTLSGroupAction.
     Netstat(agent_cmds::NetstatArgs),
+    /// The clients seen per rule (their ClientHello profiles), and with --against whether each
+    /// would pass a candidate policy (docs/clients.md).
+    Clients(clients::ClientsArgs),
     /// Query or steer one connection's TLS, as an application does with z/OS SIOCTTLSCTL.
     ///
     /// OP says what to do (docs/control-protocol.md): query prints the connection's policy and
@@ -74,6 +79,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Start(a) => start::run(a),
         Command::Refresh(a) => agent_cmds::refresh(a),
         Command::Netstat(a) => agent_cmds::netstat(a),
+        Command::Clients(a) => clients::run(a),
         Command::Ctl(a) => agent_cmds::ctl(a),
         Command::SetupIntercept(a) => intercept::run(a),
         Command::Completions(a) => docs_out::completions(a),

@@ -40,6 +40,7 @@ const TOP: &[&str] = &[
     "AuditLog",
     "Log",
     "WatchFiles",
+    "ClientInventory",
     "Listener",
 ];
 
@@ -102,6 +103,7 @@ fn defaults(path: &Path) -> Config {
         audit_log: None,
         log: LogTarget::Stderr,
         watch_files: true,
+        client_inventory: Some(crate::inventory::Limits::default()),
     }
 }
 
@@ -196,6 +198,7 @@ impl State {
             "MetricsListen" => config.metrics_listen = socket_addr(kw, args, diags),
             "AuditLog" => config.audit_log = path_arg(kw, args, base, diags),
             "Log" => log_target(config, kw, args, diags),
+            "ClientInventory" => client_inventory(config, kw, args, diags),
             "KeyringMap" => keyring_map(config, base, kw, args, diags),
             "DevKeyring" => config.dev_keyring = path_arg(kw, args, base, diags),
             "TicketKeyFile" => config.ticket_key_file = path_arg(kw, args, base, diags),
@@ -328,6 +331,38 @@ fn log_target(config: &mut Config, kw: Token<'_>, args: &[Token<'_>], diags: &mu
             "write `Log Stderr` (journald captures it under systemd) or `Log Syslog`",
         )),
     }
+}
+
+/// `ClientInventory PROFILES [RULES]` (profiles kept per rule, rules kept), `On` (64 and 1024)
+/// or `Off`.
+fn client_inventory(config: &mut Config, kw: Token<'_>, args: &[Token<'_>], diags: &mut Diagnostics) {
+    let Some(first) = one_arg(kw, args, diags) else { return };
+    let word = first.text.to_ascii_lowercase();
+    if args.len() > 2 || (args.len() > 1 && (word == "on" || word == "off")) {
+        diags.push(Diagnostic::error(
+            args[args.len() - 1].span,
+            "ClientInventory takes `Off`, `On`, or PROFILES and optionally RULES",
+            "write e.g. `ClientInventory 64 1024`",
+        ));
+        return;
+    }
+    let mut limits = crate::inventory::Limits::default();
+    match word.as_str() {
+        "off" => {
+            config.client_inventory = None;
+            return;
+        }
+        "on" => {}
+        _ => {
+            let Some(profiles) = number(kw, args, 1, 4096, diags) else { return };
+            limits.profiles_per_rule = profiles as usize;
+            if args.len() == 2 {
+                let Some(rules) = number(kw, &args[1..], 1, 65_536, diags) else { return };
+                limits.rules = rules as usize;
+            }
+        }
+    }
+    config.client_inventory = Some(limits);
 }
 
 /// `KeyringMap RING PATH`.

@@ -273,3 +273,26 @@ fn operations_keywords_parse_and_default() {
     let out = load(&p).unwrap_err().to_string();
     assert!(out.contains(":2:12: error: `Log Syslog` takes no such framing"), "{out}");
 }
+
+#[test]
+fn client_inventory_limits_default_and_parse() {
+    use crate::inventory::Limits;
+    let c = load(&write("inv-default", "TTLSConfig a.pol\n")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.client_inventory, Some(Limits { profiles_per_rule: 64, rules: 1024 }));
+    let limits =
+        |text: &str| load(&write("inv", &format!("TTLSConfig a.pol\n{text}\n"))).map(|c| c.client_inventory);
+    assert_eq!(limits("ClientInventory Off").ok(), Some(None));
+    assert_eq!(limits("clientinventory on").ok(), Some(Some(Limits::default())));
+    assert_eq!(limits("ClientInventory 8").ok(), Some(Some(Limits { profiles_per_rule: 8, rules: 1024 })));
+    assert_eq!(limits("ClientInventory 8 16").ok(), Some(Some(Limits { profiles_per_rule: 8, rules: 16 })));
+    for bad in [
+        "ClientInventory 0",
+        "ClientInventory 8 0",
+        "ClientInventory Off 3",
+        "ClientInventory 1 2 3",
+        "ClientInventory lots",
+    ] {
+        let e = limits(bad).expect_err(bad).to_string();
+        assert!(e.contains("ClientInventory"), "{bad}: {e}");
+    }
+}

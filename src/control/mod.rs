@@ -1,8 +1,8 @@
 //! The control socket: a Unix socket speaking line-delimited JSON
 //! (docs/policy-reference.md#control-socket). Agent-wide ops (`refresh`, `refresh_dry_run`,
-//! `netstat`, `netstat_group`) need root or the configured `ControlGroup`; every request is checked
-//! with SO_PEERCRED. Oversized, malformed or slow requests get an error reply or a timeout and never
-//! disturb other clients.
+//! `netstat`, `netstat_group`, `clients`) need root or the configured `ControlGroup`; every request
+//! is checked with SO_PEERCRED. Oversized, malformed or slow requests get an error reply or a
+//! timeout and never disturb other clients.
 
 pub mod auth;
 pub mod client;
@@ -66,6 +66,8 @@ pub struct Handle {
     pub registry: Arc<Registry>,
     /// The application-controlled connections' channels.
     pub controls: Arc<Controls>,
+    /// The client inventory (`clients`).
+    pub inventory: Arc<crate::inventory::Inventory>,
     pub reload: Arc<dyn Reload>,
     /// `ControlSocket` and `ControlGroup`.
     pub socket: PathBuf,
@@ -190,7 +192,7 @@ async fn handle(agent: &Handle, cred: Option<tokio::net::unix::UCred>, line: &[u
         );
     }
     match req.op.as_str() {
-        "refresh" | "update" | "netstat" | "refresh_dry_run" | "netstat_group" => {
+        "refresh" | "update" | "netstat" | "refresh_dry_run" | "netstat_group" | "clients" => {
             if !auth::may_administer(cred, agent.group.as_deref()) {
                 return err(Errno::Eperm, format!("{} needs root or membership of the ControlGroup", req.op));
             }
@@ -206,6 +208,10 @@ async fn handle(agent: &Handle, cred: Option<tokio::net::unix::UCred>, line: &[u
         "netstat" => netstat(agent, &req),
         "netstat_group" => policy_ops::netstat_group(agent),
         "refresh_dry_run" => policy_ops::refresh_dry_run(agent).await,
+        "clients" => {
+            let report = agent.inventory.report(req.rule.as_deref());
+            ok(Map::from_iter([("report".to_string(), report.to_json())]))
+        }
         _ => match agent.reload.reload().await {
             Ok(generation) => ok(Map::from_iter([("generation".to_string(), json!(generation))])),
             Err(diagnostics) => {

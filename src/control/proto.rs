@@ -29,6 +29,9 @@ pub struct Request {
     pub written: Option<u64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_hstimeout: bool,
+    /// `clients`: only this rule's profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 impl Request {
@@ -42,6 +45,7 @@ impl Request {
             detail: false,
             written: None,
             allow_hstimeout: false,
+            rule: None,
         }
     }
 }

@@ -49,6 +49,8 @@ pub(super) struct AppCtl {
     pub tls: Option<Arc<TlsEnv>>,
     /// The mapping generation's `CertUserMap` (D37).
     pub cert_users: Option<Arc<CertUserMap>>,
+    /// Where a server-role handshake records the client's ClientHello.
+    pub inventory: Arc<crate::inventory::Inventory>,
     /// D29 hold.
     pub hold: Duration,
     /// Client role: the name checked in the peer's certificate (D21).
@@ -86,6 +88,7 @@ impl AppCtl {
             how,
             quiet: false,
             cert_users: self.cert_users.as_deref(),
+            inventory: &self.inventory,
         };
         match secure(clear, s).await {
             Ok(Ok(secured)) => {

@@ -1,6 +1,7 @@
 //! What the engine needs from whoever runs it, and what it lends the protocol helpers: the policy
-//! generation new connections map with, the registry of live connections, the PURGE signal, the
-//! control channels of application-controlled connections, and the helpers plugged in by protocol.
+//! generation new connections map with, the registry of live connections, the client inventory,
+//! the PURGE signal, the control channels of application-controlled connections, and the helpers
+//! plugged in by protocol.
 //! The engine knows neither the agent nor the helpers: the agent builds a [`Context`] and plugs
 //! FTP and TN3270 in as [`Helper`]s.
 
@@ -16,6 +17,7 @@ use super::generation::Generation;
 use super::identify::Accepted;
 use super::mapping::Mapping;
 use crate::config::{ListenerConfig, Protocol};
+use crate::inventory::Inventory;
 use crate::registry::Registry;
 
 /// A helper's work on one connection, until it closes.
@@ -44,6 +46,8 @@ pub struct Context {
     pub controls: Arc<Controls>,
     /// `MaxConnections` agent-wide: a permit per live connection, FTP data connections included.
     pub connections: Arc<Semaphore>,
+    /// The client inventory: server-role handshakes record their ClientHello profiles in it.
+    pub inventory: Arc<Inventory>,
     generations: watch::Receiver<Arc<Generation>>,
     purge: watch::Receiver<bool>,
     helpers: Vec<(Protocol, Arc<dyn Helper>)>,
@@ -66,7 +70,21 @@ impl Context {
         max_connections: usize,
     ) -> Context {
         let connections = Arc::new(Semaphore::new(max_connections));
-        Context { registry, controls: Arc::default(), connections, generations, purge, helpers: Vec::new() }
+        Context {
+            registry,
+            controls: Arc::default(),
+            connections,
+            inventory: Arc::default(),
+            generations,
+            purge,
+            helpers: Vec::new(),
+        }
+    }
+
+    /// Records server-role handshakes in `inventory` (the default keeps the default limits).
+    pub fn with_inventory(mut self, inventory: Arc<Inventory>) -> Context {
+        self.inventory = inventory;
+        self
     }
 
     /// Plugs in the helper that serves `protocol`'s connections.

@@ -16,12 +16,14 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{debug, info, warn};
 
+use super::client_hello;
 use super::phase::Secured;
 use super::sockets::{close_normally, reset_on_close};
 use super::stream::{Prefixed, Side};
 use super::tls::TlsEnv;
 use crate::certmap::{CertUserMap, Lookup};
 use crate::errno::Errno;
+use crate::inventory::{CertSent, Inventory};
 use crate::messages as msg;
 use crate::policy::Rule;
 use crate::policy::table::Role;
@@ -42,6 +44,8 @@ pub struct Secure<'a> {
     /// The generation's `CertUserMap`: the client certificate's CertUserID, required under
     /// ClientAuthType SAFCheck (D37).
     pub cert_users: Option<&'a CertUserMap>,
+    /// Where server-role handshakes record the client's ClientHello profile (docs/clients.md).
+    pub inventory: &'a Inventory,
 }
 
 /// Why a switch to TLS could not even start (the connection is still clear).
@@ -84,7 +88,8 @@ pub async fn secure(clear: Prefixed, s: Secure<'_>) -> Result<Result<Secured, No
     // Until the handshake succeeds, closing the socket resets it: a failed or timed-out handshake
     // drops its stream (once logged), and the peer sees a reset, not a FIN.
     reset_on_close(clear.tcp());
-    let attempt = handshake(clear, &s);
+    let hello = client_hello::Slot::default();
+    let attempt = handshake(clear, &s, &hello);
     tokio::pin!(attempt);
     let result = if limit == 0 {
         (&mut attempt).await
@@ -94,6 +99,14 @@ pub async fn secure(clear: Prefixed, s: Secure<'_>) -> Result<Result<Secured, No
             Err((std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake timer expired"), None))
         })
     };
+    let role = s.rule.settings.handshake_role;
+    let certificate = match &result {
+        Ok(Ok(side)) => client_hello::certificate(role, Ok(side)),
+        // Not started: nothing was read.
+        Ok(Err(_)) => CertSent::Unknown,
+        Err((e, _)) => client_hello::certificate(role, Err(e)),
+    };
+    client_hello::record(s.inventory, &s.rule.name, &hello, certificate);
     match result {
         Ok(Ok(side)) => finished(side, &s, trace).map(Ok),
         Ok(Err(not_started)) => {
@@ -170,7 +183,7 @@ fn cert_lookup(side: &Side, s: &Secure<'_>) -> Option<Lookup> {
 /// A failed attempt gives back its stream (when it still has it), so it closes after the log line.
 type Attempt = Result<Result<Side, NotStarted>, (std::io::Error, Option<Prefixed>)>;
 
-async fn handshake(clear: Prefixed, s: &Secure<'_>) -> Attempt {
+async fn handshake(mut clear: Prefixed, s: &Secure<'_>, hello: &client_hello::Slot) -> Attempt {
     let role = s.rule.settings.handshake_role;
     let server = s.tls.and_then(|t| t.server.clone());
     let client = s.tls.and_then(|t| t.client.clone());
@@ -182,6 +195,11 @@ async fn handshake(clear: Prefixed, s: &Secure<'_>) -> Attempt {
             }
         }
         (Some(Role::Server | Role::ServerWithClientAuth), Some(srv), _, _) => {
+            if s.inventory.enabled()
+                && let Err(e) = client_hello::read_ahead(&mut clear, hello).await
+            {
+                return Err((e, Some(clear)));
+            }
             let accept = TlsAcceptor::from(srv).accept(clear).into_fallible();
             let (accepted, presented) = super::certs::presenting(accept).await;
             // Recorded whether or not the handshake then succeeds: the client may refuse it.

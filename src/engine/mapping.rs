@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use super::generation::Generation;
 use super::tls::TlsEnv;
+use crate::inventory::Inventory;
 use crate::policy::matcher::map_with_primary;
 use crate::policy::table::ConnDirection;
 use crate::policy::{Connection, MapType, PolicyStatus, Rule};
@@ -52,10 +53,19 @@ pub struct Mapping {
     pub reg: Registration,
     /// The generation the rule came from (an FTP session maps its data connections in it too).
     pub generation: Arc<Generation>,
+    /// Where its server-role handshakes record the client's ClientHello (docs/clients.md).
+    pub inventory: Arc<Inventory>,
 }
 
-/// Maps `req` with `generation` and registers it as connection `id`.
-pub fn map(registry: &Arc<Registry>, generation: Arc<Generation>, id: ConnId, req: &Request<'_>) -> Mapping {
+/// Maps `req` with `generation` and registers it as connection `id`; its handshakes record their
+/// clients in `inventory`.
+pub fn map(
+    registry: &Arc<Registry>,
+    inventory: &Arc<Inventory>,
+    generation: Arc<Generation>,
+    id: ConnId,
+    req: &Request<'_>,
+) -> Mapping {
     let conn = Connection {
         direction: req.direction,
         local: req.local,
@@ -112,7 +122,7 @@ pub fn map(registry: &Arc<Registry>, generation: Arc<Generation>, id: ConnId, re
         bytes_out: 0,
         started: SystemTime::now(),
     });
-    Mapping { rule, status, map_type, tls, reg, generation }
+    Mapping { rule, status, map_type, tls, reg, generation, inventory: inventory.clone() }
 }
 
 impl Mapping {

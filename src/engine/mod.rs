@@ -11,6 +11,7 @@
 
 pub mod applctl;
 pub mod certs;
+pub mod client_hello;
 pub mod client_trust;
 pub mod context;
 pub mod controls;

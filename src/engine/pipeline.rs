@@ -53,7 +53,7 @@ pub async fn serve(
             return outbound(&ctx, &listener, acc, id, stream).await;
         }
         let req = request(&acc, ConnDirection::Inbound, acc.dialed, acc.client);
-        let m = mapping::map(&ctx.registry, ctx.current(), id, &req);
+        let m = mapping::map(&ctx.registry, &ctx.inventory, ctx.current(), id, &req);
         log_open(&m, &req);
         if refused(&m, &listener, &[&stream]) {
             return Ok(());
@@ -176,6 +176,7 @@ async fn ready(
         how: DIRECT,
         quiet: true,
         cert_users: m.generation.cert_users.as_deref(),
+        inventory: &m.inventory,
     };
     match secure(clear, s).await? {
         Ok(secured) => Ok(secured.into()),
@@ -298,7 +299,7 @@ async fn outbound(
         .inspect_err(|_| reset_on_close(&client))?;
     // D24a: an outbound connection maps once attls's local address is known.
     let req = request(&acc, ConnDirection::Outbound, backend.local_addr()?, backend.peer_addr()?);
-    let m = mapping::map(&ctx.registry, ctx.current(), id, &req);
+    let m = mapping::map(&ctx.registry, &ctx.inventory, ctx.current(), id, &req);
     log_open(&m, &req);
     if refused(&m, listener, &[&client, &backend]) {
         return Ok(());
@@ -337,6 +338,7 @@ async fn application_controlled(
         rule: rule.clone(),
         tls: m.tls.clone(),
         cert_users: m.generation.cert_users.clone(),
+        inventory: m.inventory.clone(),
         hold: listener.client_hello_hold,
         server_name: server_name(rule, acc).ok(),
         inbound: sides.inbound,

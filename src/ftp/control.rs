@@ -311,6 +311,7 @@ impl Conn {
             how: "AUTH TLS",
             quiet: false,
             cert_users: self.ctx.data.generation.cert_users.as_deref(),
+            inventory: &self.ctx.data.engine.inventory,
         };
         match secure(clear, s).await {
             Ok(Ok(secured)) => {
@@ -401,6 +402,7 @@ pub(crate) async fn serve(conn: Handover) -> std::io::Result<()> {
             how: "Implicit",
             quiet: false,
             cert_users: m.generation.cert_users.as_deref(),
+            inventory: &m.inventory,
         };
         side = match secure(clear, s).await? {
             Ok(secured) => {

@@ -60,7 +60,7 @@ pub(super) async fn serve(
         primary: Some(primary),
     };
     let id = ctx.engine.registry.next_id();
-    let m = crate::engine::map(&ctx.engine.registry, ctx.generation.clone(), id, &req);
+    let m = crate::engine::map(&ctx.engine.registry, &ctx.engine.inventory, ctx.generation.clone(), id, &req);
     m.note_app_side(backend.local_addr().ok(), backend.peer_addr().ok());
     let entry = m.reg.entry.clone();
     let rule_name = m.rule.as_ref().map_or("-", |r| r.name.as_str());
@@ -134,6 +134,7 @@ async fn protect(
         how: "FTP data",
         quiet: false,
         cert_users: m.generation.cert_users.as_deref(),
+        inventory: &m.inventory,
     };
     let secured = match secure(client, s).await {
         Ok(Ok(secured)) => secured,

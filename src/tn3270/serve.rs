@@ -142,7 +142,17 @@ async fn secure_and_relay(
     clear.unread(&leftover);
     let how = if direct { "Direct" } else { "Negotiated" };
     let cert_users = m.generation.cert_users.as_deref();
-    let s = Secure { rule, tls: m.tls.as_deref(), entry, server_name: None, how, quiet: false, cert_users };
+    let inventory = &m.inventory;
+    let s = Secure {
+        rule,
+        tls: m.tls.as_deref(),
+        entry,
+        server_name: None,
+        how,
+        quiet: false,
+        cert_users,
+        inventory,
+    };
     let secured = match secure(clear, s).await? {
         Ok(secured) => secured,
         Err(NotStarted(_, _, why)) => return Err(std::io::Error::other(why)),

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
-use crate::policy::{ConnDirection, MapType, PolicyStatus};
+use crate::policy::{MapType, PolicyStatus};
 use crate::registry::{ConnId, ConnStatus};
+use serde_json::Value;
 
 mod cert_user;
 mod group;
@@ -108,36 +109,23 @@ fn sock(s: &str) -> SocketAddr {
 /// connection, secure with TLS 1.3.
 fn ftp_control() -> ConnSnapshot {
     ConnSnapshot {
-        id: ConnId(0x2A),
-        listener: "FTPD1".into(),
-        jobname: "FTPD1".into(),
         userid: "ftp".into(),
-        owner_known: true,
-        direction: ConnDirection::Inbound,
         local: sock("192.0.2.10:4021"),
         remote: sock("198.51.100.7:50122"),
         policy_status: PolicyStatus::ApplCntrl,
         conn_status: ConnStatus::Secure,
         map_type: Some(MapType::Primary),
-        primary: None,
         rule: Some(rule("ftpd-ctl~4021")),
         generation: 3,
         protocol_helper: "Ftp",
         tls_version: Some("TLSv1.3"),
         cipher: Some(0x1302),
         key_share: Some(0x11EC),
-        peer_subject: None,
-        peer_cert: None,
-        cert_user: None,
-        app_peer: None,
-        app_local: None,
         secured_how: Some("AUTH TLS".into()),
-        tls_resumed: None,
-        server_cert_not_after: None,
-        rc: None,
         bytes_in: 1200,
         bytes_out: 3400,
         started: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        ..ConnSnapshot::sample(ConnId(0x2A), "FTPD1")
     }
 }
 

@@ -25,8 +25,10 @@ pub(super) fn cert_info(cert: &CertificateDer<'_>, path: &Path) -> Result<(Strin
 pub(super) fn key_info(key: &PrivateKeyDer<'_>, path: &Path) -> Result<(KeyType, Vec<u8>), KeyringError> {
     let hint = "use an RSA (2048 bits or more), ECDSA P-256/P-384 or Ed25519 key";
     let unsupported = |why: String| err(path, format!("unsupported private key: {why}"), hint);
-    let signer =
-        rustls::crypto::ring::sign::any_supported_type(key).map_err(|e| unsupported(e.to_string()))?;
+    let signer = crate::policy::rustls_caps::provider()
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|e| unsupported(e.to_string()))?;
     let key_type = match signer.algorithm() {
         SignatureAlgorithm::RSA => KeyType::Rsa,
         SignatureAlgorithm::ECDSA => KeyType::Ecdsa,

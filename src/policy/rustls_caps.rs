@@ -9,7 +9,11 @@ use rustls::crypto::CryptoProvider;
 /// The provider the engine builds its TLS configurations from.
 pub fn provider() -> &'static CryptoProvider {
     static PROVIDER: OnceLock<CryptoProvider> = OnceLock::new();
-    PROVIDER.get_or_init(rustls::crypto::ring::default_provider)
+    #[cfg(feature = "aws-lc-rs")]
+    let make = rustls::crypto::aws_lc_rs::default_provider;
+    #[cfg(not(feature = "aws-lc-rs"))]
+    let make = rustls::crypto::ring::default_provider;
+    PROVIDER.get_or_init(make)
 }
 
 fn codes() -> &'static (Vec<u16>, Vec<u16>) {

@@ -28,7 +28,7 @@ pub const NONCE_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0
 
 /// The algorithms responses and responder certificates may be signed with: the provider's.
 pub fn algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
-    rustls::crypto::ring::default_provider().signature_verification_algorithms.all
+    crate::policy::rustls_caps::provider().signature_verification_algorithms.all
 }
 
 /// Which certificate a request or a single response is about.

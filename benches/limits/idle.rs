@@ -3,7 +3,8 @@
 //! and backend side), and so does this process (client and echo side), so each side's cap is
 //! (soft limit − descriptors open − a margin) / 2. The agent is read before (after one warm-up
 //! round trip) and after: VmRSS, descriptors, then CPU over `IDLE_WINDOW` with every connection
-//! open and silent.
+//! open and silent; then one new TLS round trip is timed with all of them still open. The time to
+//! open them all is reported too.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +38,10 @@ struct Readings {
     rss: (u64, u64),
     fds: (usize, usize),
     cpu_percent: Option<f64>,
+    /// How long opening them took.
+    open_time: Duration,
+    /// A new TLS round trip made while they were all open: its time, or why it failed.
+    fresh: Result<Duration, String>,
 }
 
 pub fn run(ctx: &Ctx) -> Vec<Row> {
@@ -46,6 +51,8 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
         format!("agent RSS growth ≤ {RSS_TARGET_KIB} KiB per idle connection (VmRSS before/after)"),
         format!("agent CPU < {CPU_TARGET_PERCENT}% of a core over {} s idle", IDLE_WINDOW.as_secs()),
         "agent descriptors per connection: 2 (/proc/PID/fd)".to_string(),
+        format!("all opened within {} s (32 handshakes at a time)", OPEN_BOUND.as_secs()),
+        "a new TLS round trip while they are open: ≤ 1 s".to_string(),
     ];
     let spec = Spec { name: "idle", listeners: &[("IDLE", "MaxConnectionsPerSource 16384")], nofile: None };
     let measured = Agent::start(ctx, &spec)
@@ -55,7 +62,7 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
         Ok(r) => r,
         Err(e) => return targets.into_iter().map(|t| Row::unmeasured(NAME, t, &e)).collect(),
     };
-    let [t_count, t_rss, t_cpu, t_fds] = targets;
+    let [t_count, t_rss, t_cpu, t_fds, t_open, t_fresh] = targets;
     let n = r.opened.max(1);
     let mut count = format!("{} open", thousands(r.opened));
     if r.cap < target {
@@ -90,6 +97,20 @@ pub fn run(ctx: &Ctx) -> Vec<Row> {
             format!("{fds_per:.3} ({} → {} descriptors)", thousands(r.fds.0), thousands(r.fds.1)),
             r.opened > 0 && fds_per <= 2.01,
         ),
+        Row::new(
+            NAME,
+            t_open,
+            format!(
+                "{:.1} s ({:.0} connections/s)",
+                r.open_time.as_secs_f64(),
+                r.opened as f64 / r.open_time.as_secs_f64().max(0.001)
+            ),
+            r.opened > 0 && r.open_time < OPEN_BOUND,
+        ),
+        match &r.fresh {
+            Ok(d) => Row::new(NAME, t_fresh, format!("{} ms", d.as_millis()), *d <= Duration::from_secs(1)),
+            Err(e) => Row::new(NAME, t_fresh, format!("failed: {e}"), false),
+        },
     ]
 }
 
@@ -116,7 +137,8 @@ fn measure(ctx: &Ctx, agent: &mut Agent, tls: &TlsConnector, target: usize) -> R
             (rss_kib(pid).ok_or_else(unreadable)?, fd_count(Some(pid)).ok_or_else(unreadable)?);
         let t = Instant::now();
         let (open, failed) = open_idle(tls, addr, cap).await;
-        eprintln!("  {} open in {:.1} s, {} failed", open.len(), t.elapsed().as_secs_f64(), failed.len());
+        let open_time = t.elapsed();
+        eprintln!("  {} open in {:.1} s, {} failed", open.len(), open_time.as_secs_f64(), failed.len());
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (rss1, fds1) =
             (rss_kib(pid).ok_or_else(unreadable)?, fd_count(Some(pid)).ok_or_else(unreadable)?);
@@ -126,10 +148,13 @@ fn measure(ctx: &Ctx, agent: &mut Agent, tls: &TlsConnector, target: usize) -> R
             (Some(a), Some(b)) => Some(core_percent(b - a, ctx.clk_tck, w0.elapsed().as_secs_f64())),
             _ => None,
         };
+        let t = Instant::now();
+        let fresh = round_trip_closed(tls, addr, STEP).await.map(|()| t.elapsed());
         agent.alive()?;
         let opened = open.len();
         close_all(open).await;
-        Ok(Readings { target, cap, opened, failed, rss: (rss0, rss1), fds: (fds0, fds1), cpu_percent })
+        let (rss, fds) = ((rss0, rss1), (fds0, fds1));
+        Ok(Readings { target, cap, opened, failed, rss, fds, cpu_percent, open_time, fresh })
     })
 }
 

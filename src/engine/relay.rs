@@ -10,10 +10,6 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 mod lent;
 
-/// A direction whose reads fill the lent buffer (a bulk transfer) keeps a buffer of its own, grown up
-/// to this to halve the system calls per byte, until a read leaves it part empty.
-const BUF_MAX: usize = 64 * 1024;
-
 /// Bytes moved and how the relay ended.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RelayStats {
@@ -214,10 +210,9 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut own: Vec<u8> = Vec::new();
     let mut total = 0u64;
     loop {
-        let (buf, n) = match lent::read(r, &mut own).await {
+        let (buf, n) = match lent::read(r).await {
             Ok((buf, 0)) => {
                 lent::give_back(buf);
                 break;
@@ -235,29 +230,13 @@ where
         held.0.fetch_sub(1, Ordering::Relaxed);
         count.fetch_add(n as u64, Ordering::Relaxed);
         total += n as u64;
-        own = keep_for_bulk(buf, n);
+        lent::give_back(buf);
     }
     w.flush().await.map_err(Broken::Write)?;
     // Half-close: the other side sees end of input; on TLS this sends close_notify first. The
     // bytes are delivered already, so a peer that has gone meanwhile is no failure.
     let _ = w.shutdown().await;
     Ok(total)
-}
-
-/// After a read of `n` bytes into `buf`: a full buffer means a bulk transfer, which gets a buffer of
-/// its own twice the size (up to [`BUF_MAX`]); otherwise the buffer goes back (a lent one to the
-/// spares) and the direction holds none.
-fn keep_for_bulk(buf: Vec<u8>, n: usize) -> Vec<u8> {
-    if n < buf.len() {
-        lent::give_back(buf);
-        return Vec::new();
-    }
-    if buf.len() >= BUF_MAX {
-        return buf;
-    }
-    let doubled = buf.len() * 2;
-    lent::give_back(buf);
-    vec![0u8; doubled]
 }
 
 #[cfg(test)]

@@ -126,8 +126,8 @@ async fn held_is_clear_while_a_relay_only_waits_to_read() {
 
 #[tokio::test]
 async fn bulk_and_interactive_traffic_arrive_whole_and_in_order() {
-    // A bulk burst (reads that fill the lent buffer, so the direction grows its own) then small
-    // writes with pauses (the own buffer goes back): every byte arrives, in order.
+    // A bulk burst (reads that fill lent buffers) then small writes with pauses (reads that wait,
+    // holding no buffer): every byte arrives, in order.
     let (client, mut client_peer) = duplex(256 * 1024);
     let (server, mut server_peer) = duplex(256 * 1024);
     let (inc, outc) = (AtomicU64::new(0), AtomicU64::new(0));

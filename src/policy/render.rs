@@ -15,6 +15,12 @@ use super::table::{AddrCond, PortCond, Rule, RuleTable, Settings};
 
 pub fn render(table: &RuleTable) -> String {
     let mut out = String::from("# rendered by attls\n");
+    if table.rules().is_empty() {
+        // A file of comments alone does not load (an empty policy is an error, D34), while a
+        // policy of actions without rules does: an unreferenced action keeps the rendering valid.
+        out.push_str("TTLSGroupAction rendered~no~rules\n{\n  TTLSEnabled Off\n}\n");
+        return out;
+    }
     let mut addr_groups: BTreeMap<&str, &AddrCond> = BTreeMap::new();
     let mut port_groups: BTreeMap<&str, &PortCond> = BTreeMap::new();
     for rule in table.rules() {
@@ -252,4 +258,20 @@ fn render_level(out: &mut String, s: &Settings, view: &[Effective], level: &str)
 /// A rest-of-line value, quoted when it holds characters the lexer would take as layout.
 fn text(v: &str) -> String {
     if v.contains(['#', '{', '}']) || v.starts_with('"') { format!("\"{v}\"") } else { v.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{LoadOptions, load_str};
+
+    #[test]
+    fn a_policy_without_rules_renders_as_one_that_loads_without_rules() {
+        let loaded = load_str("x.pol", "TTLSGroupAction g\n{\n  TTLSEnabled On\n}\n", LoadOptions::default());
+        let table = loaded.table.expect("actions without rules load");
+        assert!(table.rules().is_empty());
+        let again = load_str("rendered.pol", &render(&table), LoadOptions::default());
+        let again = again.table.expect("the rendering loads");
+        assert!(again.rules().is_empty());
+    }
 }

@@ -1,5 +1,6 @@
 //! The plaintext backend every proxy relays to, in this process: per request (an 8-byte big-endian
-//! length N, then N bytes) it discards the bytes and acks N.
+//! length N, then N bytes) it discards the bytes and acks N; with the top bit of the length set
+//! (`ECHO`) it sends the N bytes back instead (the latency phase's request/response).
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,6 +9,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::CHUNK;
+
+/// The top bit of a request's length: answer with the bytes themselves, not an ack.
+pub const ECHO: u64 = 1 << 63;
 
 /// The plaintext backend: per request, discard N bytes and ack N.
 pub async fn start_backend() -> io::Result<SocketAddr> {
@@ -34,6 +38,12 @@ async fn sink(mut s: TcpStream) -> io::Result<()> {
             Err(e) => return Err(e),
         }
         let n = u64::from_be_bytes(hdr);
+        if n & ECHO != 0 {
+            let mut data = vec![0u8; (n & !ECHO).min(CHUNK as u64) as usize];
+            s.read_exact(&mut data).await?;
+            s.write_all(&data).await?;
+            continue;
+        }
         if n > 0 && buf.is_empty() {
             buf = vec![0u8; CHUNK];
         }

@@ -33,10 +33,12 @@ pub struct Clients {
     pub resume: TlsConnector,
     /// The configuration of `resume`, for a client with a session store of its own.
     resume_config: Arc<ClientConfig>,
+    /// The plaintext backend itself, for the latency phase's direct baseline.
+    pub backend: SocketAddr,
 }
 
 impl Clients {
-    pub fn new(ca: &Path, scenario: Scenario) -> Clients {
+    pub fn new(ca: &Path, scenario: Scenario, backend: SocketAddr) -> Clients {
         use rustls::crypto::ring::cipher_suite;
         let (suite, version) = match scenario {
             Scenario::Tls13Ecdsa => (cipher_suite::TLS13_AES_128_GCM_SHA256, &rustls::version::TLS13),
@@ -65,7 +67,7 @@ impl Clients {
             Arc::new(c)
         };
         let resume_config = build(true);
-        Clients { full: build(false).into(), resume: resume_config.clone().into(), resume_config }
+        Clients { full: build(false).into(), resume: resume_config.clone().into(), resume_config, backend }
     }
 
     /// The resuming client with `store` instead of its own in-memory store.

@@ -64,6 +64,7 @@
 
 mod backend;
 mod client;
+mod latency;
 mod measure;
 mod phases;
 mod proxies;
@@ -72,6 +73,7 @@ mod readings;
 mod refresh;
 mod report;
 mod scenario;
+mod targets;
 
 use std::fs;
 use std::io;
@@ -167,6 +169,9 @@ struct Params {
     bulk_eight: u64,
     handshakes: usize,
     idle: usize,
+    /// Latency exchanges per connection with one connection, and with `idle` at once.
+    latency_each_1: usize,
+    latency_each_many: usize,
     rounds: usize,
     only: Vec<String>,
     phases: Vec<String>,
@@ -193,6 +198,8 @@ impl Params {
             bulk_eight: scaled(128.0 * MIB as f64, MIB as f64),
             handshakes: scaled(2000.0, 100.0) as usize,
             idle: scaled(1000.0, 100.0) as usize,
+            latency_each_1: scaled(2000.0, 200.0) as usize,
+            latency_each_many: scaled(20.0, 5.0) as usize,
             rounds: std::env::var("ATTLS_PEERS_ROUNDS")
                 .ok()
                 .and_then(|s| s.parse::<usize>().ok())

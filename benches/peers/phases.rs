@@ -12,6 +12,7 @@ use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
 use crate::client::{Clients, close, connect, handshakes, one_handshake, open_idle, request};
+use crate::latency::{Latency, LatencyRow, latency_phase};
 use crate::measure::{cpu_ticks, rss_kib, thread_cpu_ns, threads_delta_s};
 use crate::proxies::{Ctx, Kind, Proxy};
 use crate::refresh::{refresh_agent, take_sessions};
@@ -43,7 +44,7 @@ impl Subject {
                 (None, Some(e))
             }
         };
-        let clients = Clients::new(ca, scenario);
+        let clients = Clients::new(ca, scenario, ctx.backend);
         Subject { scenario, kind, proxy, clients, samples: Samples::default(), error }
     }
 
@@ -80,6 +81,8 @@ impl Subject {
                 attempts: s.refresh_attempts,
                 rounds: s.refresh_rounds.clone(),
             }),
+            latency_1: LatencyRow::of(&s.latency_1),
+            latency_many: LatencyRow::of(&s.latency_many),
             phases: s.phases.clone(),
             error: self.error.clone(),
         }
@@ -116,9 +119,12 @@ pub struct Samples {
     refresh_rounds: Vec<Value>,
     /// Raw figures of every timed phase: wall, user and system CPU seconds.
     phases: Vec<Value>,
+    /// Each round's latency runs with one connection and with `idle` at once.
+    latency_1: Vec<Latency>,
+    latency_many: Vec<Latency>,
 }
 
-fn median(v: &[f64]) -> Option<f64> {
+pub fn median(v: &[f64]) -> Option<f64> {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -137,10 +143,21 @@ pub enum Phase {
     Resumed,
     /// attls only: resumed handshakes right after a refresh, with sessions taken before it.
     Refresh,
+    /// 1 KiB request/response latency with one connection, and with `idle` at once.
+    Latency1,
+    LatencyMany,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 5] = [Phase::Bulk1, Phase::Bulk8, Phase::Full, Phase::Resumed, Phase::Refresh];
+    pub const ALL: [Phase; 7] = [
+        Phase::Bulk1,
+        Phase::Bulk8,
+        Phase::Full,
+        Phase::Resumed,
+        Phase::Refresh,
+        Phase::Latency1,
+        Phase::LatencyMany,
+    ];
 
     /// The name `ATTLS_PEERS_PHASES` selects it by.
     pub fn group(self) -> &'static str {
@@ -148,6 +165,7 @@ impl Phase {
             Phase::Bulk1 | Phase::Bulk8 => "bulk",
             Phase::Full | Phase::Resumed => "handshakes",
             Phase::Refresh => "refresh",
+            Phase::Latency1 | Phase::LatencyMany => "latency",
         }
     }
 }
@@ -270,6 +288,14 @@ pub fn run_phase(
             samples.resumed_this_round = Some((cpu * 1000.0 / n as f64, by_thread));
         }
         Phase::Refresh => after_refresh(rt, proxy, clients, p, clk_tck, samples)?,
+        Phase::Latency1 => {
+            let l = latency_phase(rt, proxy, clients, clients.backend, 1, p.latency_each_1)?;
+            samples.latency_1.push(l);
+        }
+        Phase::LatencyMany => {
+            let l = latency_phase(rt, proxy, clients, clients.backend, p.idle, p.latency_each_many)?;
+            samples.latency_many.push(l);
+        }
     }
     Ok(())
 }

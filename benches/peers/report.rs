@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::Params;
+use crate::latency::LatencyRow;
 use crate::measure::cores;
 use crate::proxies::Kind;
 use crate::scenario::Scenario;
@@ -28,6 +29,9 @@ pub struct Row {
     pub rss_kib_base: Option<u64>,
     /// attls only (None: a peer, `-` in the table).
     pub after_refresh: Option<AfterRefresh>,
+    /// 1 KiB request/response latency with one connection and with `idle` at once.
+    pub latency_1: Option<LatencyRow>,
+    pub latency_many: Option<LatencyRow>,
     pub phases: Vec<Value>,
     pub error: Option<String>,
 }
@@ -51,7 +55,7 @@ pub struct AfterRefresh {
 }
 
 impl AfterRefresh {
-    fn share(&self) -> Option<f64> {
+    pub fn share(&self) -> Option<f64> {
         (self.attempts > 0).then(|| self.resumed as f64 / self.attempts as f64)
     }
 
@@ -96,7 +100,7 @@ impl AfterRefresh {
 
 impl Row {
     /// CPU per resumed handshake over CPU per full handshake.
-    fn resumed_over_full(&self) -> Option<f64> {
+    pub fn resumed_over_full(&self) -> Option<f64> {
         let (r, f) = (self.cpu_ms_resumed?, self.cpu_ms_full?);
         (f > 0.0).then(|| r / f)
     }
@@ -117,6 +121,8 @@ impl Row {
             "rss_kib_per_idle_conn": self.rss_kib_idle,
             "rss_kib_fresh": self.rss_kib_base,
             "resumed_after_refresh": self.after_refresh.as_ref().map_or(json!("n/a"), AfterRefresh::json),
+            "latency_1_conn": self.latency_1.map(|l| l.json()),
+            "latency_many_conn": self.latency_many.map(|l| l.json()),
             "phases": self.phases,
             "error": self.error,
         })
@@ -130,8 +136,9 @@ pub fn publish(params: &Params, aes: Option<f64>, rows: &[(Scenario, Kind, Row)]
     for &scenario in &params.scenarios {
         let mine: Vec<(Kind, &Row)> =
             rows.iter().filter(|(s, _, _)| *s == scenario).map(|(_, k, r)| (*k, r)).collect();
-        let (table, checks) = tabulate(&mine);
-        println!("\n## {}: {}\n\n{table}", scenario.name(), scenario.describe());
+        let checks = crate::targets::checks(&mine, aes);
+        println!("\n## {}: {}\n\n{}", scenario.name(), scenario.describe(), table(&mine));
+        println!("1 KiB request/response latency:\n\n{}", crate::latency::table(&mine));
         let ratios: Vec<String> = mine
             .iter()
             .filter_map(|(k, r)| r.resumed_over_full().map(|x| format!("{} {x:.2}", k.name())))
@@ -169,44 +176,6 @@ pub fn publish(params: &Params, aes: Option<f64>, rows: &[(Scenario, Kind, Row)]
     crate::readings::write_json("peers.json", &json);
 }
 
-/// One target of the issue, attls against a peer (or against itself).
-struct Check {
-    name: String,
-    /// How the ratio is formed, e.g. `stunnel / attls`.
-    form: &'static str,
-    ratio: Option<f64>,
-    /// `ratio >= bound` (`at_least`) or `ratio <= bound`.
-    bound: f64,
-    at_least: bool,
-}
-
-impl Check {
-    fn pass(&self) -> Option<bool> {
-        self.ratio.map(|r| if self.at_least { r >= self.bound } else { r <= self.bound })
-    }
-
-    fn line(&self) -> String {
-        let verdict = match self.pass() {
-            Some(true) => "PASS",
-            Some(false) => "FAIL",
-            None => "n/a ",
-        };
-        let op = if self.at_least { ">=" } else { "<=" };
-        let ratio = self.ratio.map_or("n/a".to_string(), |r| format!("{r:.2}"));
-        format!("{verdict}  {}: {} = {ratio} (target {op} {:.2})", self.name, self.form, self.bound)
-    }
-
-    fn json(&self, scenario: Scenario) -> Value {
-        json!({"scenario": scenario.name(), "name": self.name, "ratio": self.form, "value": self.ratio,
-               "bound": self.bound, "at_least": self.at_least, "pass": self.pass()})
-    }
-}
-
-/// The markdown table and the checks of the issue's targets.
-fn tabulate(rows: &[(Kind, &Row)]) -> (String, Vec<Check>) {
-    (table(rows), checks(rows))
-}
-
 /// The markdown table: a row per proxy.
 fn table(rows: &[(Kind, &Row)]) -> String {
     let f = |v: Option<f64>, digits: usize| v.map_or("n/a".to_string(), |v| format!("{v:.digits$}"));
@@ -239,93 +208,4 @@ fn table(rows: &[(Kind, &Row)]) -> String {
         );
     }
     t
-}
-
-/// The issue's targets: attls against its peers, and against itself (resumed vs full, after a
-/// refresh vs before).
-fn checks(rows: &[(Kind, &Row)]) -> Vec<Check> {
-    let get = |k: Kind| rows.iter().find(|(kind, r)| *kind == k && r.error.is_none()).map(|(_, r)| *r);
-    let (a, s, h) = (get(Kind::Attls), get(Kind::Stunnel), get(Kind::Haproxy));
-    // peer / attls for costs where attls must be cheaper by a factor.
-    let over = |peer: Option<&Row>, field: fn(&Row) -> Option<f64>| {
-        let (p, a) = (field(peer?)?, field(a?)?);
-        (a > 0.0).then(|| p / a)
-    };
-    let mut checks = vec![
-        Check {
-            name: "CPU per GB, 1 conn, vs stunnel".into(),
-            form: "stunnel / attls",
-            ratio: over(s, |r| r.cpu_s_per_gb_1),
-            bound: 1.3,
-            at_least: true,
-        },
-        Check {
-            name: "CPU per GB, 8 conn, vs stunnel".into(),
-            form: "stunnel / attls",
-            ratio: over(s, |r| r.cpu_s_per_gb_8),
-            bound: 1.3,
-            at_least: true,
-        },
-        Check {
-            name: "CPU per GB, 1 conn, vs HAProxy".into(),
-            form: "haproxy / attls",
-            ratio: over(h, |r| r.cpu_s_per_gb_1),
-            bound: 0.9,
-            at_least: true,
-        },
-        Check {
-            name: "CPU per GB, 8 conn, vs HAProxy".into(),
-            form: "haproxy / attls",
-            ratio: over(h, |r| r.cpu_s_per_gb_8),
-            bound: 0.9,
-            at_least: true,
-        },
-        Check {
-            name: "CPU per full handshake vs stunnel".into(),
-            form: "stunnel / attls",
-            ratio: over(s, |r| r.cpu_ms_full),
-            bound: 1.5,
-            at_least: true,
-        },
-        Check {
-            name: "RSS per idle connection vs stunnel".into(),
-            form: "attls / stunnel",
-            ratio: a.zip(s).and_then(|(a, s)| {
-                let (a, s) = (a.rss_kib_idle?, s.rss_kib_idle?);
-                (s > 0.0).then(|| a / s)
-            }),
-            bound: 0.5,
-            at_least: false,
-        },
-    ];
-    checks.extend(a.map(own_checks).unwrap_or_else(|| own_checks(&Row::default())));
-    checks
-}
-
-/// attls against itself: a resumed handshake against a full one, and one right after a refresh
-/// against one before it (CPU and share resumed). `a` is empty when attls did not run or failed.
-fn own_checks(a: &Row) -> Vec<Check> {
-    vec![
-        Check {
-            name: "attls resumed vs full handshake".into(),
-            form: "resumed / full",
-            ratio: a.cpu_ms_resumed.zip(a.cpu_ms_full).map(|(r, f)| r / f),
-            bound: 1.0 / 3.0,
-            at_least: false,
-        },
-        Check {
-            name: "attls resumed handshake CPU right after a refresh vs before it".into(),
-            form: "after / before",
-            ratio: a.after_refresh.as_ref().and_then(|x| x.over_before),
-            bound: 1.1,
-            at_least: false,
-        },
-        Check {
-            name: "attls handshakes resumed right after a refresh".into(),
-            form: "resumed / attempts",
-            ratio: a.after_refresh.as_ref().and_then(AfterRefresh::share),
-            bound: 0.99,
-            at_least: true,
-        },
-    ]
 }

@@ -238,6 +238,9 @@ pub fn detail_text(c: &ConnSnapshot) -> String {
     if let Some(r) = c.tls_resumed {
         head(&mut out, "Resumed", if r { "Yes" } else { "No" });
     }
+    if let Some(f) = c.fips_mode {
+        head(&mut out, "FIPSMode", if f { "On" } else { "Off" });
+    }
     if let Some(not_after) = crate::expiry::of_connection(c) {
         head(&mut out, "NotAfter", &rfc3339(not_after));
     }

@@ -99,6 +99,8 @@ pub struct ConnSnapshot {
     pub secured_how: Option<String>,
     /// Once secure: whether the handshake resumed an earlier TLS session.
     pub tls_resumed: Option<bool>,
+    /// Once secure: whether rustls ran the connection in FIPS mode (a FIPS build, FIPS140 On).
+    pub fips_mode: Option<bool>,
     /// In a server role: the notAfter of the certificate attls chose for the client in the
     /// connection's last handshake (also when that handshake failed after the choice, and on a
     /// resumed one, which sends none: the certificate a full handshake would have sent).
@@ -315,6 +317,7 @@ impl ConnSnapshot {
             app_local: None,
             secured_how: None,
             tls_resumed: None,
+            fips_mode: None,
             server_cert_not_after: None,
             rc: None,
             bytes_in: 0,

@@ -19,6 +19,7 @@ mod engine_outbound;
 mod engine_refresh;
 mod expiry;
 mod fail_closed;
+mod fips;
 mod fleet;
 mod ftp;
 mod ftp_abort;

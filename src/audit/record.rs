@@ -31,6 +31,7 @@ pub fn record(ended: &Ended) -> Value {
         "cipher": c.cipher.map(cipher_name),
         "key_share": c.key_share.map(key_share_name),
         "resumed": c.tls_resumed,
+        "fips_mode": c.fips_mode,
         "peer_subject": c.peer_subject,
         "peer_not_after": peer_not_after(c).map(rfc3339),
         "server_cert_not_after": c.server_cert_not_after.map(rfc3339),

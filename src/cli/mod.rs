@@ -28,7 +28,7 @@ use clap::{Parser, Subcommand};
 use crate::policy::{LoadOptions, Loaded, load_files};
 
 #[derive(Debug, Parser)]
-#[command(name = "pagent", version, about = "attls policy agent: z/OS AT-TLS policies for Linux")]
+#[command(name = "pagent", version = crate::engine::fips::VERSION, about = "attls policy agent: z/OS AT-TLS policies for Linux")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

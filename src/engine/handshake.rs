@@ -226,14 +226,17 @@ fn record(side: &Side, s: &Secure<'_>, trace: Trace, cert_user: Option<&str>) {
     use crate::policy::table::ClientAuthType;
     use crate::registry::PeerCert;
     use rustls::HandshakeKind::Resumed;
-    let ((version, cipher, group, peer, cert), validated, resumed) = match side {
+    let ((version, cipher, group, peer, cert), validated, resumed, fips) = match side {
         Side::Server(t) => {
             let c = t.get_ref().1;
             let validated = s.rule.settings.client_auth_type != ClientAuthType::PassThru;
-            (describe(c), validated, c.handshake_kind() == Some(Resumed))
+            (describe(c), validated, c.handshake_kind() == Some(Resumed), c.fips())
         }
-        Side::Client(t) => (describe(t.get_ref().1), true, t.get_ref().1.handshake_kind() == Some(Resumed)),
-        Side::Clear(_) => ((None, None, None, None, None), false, false),
+        Side::Client(t) => {
+            let c = t.get_ref().1;
+            (describe(c), true, c.handshake_kind() == Some(Resumed), c.fips())
+        }
+        Side::Clear(_) => ((None, None, None, None, None), false, false, false),
     };
     s.entry.update(|e| {
         e.conn_status = ConnStatus::Secure;
@@ -245,6 +248,7 @@ fn record(side: &Side, s: &Secure<'_>, trace: Trace, cert_user: Option<&str>) {
         e.cert_user = cert_user.map(String::from);
         e.secured_how = Some(s.how.into());
         e.tls_resumed = Some(resumed);
+        e.fips_mode = Some(fips);
     });
     let handshake = if resumed { "resumed" } else { "full" };
     let cipher = cipher.map(crate::policy::ciphers::hex4).unwrap_or_default();

@@ -116,6 +116,7 @@ pub fn map(
         app_local: None,
         secured_how: None,
         tls_resumed: None,
+        fips_mode: None,
         server_cert_not_after: None,
         rc: None,
         bytes_in: 0,

@@ -16,6 +16,7 @@ pub mod client_trust;
 pub mod context;
 pub mod controls;
 pub mod dry_run;
+pub mod fips;
 pub mod generation;
 pub mod handshake;
 pub mod identify;

@@ -14,6 +14,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
 use super::certs::ServerCertChooser;
+use super::fips;
 use super::revocation;
 use super::sessions::{EnvSessions, SessionPool};
 use crate::keyring::{self, Keyring};
@@ -47,6 +48,8 @@ pub enum TlsSetupError {
     SniList(String),
     #[error("client certificate `{label}`: {error}")]
     ClientCertificate { label: String, error: rustls::Error },
+    #[error("FIPS140: {0}")]
+    Fips(String),
 }
 
 /// The TLS side of one rule's settings.
@@ -130,8 +133,9 @@ pub fn keyring_diagnostic(
     d.render(sources)
 }
 
-/// A provider limited to the rule's cipher suites (in policy order) and key-exchange groups.
-fn provider_for(s: &Settings) -> CryptoProvider {
+/// A provider limited to the rule's cipher suites (in policy order) and key-exchange groups, and
+/// to the approved ones when the rule needs FIPS.
+fn provider_for(s: &Settings) -> Result<CryptoProvider, TlsSetupError> {
     let base = rustls_caps::provider();
     let mut p = base.clone();
     p.cipher_suites = s
@@ -145,7 +149,10 @@ fn provider_for(s: &Settings) -> CryptoProvider {
             .filter_map(|&g| base.kx_groups.iter().find(|k| u16::from(k.name()) == g).copied())
             .collect();
     }
-    p
+    if fips::required(s) {
+        fips::restrict(&mut p).map_err(TlsSetupError::Fips)?;
+    }
+    Ok(p)
 }
 
 fn versions(s: &Settings) -> Vec<&'static rustls::SupportedProtocolVersion> {
@@ -171,7 +178,7 @@ pub fn build(
     let password =
         keyring::password_for(pw, stash, s.keyring_dir.as_deref()).map_err(TlsSetupError::StashFile)?;
     let keyring = keyrings.open(ring, s.keyring_dir.as_deref(), password.as_deref())?;
-    let provider = Arc::new(provider_for(s));
+    let provider = Arc::new(provider_for(s)?);
     let versions = versions(s);
     let role = s.handshake_role.ok_or(TlsSetupError::NoRole)?;
     let sessions = pool.for_env(s, &keyring);
@@ -180,10 +187,17 @@ pub fn build(
             Some(kept) => kept.clone(),
             None => Arc::new(client_config(s, &keyring, provider, &versions, &sessions)?),
         };
+        if fips::required(s) {
+            fips::check(config.fips()).map_err(TlsSetupError::Fips)?;
+        }
         let _ = sessions.client_config.set(config.clone());
         (None, Some(config))
     } else {
-        (Some(Arc::new(server_config(s, role, &keyring, provider, &versions, &sessions)?)), None)
+        let config = server_config(s, role, &keyring, provider, &versions, &sessions)?;
+        if fips::required(s) {
+            fips::check(config.fips()).map_err(TlsSetupError::Fips)?;
+        }
+        (Some(Arc::new(config)), None)
     };
     Ok(TlsEnv { server, client, sessions: Some(sessions) })
 }
@@ -259,6 +273,9 @@ fn client_config(
 pub fn apply_sessions(config: &mut ServerConfig, sessions: &EnvSessions, tls13_tickets: usize) {
     config.session_storage = sessions.cache.clone();
     match &sessions.ticketer {
+        // FIPS: ticket keys are sealed outside the FIPS module, so TLS 1.3 tickets are stateful
+        // (ids of the session cache) and TLS 1.2 resumes by session id (docs/fips.md).
+        Some(_) if config.fips() => config.send_tls13_tickets = tls13_tickets,
         Some(t) => {
             config.ticketer = t.clone();
             config.send_tls13_tickets = tls13_tickets;

@@ -31,6 +31,7 @@ fn conn_json(c: &ConnSnapshot) -> Map<String, Value> {
     m.insert("cert_user_id".into(), json!(c.cert_user));
     m.insert("secured_how".into(), json!(c.secured_how));
     m.insert("tls_resumed".into(), json!(c.tls_resumed));
+    m.insert("fips_mode".into(), json!(c.fips_mode));
     m.insert("not_after".into(), json!(crate::expiry::of_connection(c).map(rfc3339)));
     m.insert("bytes_in".into(), json!(c.bytes_in));
     m.insert("bytes_out".into(), json!(c.bytes_out));

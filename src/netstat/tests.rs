@@ -158,6 +158,7 @@ fn telnet_clear() -> ConnSnapshot {
         key_share: None,
         secured_how: None,
         tls_resumed: None,
+        fips_mode: None,
         server_cert_not_after: None,
         ..ftp_control()
     }
@@ -180,6 +181,7 @@ fn no_policy() -> ConnSnapshot {
         key_share: None,
         secured_how: None,
         tls_resumed: None,
+        fips_mode: None,
         server_cert_not_after: None,
         ..ftp_control()
     }

@@ -5,7 +5,7 @@
 use std::fmt;
 
 mod pending;
-use pending::{GSK_HTTP_CDP, GSK_LDAP, GSK_OCSP, IP_TIME};
+use pending::{FIPS140_SUPPORT, GSK_HTTP_CDP, GSK_LDAP, GSK_OCSP, IP_TIME};
 
 /// A statement type of the policy language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -313,7 +313,7 @@ static GROUP_ACTION: &[Param] = &[
     TRACE,
     CTRACE_CLEAR_TEXT,
     slot(p("TTLSGroupAdvancedParmsRef", Ref(Kind::GroupAdvancedParms)), "TTLSGroupAdvancedParms"),
-    sup(p("FIPS140", Enum(&["Off", "On", "Level1", "Level2", "Level3"])), PendingUnlessOff),
+    sup(p("FIPS140", Enum(&["Off", "On", "Level1", "Level2", "Level3"])), FIPS140_SUPPORT),
     dflt(p("GroupUserInstance", Int(0, u32::MAX as u64)), "0"),
 ];
 

@@ -44,6 +44,14 @@ pub fn support_note(
     if RUSTLS_ALREADY.iter().any(|(n, v)| *n == name && v.eq_ignore_ascii_case(value_text)) {
         return None;
     }
+    if name == "FIPS140" && !is_off && param.support != Support::Applied {
+        return Some((
+            format!(
+                "FIPS140 {value_text}: this build of attls has no FIPS module; the rule runs with its usual algorithms"
+            ),
+            "run a FIPS build of attls (scripts/build-fips, docs/fips.md)".into(),
+        ));
+    }
     if name == "GSK_SYSPLEX_SIDCACHE" && !is_off {
         return Some((
             "GSK_SYSPLEX_SIDCACHE On: agents share TLS sessions only through tickets sealed with the main configuration's TicketKeyFile; session IDs stay per agent".into(),

@@ -9,11 +9,25 @@ use rustls::crypto::CryptoProvider;
 /// The provider the engine builds its TLS configurations from.
 pub fn provider() -> &'static CryptoProvider {
     static PROVIDER: OnceLock<CryptoProvider> = OnceLock::new();
-    #[cfg(feature = "aws-lc-rs")]
+    #[cfg(feature = "fips")]
+    let make = every_aws_lc_algorithm;
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "fips")))]
     let make = rustls::crypto::aws_lc_rs::default_provider;
     #[cfg(not(feature = "aws-lc-rs"))]
     let make = rustls::crypto::ring::default_provider;
     PROVIDER.get_or_init(make)
+}
+
+/// A FIPS build's provider for rules without FIPS140: rustls's defaults there are the approved
+/// algorithms only, so ChaCha20-Poly1305 and X25519 are added back (docs/fips.md).
+#[cfg(feature = "fips")]
+fn every_aws_lc_algorithm() -> CryptoProvider {
+    use rustls::crypto::aws_lc_rs::{ALL_CIPHER_SUITES, DEFAULT_KX_GROUPS, default_provider};
+    CryptoProvider {
+        cipher_suites: ALL_CIPHER_SUITES.to_vec(),
+        kx_groups: DEFAULT_KX_GROUPS.to_vec(),
+        ..default_provider()
+    }
 }
 
 fn codes() -> &'static (Vec<u16>, Vec<u16>) {

@@ -318,6 +318,8 @@ pub struct Settings {
     pub groups_rustls: Option<Vec<u16>>,
     pub application_controlled: bool,
     pub secondary_map: bool,
+    /// `FIPS140` other than Off in the group action: approved algorithms only (a FIPS build).
+    pub fips140: bool,
     /// Seconds; 0 = none.
     pub handshake_timeout: u32,
     /// Minutes; 0 = never.

@@ -7,7 +7,7 @@ use super::*;
 use crate::audit::tests::snapshot as clear;
 use crate::registry::{ConnStatus, PeerCert};
 
-const KEYS: [&str; 23] = [
+const KEYS: [&str; 24] = [
     "conn",
     "rule",
     "listener",
@@ -18,6 +18,7 @@ const KEYS: [&str; 23] = [
     "cipher",
     "key_share",
     "resumed",
+    "fips_mode",
     "peer_subject",
     "peer_not_after",
     "server_cert_not_after",
@@ -63,6 +64,7 @@ fn a_secure_connection_with_a_client_certificate() {
     c.cipher = Some(0x1302);
     c.key_share = Some(0x001D);
     c.tls_resumed = Some(false);
+    c.fips_mode = Some(false);
     c.peer_subject = Some("CN=client1".into());
     c.peer_cert = Some(PeerCert { der: Arc::new(client_cert()), validated: true });
     c.server_cert_not_after = Some(UNIX_EPOCH + Duration::from_secs(1_900_000_000));
@@ -76,7 +78,7 @@ fn a_secure_connection_with_a_client_certificate() {
         "conn": "0000002A", "rule": "web~443", "listener": "WEB1",
         "local": "127.0.0.1:8443", "remote": "[2001:db8::7]:50122",
         "status": "SECURE", "protocol": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384",
-        "key_share": "X25519", "resumed": false, "peer_subject": "CN=client1",
+        "key_share": "X25519", "resumed": false, "fips_mode": false, "peer_subject": "CN=client1",
         "peer_not_after": "2030-04-05T00:00:00Z", "server_cert_not_after": "2030-03-17T17:46:40Z",
         "cert_userid": "alice", "bytes_in": 12, "bytes_out": 34, "duration_ms": 1234, "rc": 0,
         "time": "2023-11-14T22:13:21Z", "generation": 4, "jobname": "WEBJOB", "helper": "Raw",
@@ -99,6 +101,7 @@ fn a_clear_connection_and_a_failed_handshake() {
         "cipher",
         "key_share",
         "resumed",
+        "fips_mode",
         "peer_subject",
         "peer_not_after",
         "server_cert_not_after",

@@ -32,6 +32,7 @@ fn json_keys_and_round_trip() {
         "peer_validated",
         "secured_how",
         "tls_resumed",
+        "fips_mode",
         "bytes_in",
         "bytes_out",
         "started",

@@ -3,9 +3,13 @@
 //! request signing and IpTimeCondition, each a free-form token; and the HTTP CDP and OCSP parms
 //! attls applies.
 
-use super::Support::{Pending, PendingUnlessOff};
+use super::Support::{self, Applied, Pending, PendingUnlessOff};
 use super::ValueType::{Int, OnOff, Token};
 use super::{Param, dflt, p, slot, sup};
+
+/// FIPS140 is applied by a build with the `fips` feature (AWS-LC's FIPS module) and accepted and
+/// warned in every other build (docs/fips.md).
+pub(super) const FIPS140_SUPPORT: Support = if cfg!(feature = "fips") { Applied } else { PendingUnlessOff };
 
 macro_rules! pending_tokens {
     ($($name:literal),* $(,)?) => { &[$(sup(p($name, Token), Pending)),*] };

@@ -199,6 +199,7 @@ impl<'s> Resolver<'s, '_> {
             groups_rustls,
             application_controlled: on_off(lv.adv("ApplicationControlled"), false),
             secondary_map: on_off(lv.adv("SecondaryMap"), false),
+            fips140: word(lv.group.param("FIPS140")).is_some_and(|v| v != "Off"),
             handshake_timeout: int(lv.adv("HandshakeTimeout"), 10),
             reset_cipher_timer: int(lv.adv("ResetCipherTimer"), 0),
             client_handshake_sni: word(lv.adv("ClientHandshakeSNI")),

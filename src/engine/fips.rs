@@ -42,11 +42,11 @@ pub fn check(is_fips: bool) -> Result<(), String> {
 }
 
 /// What `pagent --version` prints after the name: the version, and which crypto module when it is
-/// not the default ring.
+/// not the default AWS-LC.
 pub const VERSION: &str = if BUILD_HAS_FIPS {
     concat!(env!("CARGO_PKG_VERSION"), " FIPS (crypto: AWS-LC FIPS 140-3 module)")
 } else if cfg!(feature = "aws-lc-rs") {
-    concat!(env!("CARGO_PKG_VERSION"), " (crypto: AWS-LC)")
-} else {
     env!("CARGO_PKG_VERSION")
+} else {
+    concat!(env!("CARGO_PKG_VERSION"), " (crypto: ring)")
 };

@@ -102,15 +102,19 @@ mod tests {
         let ca = crate::keyring::write_test_pki(&dir, &[("server", "localhost", false)]).expect("pki");
         let ring = crate::keyring::load(&dir, None).expect("ring");
         let id = ring.identity(None).expect("identity");
+        let provider = Arc::new(crate::policy::rustls_caps::provider().clone());
         let server = Arc::new(
-            rustls::ServerConfig::builder()
+            rustls::ServerConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .expect("versions")
                 .with_no_client_auth()
                 .with_single_cert(id.chain.clone(), id.key.clone_key())
                 .expect("server config"),
         );
         let roots = crate::keyring::load(&ca, None).expect("ca").root_store().expect("roots");
         let client =
-            Arc::new(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
+            rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions();
+        let client = Arc::new(client.expect("versions").with_root_certificates(roots).with_no_client_auth());
         let (a, b) = duplex(64 * 1024);
         let name = ServerName::try_from("localhost").expect("name");
         let (s, c) =

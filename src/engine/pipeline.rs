@@ -22,7 +22,7 @@ use super::rekey::Rekeying;
 use super::relay::{Cut, Held, RelayStats, relay_strict, until_cut};
 use super::sockets::connect;
 use super::sockets::reset_on_close;
-use super::stream::Prefixed;
+use super::stream::{Prefixed, Side};
 use crate::config::{ListenerConfig, NoPolicy};
 use crate::messages as msg;
 use crate::policy::PolicyStatus;
@@ -50,11 +50,17 @@ pub async fn serve(
             return Ok(());
         }
         if listener.direction == ConnDirection::Outbound {
-            return outbound(&ctx, &listener, acc, id, stream).await;
+            // Boxed, as the handshakes below: a connection's task keeps the size of its largest
+            // state for its whole life, and an idle relay needs far less than a handshake.
+            return Box::pin(outbound(&ctx, &listener, acc, id, stream)).await;
         }
-        let req = request(&acc, ConnDirection::Inbound, acc.dialed, acc.client);
-        let m = mapping::map(&ctx.registry, &ctx.inventory, ctx.current(), id, &req);
-        log_open(&m, &req);
+        let m = {
+            // Scoped, so the task does not keep the request for the connection's life.
+            let req = request(&acc, ConnDirection::Inbound, acc.dialed, acc.client);
+            let m = mapping::map(&ctx.registry, &ctx.inventory, ctx.current(), id, &req);
+            log_open(&m, &req);
+            m
+        };
         if refused(&m, &listener, &[&stream]) {
             return Ok(());
         }
@@ -197,12 +203,14 @@ async fn inbound(
         // Boxed: its loop is larger than a relay, and every connection's task would carry its size.
         return Box::pin(application_controlled(ctx, listener, acc, &m, &rule, app)).await;
     }
-    let ready = ready(&m, client, None).await?;
+    // Boxed: the handshake's state is freed once it is done, not kept in the task (see `serve`).
+    let ready = Box::pin(ready(&m, client, None)).await?;
     // D24c: the backend opens only once the client's side is ready. A backend that cannot be
     // reached resets the client, as a backend that resets later does (D33).
-    let backend = open_backend(acc, &m).await.inspect_err(|_| reset_on_close(ready.tcp()))?;
-    let idle = listener.limits.idle_timeout;
-    finish(relay_ready(ctx, ready, backend, &m, Ends::TlsIsClient, idle).await, &m.reg.entry, m.trace())
+    let mut backend = open_backend(acc, &m).await.inspect_err(|_| reset_on_close(ready.tcp()))?;
+    let (mut side, idle) = (ready.into_side(), listener.limits.idle_timeout);
+    let relayed = relay_ready(ctx, &mut side, &mut backend, &m, Ends::TlsIsClient, idle).await;
+    finish(relayed, &m.reg.entry, m.trace())
 }
 
 /// Which end of the relay is the TLS-capable side.
@@ -214,24 +222,24 @@ enum Ends {
     TlsIsServer,
 }
 
-/// Relays strictly (docs/decisions.md D33): a TLS stream that ends without close_notify, a reset or
-/// a failed write on either side resets both sides, so neither peer takes a cut stream for a
-/// complete one; the close line says `truncated` (or what broke) with the byte counts.
 /// Completes when live connections must close (shutdown under PURGE).
 async fn purged(ctx: &Context) {
     let mut purge = ctx.purge();
     let _ = purge.wait_for(|p| *p).await;
 }
 
+/// Relays strictly (docs/decisions.md D33): a TLS stream that ends without close_notify, a reset or
+/// a failed write on either side resets both sides, so neither peer takes a cut stream for a
+/// complete one; the close line says `truncated` (or what broke) with the byte counts. The ends
+/// are borrowed, so the connection's task stores them once.
 async fn relay_ready(
     ctx: &Context,
-    ready: Ready,
-    mut other: TcpStream,
+    side: &mut Side,
+    other: &mut TcpStream,
     m: &Mapping,
     ends: Ends,
     idle: Option<Duration>,
 ) -> std::io::Result<RelayStats> {
-    let mut side = ready.into_side();
     let counts = (&m.reg.entry.bytes_in, &m.reg.entry.bytes_out);
     let rekey = m.rule.as_deref().and_then(rekey_every).filter(|_| side.is_tls());
     let ended = |_| ();
@@ -239,21 +247,21 @@ async fn relay_ready(
     // Each relay is pinned here and lent to `until_cut`, so the task stores it once.
     let relayed = match (rekey, ends) {
         (Some(every), Ends::TlsIsClient) => {
-            let side = Rekeying::new(&mut side, every);
-            let work = pin!(relay_strict(side, &mut other, counts, &held, &ended));
+            let side = Rekeying::new(&mut *side, every);
+            let work = pin!(relay_strict(side, &mut *other, counts, &held, &ended));
             until_cut(work, counts, idle, purged(ctx)).await
         }
         (Some(every), Ends::TlsIsServer) => {
-            let side = Rekeying::new(&mut side, every);
-            let work = pin!(relay_strict(&mut other, side, counts, &held, &ended));
+            let side = Rekeying::new(&mut *side, every);
+            let work = pin!(relay_strict(&mut *other, side, counts, &held, &ended));
             until_cut(work, counts, idle, purged(ctx)).await
         }
         (None, Ends::TlsIsClient) => {
-            let work = pin!(relay_strict(&mut side, &mut other, counts, &held, &ended));
+            let work = pin!(relay_strict(&mut *side, &mut *other, counts, &held, &ended));
             until_cut(work, counts, idle, purged(ctx)).await
         }
         (None, Ends::TlsIsServer) => {
-            let work = pin!(relay_strict(&mut other, &mut side, counts, &held, &ended));
+            let work = pin!(relay_strict(&mut *other, &mut *side, counts, &held, &ended));
             until_cut(work, counts, idle, purged(ctx)).await
         }
     };
@@ -268,20 +276,20 @@ async fn relay_ready(
                 // A peer stopped reading: bytes read from the other were never delivered, and a
                 // FIN after the part that was would pass a cut stream off as complete (D33).
                 reset_on_close(side.tcp());
-                reset_on_close(&other);
+                reset_on_close(other);
                 let why =
                     format!("{why} with bytes not delivered (a peer stopped reading): both sides reset");
                 return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
             }
             // Nothing in flight: an orderly end on both sides (close_notify, FIN).
-            let _ = tokio::io::AsyncWriteExt::shutdown(&mut side).await;
-            let _ = tokio::io::AsyncWriteExt::shutdown(&mut other).await;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut *side).await;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut *other).await;
             return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, why));
         }
     };
     r.map_err(|failure| {
         reset_on_close(side.tcp());
-        reset_on_close(&other);
+        reset_on_close(other);
         std::io::Error::other(failure)
     })
 }
@@ -311,9 +319,10 @@ async fn outbound(
         return Box::pin(application_controlled(ctx, listener, &acc, &m, &rule, app)).await;
     }
     let name = m.rule.as_deref().map(|r| server_name(r, &acc)).transpose()?;
-    let ready = ready(&m, backend, name).await?;
-    let idle = listener.limits.idle_timeout;
-    finish(relay_ready(ctx, ready, client, &m, Ends::TlsIsServer, idle).await, &m.reg.entry, m.trace())
+    let mut side = Box::pin(ready(&m, backend, name)).await?.into_side();
+    let (mut client, idle) = (client, listener.limits.idle_timeout);
+    let relayed = relay_ready(ctx, &mut side, &mut client, &m, Ends::TlsIsServer, idle).await;
+    finish(relayed, &m.reg.entry, m.trace())
 }
 
 /// An application-controlled connection's two ends: the TLS-capable peer and the application.

@@ -39,10 +39,16 @@
 //!      (10 ms) is 0.025 ms per handshake at scale 0.2, so after / before comes from the threads'
 //!      CPU time in nanoseconds (`/proc/PID/task/*/schedstat`) when both phases have it (no
 //!      thread lost, agreeing with the ticks), else from the ticks; the table shows ticks.
+//!    - latency: a 1 KiB request and its 1 KiB echo (the backend answers a length with the top bit
+//!      set with the bytes themselves), timed at the client: 2,000 exchanges on one connection,
+//!      then 20 on each of `idle` (1,000) connections at once, through the proxy and, in the same
+//!      phase, straight to the backend; p50 and p99 and what the proxy adds (`latency.rs`).
+//!
+//! The targets are checked as ratios of the same run (`targets.rs`).
 //!
 //! GB and MB are 10^9 and 10^6 bytes. Environment: `ATTLS_PEERS_SCALE` (default 1; 0.1 for a quick
 //! run) scales bytes and counts; `ATTLS_PEERS_ONLY=attls,haproxy` picks proxies and
-//! `ATTLS_PEERS_PHASES=idle,bulk,handshakes,refresh` phases (for profiling one of them; `refresh`
+//! `ATTLS_PEERS_PHASES=idle,bulk,handshakes,refresh,latency` phases (for profiling one of them; `refresh`
 //! uses the `handshakes` of the same round as its "before");
 //! `ATTLS_PEERS_PAGENT=/path/to/pagent` runs another pagent build (e.g. an older one) as attls;
 //! `ATTLS_PEERS_LOG_LEVEL` is pagent's `--log-level` (default `info`, its own default; stunnel logs
@@ -59,7 +65,9 @@
 //! - `refresh.rs`: the refresh phase's client session store and the agent's refresh;
 //! - `phases.rs`: one proxy under test, its samples and the idle and timed phases;
 //! - `measure.rs`: cores, the open-file limit, `/proc` CPU time (ticks; per thread in ns) and RSS;
-//! - `report.rs`: the table, the target checks and `target/peers.json`;
+//! - `latency.rs`: the latency phase and its table;
+//! - `report.rs`: the tables and `target/peers.json`;
+//! - `targets.rs`: the targets as ratios of the same run, PASS, FAIL or n/a;
 //! - `../readings.rs` (shared with the FTP bench): CLK_TCK, `openssl speed`, the JSON file.
 
 mod backend;

@@ -1,8 +1,8 @@
-//! The output, per scenario: the medians of the rounds as a markdown table (a row per proxy), each
-//! proxy's resumed/full handshake CPU ratio, attls's resumed handshakes right after a refresh (the
-//! peers: `-`, they have no refresh with the same meaning), the targets as ratios of attls
-//! against its peers or itself (PASS, FAIL or n/a); and all of it, each phase's raw figures
-//! included, as JSON in `target/peers.json` (a row per scenario and proxy).
+//! The output, per scenario: the medians of the rounds as a markdown table (a row per proxy) and the
+//! latency table, each proxy's resumed/full handshake CPU ratio, attls's resumed handshakes right
+//! after a refresh (the peers: `-`, they have no refresh with the same meaning), the target checks
+//! (`targets.rs`); and all of it, each phase's raw figures included, as JSON in
+//! `target/peers.json` (a row per scenario and proxy).
 
 use std::fmt::Write as _;
 

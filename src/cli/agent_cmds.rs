@@ -73,13 +73,32 @@ pub struct NetstatArgs {
     json: bool,
 }
 
-pub(super) fn call(at: &AgentAddress, req: Request) -> Result<Value, String> {
+fn call(at: &AgentAddress, req: Request) -> Result<Value, String> {
     let socket = at.socket()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(request(&socket, &req)).map_err(|e| e.to_string())
 }
 
-pub(super) fn failed(reply: &Value) -> String {
+/// [`call`], the agent's refusal or a failed call printed: the reply when the agent answered ok,
+/// else the exit code (1) to return.
+pub(super) fn call_ok(at: &AgentAddress, req: Request) -> Result<Value, ExitCode> {
+    match call(at, req) {
+        Ok(reply) if reply["ok"] == true => Ok(reply),
+        Ok(reply) => {
+            if let Some(d) = reply["diagnostics"].as_str() {
+                eprintln!("{}", d.trim_end());
+            }
+            eprintln!("{}", failed(&reply));
+            Err(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+fn failed(reply: &Value) -> String {
     format!(
         "{}: {}",
         reply["errno"].as_str().unwrap_or("ERROR"),
@@ -91,38 +110,21 @@ pub fn refresh(a: RefreshArgs) -> ExitCode {
     if a.dry_run {
         return dry_run(&a);
     }
-    match call(&a.at, Request::new("refresh")) {
-        Ok(reply) if reply["ok"] == true => {
+    match call_ok(&a.at, Request::new("refresh")) {
+        Ok(reply) => {
             eprintln!("policy refreshed: generation {}", reply["generation"]);
             ExitCode::SUCCESS
         }
-        Ok(reply) => {
-            if let Some(d) = reply["diagnostics"].as_str() {
-                eprintln!("{}", d.trim_end());
-            }
-            eprintln!("{}", failed(&reply));
-            ExitCode::from(1)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
+        Err(code) => code,
     }
 }
 
 /// `refresh --dry-run`: the report on stdout (text or JSON), diagnostics on stderr; exit 1 when
 /// the files are invalid.
 fn dry_run(a: &RefreshArgs) -> ExitCode {
-    let reply = match call(&a.at, Request::new("refresh_dry_run")) {
-        Ok(reply) if reply["ok"] == true => reply,
-        Ok(reply) => {
-            eprintln!("{}", failed(&reply));
-            return ExitCode::from(1);
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+    let reply = match call_ok(&a.at, Request::new("refresh_dry_run")) {
+        Ok(reply) => reply,
+        Err(code) => return code,
     };
     let valid = reply["report"]["valid"] == true;
     if a.json {
@@ -141,8 +143,8 @@ pub fn netstat(a: NetstatArgs) -> ExitCode {
     let mut req = Request::new(if a.group { "netstat_group" } else { "netstat" });
     req.conn = a.conn.clone();
     req.detail = a.detail;
-    match call(&a.at, req) {
-        Ok(reply) if reply["ok"] == true => {
+    match call_ok(&a.at, req) {
+        Ok(reply) => {
             if a.json {
                 say!("{}", serde_json::to_string_pretty(&reply["report"]).unwrap_or_default());
             } else {
@@ -150,14 +152,7 @@ pub fn netstat(a: NetstatArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Ok(reply) => {
-            eprintln!("{}", failed(&reply));
-            ExitCode::from(1)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
+        Err(code) => code,
     }
 }
 

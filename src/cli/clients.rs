@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde_json::json;
 
-use super::agent_cmds::{AgentAddress, call, failed};
+use super::agent_cmds::{AgentAddress, call_ok};
 use super::clients_against::Candidate;
 use crate::control::proto::Request;
 use crate::inventory::report::{self, Report};
@@ -39,16 +39,9 @@ pub struct ClientsArgs {
 pub fn run(a: ClientsArgs) -> ExitCode {
     let mut req = Request::new("clients");
     req.rule = a.rule.clone();
-    let reply = match call(&a.at, req) {
-        Ok(reply) if reply["ok"] == true => reply,
-        Ok(reply) => {
-            eprintln!("{}", failed(&reply));
-            return ExitCode::from(1);
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+    let reply = match call_ok(&a.at, req) {
+        Ok(reply) => reply,
+        Err(code) => return code,
     };
     let mut report = match Report::from_json(&reply["report"]) {
         Ok(r) => r,

@@ -212,7 +212,7 @@ fn the_packaged_files_work_and_dpkg_installs_removes_and_purges_them_in_a_scratc
         );
     }
     let copyright = std::fs::read_to_string(r.join("usr/share/doc/attls/copyright")).unwrap();
-    for crate_line in [" rustls ", " tokio ", " ring "] {
+    for crate_line in [" rustls ", " tokio ", " ring ", " aws-lc-rs ", " aws-lc-sys "] {
         assert!(copyright.contains(crate_line), "the copyright file lists no{crate_line}crate");
     }
     let pagent = r.join("usr/sbin/pagent");

@@ -47,7 +47,11 @@ pub fn run(a: StartArgs) -> ExitCode {
     for w in &warnings {
         tracing::warn!(msgid = messages::CONFIG_WARNING, "{}", w.trim_end());
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // A worker polls for I/O only after this many task polls while it has work: more than its
+    // local queue holds (256), so tasks that overflowed to the shared queue are served before new
+    // events refill the local one. tokio's default (61) let 1,000 busy connections starve a few:
+    // 1 KiB echo p99 112 ms against p50 4 ms on one CPU; with 300, 29 ms against 14 (README).
+    let runtime = match tokio::runtime::Builder::new_multi_thread().event_interval(300).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -2,7 +2,8 @@
 //! is warned and changes nothing; in a build with the `fips` feature (`scripts/build-fips`, which
 //! runs this module) a FIPS140 rule negotiates only approved suites and groups, netstat says
 //! `FIPSMode: On`, sessions resume with stateful tickets, and a rule left with no approved suite does
-//! not load; a rule without FIPS140 in the same agent keeps ChaCha20 and X25519.
+//! not load, and `pagent clients --against` names the clients a FIPS140 candidate would lose; a rule
+//! without FIPS140 in the same agent keeps ChaCha20 and X25519.
 
 use std::path::Path;
 use std::time::Duration;
@@ -134,6 +135,35 @@ mod fips_build {
             let addr = agent.addr("FIPS");
             assert_eq!(s_client_session(addr, &pki.ca, v, None, Some(&sess)), "New");
             assert_eq!(s_client_session(addr, &pki.ca, v, Some(&sess), None), "Reused", "{v:?}");
+        }
+    }
+
+    #[test]
+    fn clients_against_a_fips140_candidate_names_the_clients_it_would_lose() {
+        let (agent, pki, _backend) = agent("fips-clients");
+        let (plain, ca) = (agent.addr("PLAIN"), pki.ca.as_path());
+        let chacha = ["-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256", "-groups", "X25519"];
+        assert!(handshake(plain, ca, &chacha).0, "ChaCha20 + X25519 on the FIPS140 Off rule");
+        assert!(handshake(plain, ca, &["-tls1_3", "-groups", "P-256"]).0, "AES-GCM + P-256");
+        let candidate = agent.dir().join("candidate.pol");
+        std::fs::write(&candidate, rule("fips~off", "PLAIN", "On", &pki.server_ring, None)).unwrap();
+        let path = candidate.display().to_string();
+        let mut report = Value::Null;
+        let judged_both = crate::support::agent::eventually(Duration::from_secs(10), || {
+            let out = agent.pagent(&["clients", "--json", "--against", &path]);
+            report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            out.status.code() == Some(3)
+                && report["rules"][0]["profiles"].as_array().is_some_and(|p| p.len() == 2)
+        });
+        assert!(judged_both, "two profiles, exit 3:\n{report:#}");
+        for p in report["rules"][0]["profiles"].as_array().unwrap() {
+            let reasons: Vec<&str> =
+                p["reasons"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+            if p["groups"] == serde_json::json!(["0029"]) {
+                assert_eq!(reasons, ["no common group", "no common cipher suite"], "{p:#}");
+            } else {
+                assert_eq!((p["verdict"].as_str(), reasons.len()), (Some("OK"), 0), "{p:#}");
+            }
         }
     }
 

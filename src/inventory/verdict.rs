@@ -57,11 +57,18 @@ impl Offer {
         };
         let provider_groups =
             || rustls_caps::provider().kx_groups.iter().map(|g| u16::from(g.name())).collect();
+        let mut suites = s.ciphers_rustls.clone();
+        let mut groups: Vec<u16> = s.groups_rustls.clone().unwrap_or_else(provider_groups);
+        // A FIPS build runs a FIPS140 rule with the approved algorithms only (engine::fips).
+        if cfg!(feature = "fips") && s.fips140 {
+            suites.retain(|&c| rustls_caps::fips_cipher(c));
+            groups.retain(|&g| rustls_caps::fips_group(g));
+        }
         Offer {
             tls12: s.protocols.tlsv1_2,
             tls13: s.protocols.tlsv1_3,
-            suites: s.ciphers_rustls.clone(),
-            groups: s.groups_rustls.clone().unwrap_or_else(provider_groups),
+            suites,
+            groups,
             certificate_required: s.handshake_role == Some(Role::ServerWithClientAuth)
                 && matches!(s.client_auth_type, ClientAuthType::Required | ClientAuthType::SafCheck),
             keys: None,

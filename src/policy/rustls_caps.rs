@@ -50,6 +50,16 @@ pub fn supports_group(group: u16) -> bool {
     codes().1.contains(&group)
 }
 
+/// Whether this build's provider calls the suite with this IANA code FIPS-approved.
+pub fn fips_cipher(code: u16) -> bool {
+    provider().cipher_suites.iter().any(|cs| u16::from(cs.suite()) == code && cs.fips())
+}
+
+/// Whether this build's provider calls the group with this number FIPS-approved.
+pub fn fips_group(group: u16) -> bool {
+    provider().kx_groups.iter().any(|g| u16::from(g.name()) == group && g.fips())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,15 +5,8 @@
 
 use rustls::crypto::CryptoProvider;
 
-use crate::policy::Settings;
-
 /// Whether this binary was built with AWS-LC's FIPS module.
 pub const BUILD_HAS_FIPS: bool = cfg!(feature = "fips");
-
-/// Whether the rule's configurations must run in FIPS mode (a FIPS build and FIPS140 not Off).
-pub fn required(s: &Settings) -> bool {
-    BUILD_HAS_FIPS && s.fips140
-}
 
 /// Keeps only the approved suites and groups of `p` (already limited to the rule's lists); an
 /// error names what the rule asked for when nothing approved is left.

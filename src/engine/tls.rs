@@ -149,7 +149,7 @@ fn provider_for(s: &Settings) -> Result<CryptoProvider, TlsSetupError> {
             .filter_map(|&g| base.kx_groups.iter().find(|k| u16::from(k.name()) == g).copied())
             .collect();
     }
-    if fips::required(s) {
+    if s.fips_enforced() {
         fips::restrict(&mut p).map_err(TlsSetupError::Fips)?;
     }
     Ok(p)
@@ -187,14 +187,14 @@ pub fn build(
             Some(kept) => kept.clone(),
             None => Arc::new(client_config(s, &keyring, provider, &versions, &sessions)?),
         };
-        if fips::required(s) {
+        if s.fips_enforced() {
             fips::check(config.fips()).map_err(TlsSetupError::Fips)?;
         }
         let _ = sessions.client_config.set(config.clone());
         (None, Some(config))
     } else {
         let config = server_config(s, role, &keyring, provider, &versions, &sessions)?;
-        if fips::required(s) {
+        if s.fips_enforced() {
             fips::check(config.fips()).map_err(TlsSetupError::Fips)?;
         }
         (Some(Arc::new(config)), None)

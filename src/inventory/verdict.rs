@@ -60,7 +60,7 @@ impl Offer {
         let mut suites = s.ciphers_rustls.clone();
         let mut groups: Vec<u16> = s.groups_rustls.clone().unwrap_or_else(provider_groups);
         // A FIPS build runs a FIPS140 rule with the approved algorithms only (engine::fips).
-        if cfg!(feature = "fips") && s.fips140 {
+        if s.fips_enforced() {
             suites.retain(|&c| rustls_caps::fips_cipher(c));
             groups.retain(|&g| rustls_caps::fips_group(g));
         }

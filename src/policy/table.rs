@@ -349,6 +349,12 @@ pub struct WrittenActions {
 }
 
 impl Settings {
+    /// Whether the rule runs with FIPS-approved algorithms only: `FIPS140` not Off, in a build with
+    /// AWS-LC's FIPS module (other builds warn and run it as usual; docs/fips.md).
+    pub fn fips_enforced(&self) -> bool {
+        cfg!(feature = "fips") && self.fips140
+    }
+
     pub fn status(&self) -> PolicyStatus {
         match (self.ttls_enabled, self.application_controlled) {
             (false, _) => PolicyStatus::NotEnabled,
